@@ -1,0 +1,71 @@
+"""Every setting of the forum, declared once.
+
+Each field has a name, a default and a description. The same declaration
+feeds the environment (``FORUM_<NAME>``), the ``forum serve`` flags, the
+well-known document and docs/settings.md (a test fails when one is missing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forum.events import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORUM_", extra="forbid", frozen=True)
+
+    # --- where and what
+    host: str = Field("127.0.0.1", description="Address `forum serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `forum serve` listens on; 0 picks a free one.")
+    data_dir: Path = Field(Path("./forum-data"), description="Directory for the embedded SQLite database and other state.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database. Unset: SQLite (WAL) at DATA_DIR/forum.db. "
+        "For PostgreSQL: postgresql+asyncpg://user:pass@host/db.",
+    )
+    name: str = Field("Mycelium", description="Name of this forum, shown in pages and the well-known document.")
+    public_url: str | None = Field(None, description="Public base URL (for feed links); unset: taken from each request.")
+    log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+
+    # --- protocol limits
+    max_payload_bytes: int = Field(65536, ge=1024, description="Largest payload accepted, in UTF-8 bytes.")
+    max_frame_bytes: int = Field(262144, ge=4096, description="Largest WebSocket frame or HTTP body line accepted, in bytes.")
+    max_future_ms: int = Field(600_000, ge=0, description="How far created_at may lie in the future, in milliseconds.")
+    min_pow_bits: int = Field(0, ge=0, le=64, description="Minimum proof of work: leading zero bits of the event id.")
+    max_batch_body_bytes: int = Field(16 * 1024 * 1024, ge=4096, description="Largest body accepted by POST /api/v1/events:batch.")
+
+    # --- abuse limits (0 disables a limit)
+    author_rate: float = Field(50.0, ge=0, description="Events per second each author may publish (token bucket refill); 0 = unlimited.")
+    author_burst: int = Field(500, ge=1, description="Token bucket size for each author.")
+    address_rate: float = Field(1000.0, ge=0, description="Events per second each client address may publish; 0 = unlimited.")
+    address_burst: int = Field(10000, ge=1, description="Token bucket size for each client address.")
+    max_connections_per_address: int = Field(1000, ge=0, description="Open WebSocket connections per client address; 0 = unlimited.")
+    max_subscriptions_per_connection: int = Field(32, ge=1, description="Open subscriptions on one WebSocket connection.")
+    subscriber_queue_frames: int = Field(5000, ge=10, description="Frames queued for one subscription before it is closed as too slow.")
+
+    # --- ingest
+    verify_workers: int = Field(2, ge=1, description="Threads that verify signatures (PyNaCl releases the GIL).")
+    batch_max_events: int = Field(2000, ge=1, description="Most events the writer commits in one transaction (group commit).")
+    sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only a crash of the process.")
+
+    # --- scores
+    scores_interval_s: float = Field(10.0, gt=0, description="Longest time between background refits of bridging, groups and standing when new ratings arrived.")
+    scores_min_new_ratings: int = Field(200, ge=1, description="New ratings that trigger a background refit before the interval has passed.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'forum.db').resolve()}"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_future_ms=self.max_future_ms,
+            min_pow_bits=self.min_pow_bits,
+        )

@@ -1,0 +1,363 @@
+"""Storage of the log: the one place that reads and writes the database.
+
+The writer path is :meth:`Store.write_batch`: one transaction per batch
+(group commit). Inside it, under a lock that serializes every writer process
+(PostgreSQL: an advisory transaction lock; SQLite: the database's own write
+lock), it drops duplicates, applies the rules that need the log
+(:func:`forum.events.check_context`), assigns consecutive ``seq`` numbers,
+inserts the rows, maintains the current-ratings table, applies retractions and
+(PostgreSQL) queues a ``NOTIFY`` carrying the seq range, delivered on commit.
+Commit order therefore equals seq order, across any number of processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from forum.errors import ProtocolError, StorageError
+from forum.events import Event, Known, check_context, refs_of
+from forum.filters import Filter
+from forum.schema import event_refs, event_tags, events
+
+WRITER_LOCK = 0x6D796C67  # pg_advisory_xact_lock key of the single logical writer
+NOTIFY_CHANNEL = "mycelium_log"
+_CHUNK = 900  # bound parameters per IN list (well inside SQLite's and asyncpg's limits)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An event as the log holds it."""
+
+    seq: int
+    event: Event
+    retracted: bool = False
+    received_at: int = 0
+
+    @property
+    def envelope_json(self) -> str:
+        return self.event.envelope_json()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    pass
+
+
+WriteResult = Accepted | Duplicate | ProtocolError
+
+
+def event_from_row(payload: str, sig: str, event_id: str) -> Event:
+    """Rebuild an :class:`Event` from a stored (already verified) payload."""
+    obj = orjson.loads(payload)
+    kind, body = obj["kind"], obj["body"]
+    return Event(
+        id=event_id,
+        kind=kind,
+        author=obj["author"],
+        created_at=obj["created_at"],
+        body=body,
+        payload=payload,
+        sig=sig,
+        nonce=obj.get("nonce"),
+        refs=refs_of(kind, body),
+        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
+    )
+
+
+def _stored(row: Any) -> Stored:
+    return Stored(
+        seq=row.seq,
+        event=event_from_row(row.payload, row.sig, row.id),
+        retracted=bool(row.retracted),
+        received_at=row.received_at,
+    )
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+_UPSERT_RATING = text(
+    """
+    INSERT INTO ratings (rater, target, seq, created_at, score, confidence, criteria)
+    VALUES (:rater, :target, :seq, :created_at, :score, :confidence, :criteria)
+    ON CONFLICT (rater, target) DO UPDATE SET
+        seq = excluded.seq, created_at = excluded.created_at, score = excluded.score,
+        confidence = excluded.confidence, criteria = excluded.criteria
+    WHERE ratings.created_at < excluded.created_at
+       OR (ratings.created_at = excluded.created_at AND ratings.seq < excluded.seq)
+    """
+)
+
+
+def rating_row(seq: int, ev: Event) -> dict[str, Any]:
+    body = ev.body
+    return {
+        "rater": ev.author,
+        "target": body["target"],
+        "seq": seq,
+        "created_at": ev.created_at,
+        "score": float(body["score"]),
+        "confidence": None if body.get("confidence") is None else float(body["confidence"]),
+        "criteria": orjson.dumps(body.get("criteria", {}), option=orjson.OPT_SORT_KEYS).decode(),
+    }
+
+
+class Store:
+    """Reads and writes the log. One instance per process, shared by every request."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ writes
+
+    async def write_batch(self, batch: Sequence[Event]) -> list[WriteResult]:
+        """Commit a batch in one transaction; returns one result per event, in order.
+
+        Raises StorageError if the transaction failed (then nothing was stored).
+        """
+        try:
+            async with self.engine.begin() as conn:
+                results, accepted = await self._write(conn, batch)
+        except ProtocolError:
+            raise
+        except Exception as e:
+            raise StorageError(f"{type(e).__name__}: {e}") from e
+        return results
+
+    async def _write(self, conn: AsyncConnection, batch: Sequence[Event]) -> tuple[list[WriteResult], list[tuple[int, Event]]]:
+        if self.postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
+        else:
+            # Take SQLite's write lock now, so the head we read cannot move under us.
+            await conn.execute(text("UPDATE events SET seq = seq WHERE 0"))
+        head = (await conn.execute(select(func.coalesce(func.max(events.c.seq), 0)))).scalar_one()
+
+        ids = list({ev.id for ev in batch})
+        existing: set[str] = set()
+        for chunk in _chunks(ids):
+            rows = await conn.execute(select(events.c.id).where(events.c.id.in_(chunk)))
+            existing.update(r[0] for r in rows)
+
+        wanted = list({r for ev in batch for r in ev.refs if not r.startswith("did:")})
+        known: dict[str, Known] = {}
+        for chunk in _chunks(wanted):
+            rows = await conn.execute(
+                select(events.c.id, events.c.kind, events.c.author).where(events.c.id.in_(chunk))
+            )
+            known.update((r.id, Known(r.kind, r.author)) for r in rows)
+
+        outcome_authors = list({ev.author for ev in batch if ev.kind == "outcome"})
+        communities: set[str] = set()
+        for chunk in _chunks(outcome_authors):
+            rows = await conn.execute(
+                select(events.c.author)
+                .where(and_(events.c.kind == "community", events.c.author.in_(chunk)))
+                .distinct()
+            )
+            communities.update(r[0] for r in rows)
+
+        results: list[WriteResult] = []
+        accepted: list[tuple[int, Event]] = []
+        seen: set[str] = set()
+        seq = head
+        for ev in batch:
+            if ev.id in existing or ev.id in seen:
+                results.append(Duplicate())
+                continue
+            try:
+                check_context(ev, known.get, communities.__contains__)
+            except ProtocolError as e:
+                results.append(e)
+                continue
+            seq += 1
+            seen.add(ev.id)
+            known[ev.id] = Known(ev.kind, ev.author)
+            if ev.kind == "community":
+                communities.add(ev.author)
+            accepted.append((seq, ev))
+            results.append(Accepted(seq))
+
+        if accepted:
+            await self._insert(conn, accepted)
+            if self.postgres:
+                await conn.execute(
+                    text("SELECT pg_notify(:c, :p)"),
+                    {"c": NOTIFY_CHANNEL, "p": f"{accepted[0][0]}:{accepted[-1][0]}"},
+                )
+        return results, accepted
+
+    async def _insert(self, conn: AsyncConnection, accepted: list[tuple[int, Event]]) -> None:
+        now = int(time.time() * 1000)
+        await conn.execute(
+            events.insert(),
+            [
+                {
+                    "seq": seq,
+                    "id": ev.id,
+                    "kind": ev.kind,
+                    "author": ev.author,
+                    "created_at": ev.created_at,
+                    "received_at": now,
+                    "payload": ev.payload,
+                    "sig": ev.sig,
+                    "retracted": False,
+                }
+                for seq, ev in accepted
+            ],
+        )
+        refs = [{"ref": r, "seq": seq} for seq, ev in accepted for r in set(ev.refs)]
+        if refs:
+            await conn.execute(event_refs.insert(), refs)
+        tags = [{"tag": t, "seq": seq} for seq, ev in accepted for t in set(ev.tags)]
+        if tags:
+            await conn.execute(event_tags.insert(), tags)
+        rating_rows = [rating_row(seq, ev) for seq, ev in accepted if ev.kind == "rating"]
+        if rating_rows:
+            await conn.execute(_UPSERT_RATING, rating_rows)
+        retracted = [ev.body["target"] for _, ev in accepted if ev.kind == "retraction"]
+        if retracted:
+            await self._retract(conn, retracted)
+
+    async def _retract(self, conn: AsyncConnection, target_ids: list[str]) -> None:
+        await conn.execute(update(events).where(events.c.id.in_(target_ids)).values(retracted=True))
+        rows = await conn.execute(
+            select(events.c.seq, events.c.author, events.c.payload).where(
+                and_(events.c.id.in_(target_ids), events.c.kind == "rating")
+            )
+        )
+        for seq, rater, payload in rows.all():
+            target = orjson.loads(payload)["body"]["target"]
+            await conn.execute(
+                text("DELETE FROM ratings WHERE rater = :r AND target = :t AND seq = :s"),
+                {"r": rater, "t": target, "s": seq},
+            )
+            # The latest rating that is still standing becomes current again.
+            prev = (
+                await conn.execute(
+                    select(events.c.seq, events.c.id, events.c.payload, events.c.sig)
+                    .join(event_refs, event_refs.c.seq == events.c.seq)
+                    .where(
+                        and_(
+                            event_refs.c.ref == target,
+                            events.c.author == rater,
+                            events.c.kind == "rating",
+                            events.c.retracted.is_(False),
+                        )
+                    )
+                    .order_by(events.c.created_at.desc(), events.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            if prev is not None:
+                ev = event_from_row(prev.payload, prev.sig, prev.id)
+                await conn.execute(_UPSERT_RATING, [rating_row(prev.seq, ev)])
+
+    # ------------------------------------------------------------------ reads
+
+    async def head(self) -> int:
+        """The largest seq in the log (0 when empty)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(events.c.seq), 0)))).scalar_one())
+
+    async def get(self, event_id: str) -> Stored | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(events).where(events.c.id == event_id))).first()
+        return None if row is None else _stored(row)
+
+    def _where(self, f: Filter) -> list[Any]:
+        cond: list[Any] = []
+        if f.kinds is not None:
+            cond.append(events.c.kind.in_(sorted(f.kinds)))
+        if f.authors is not None:
+            cond.append(events.c.author.in_(sorted(f.authors)))
+        if f.ids is not None:
+            cond.append(events.c.id.in_(sorted(f.ids)))
+        if f.refs is not None:
+            cond.append(events.c.seq.in_(select(event_refs.c.seq).where(event_refs.c.ref.in_(sorted(f.refs)))))
+        if f.tags is not None:
+            cond.append(events.c.seq.in_(select(event_tags.c.seq).where(event_tags.c.tag.in_(sorted(f.tags)))))
+        if f.since is not None:
+            cond.append(events.c.created_at >= f.since)
+        if f.until is not None:
+            cond.append(events.c.created_at <= f.until)
+        return cond
+
+    async def query(
+        self,
+        f: Filter,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        up_to_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Stored]:
+        """Matches of ``f`` in seq order.
+
+        With ``after_seq``: the first ``limit`` matches with a larger seq (and at
+        most ``up_to_seq``). Without: the newest ``limit`` matches (below
+        ``before_seq`` if given), returned oldest first.
+        """
+        if f.ids is not None and not f.ids:
+            return []
+        cond = self._where(f)
+        if up_to_seq is not None:
+            cond.append(events.c.seq <= up_to_seq)
+        if after_seq is not None:
+            stmt = select(events).where(events.c.seq > after_seq, *cond).order_by(events.c.seq).limit(limit)
+        else:
+            if before_seq is not None:
+                cond.append(events.c.seq < before_seq)
+            stmt = select(events).where(*cond).order_by(events.c.seq.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        out = [_stored(r) for r in rows]
+        if after_seq is None:
+            out.reverse()
+        return out
+
+    async def range(self, first: int, last: int) -> list[Stored]:
+        """Every event with first <= seq <= last, in seq order."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(events).where(events.c.seq >= first, events.c.seq <= last).order_by(events.c.seq)
+                )
+            ).all()
+        return [_stored(r) for r in rows]
+
+    async def export(self, after_seq: int = 0, page: int = 2000) -> AsyncIterator[list[tuple[int, str, str, str]]]:
+        """The whole log after ``after_seq`` as pages of (seq, id, payload, sig); constant memory."""
+        cursor = after_seq
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        select(events.c.seq, events.c.id, events.c.payload, events.c.sig)
+                        .where(events.c.seq > cursor)
+                        .order_by(events.c.seq)
+                        .limit(page)
+                    )
+                ).all()
+            if not rows:
+                return
+            yield [(r.seq, r.id, r.payload, r.sig) for r in rows]
+            cursor = rows[-1].seq
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())

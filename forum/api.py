@@ -1,0 +1,214 @@
+"""The HTTP API under /api/v1, plus the well-known document, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from forum import __version__, strictjson
+from forum.errors import ProtocolError
+from forum.events import KINDS, PROTOCOL_VERSION
+from forum.filters import DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
+from forum.ingest import Result
+from forum.openapi import openapi_document
+from forum.responses import JSON, error, from_protocol_error
+from forum.store import Stored
+from forum.ws import client_address
+
+
+def _event_json(s: Stored) -> dict[str, Any]:
+    return {"seq": s.seq, "id": s.event.id, "payload": s.event.payload, "sig": s.event.sig, "retracted": s.retracted}
+
+
+def _result_json(r: Result) -> dict[str, Any]:
+    return {"id": r.id, "accepted": r.accepted, "message": r.message, "seq": r.seq}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError("too-large", f"request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _rate_limit(request: Request, n: int = 1) -> float:
+    return float(request.app.state.address_buckets.take(client_address(request.scope), n))
+
+
+async def publish(request: Request) -> Response:
+    st = request.app.state
+    try:
+        body = await _read_body(request, st.settings.max_frame_bytes)
+        envelope = strictjson.loads(body, what="envelope")
+    except ProtocolError as e:
+        return from_protocol_error(e)
+    if wait := _rate_limit(request):
+        return from_protocol_error(
+            ProtocolError("rate-limited", f"address over its rate limit, retry in {wait:.2f}s"), wait
+        )
+    r = await st.ingest.submit(envelope)
+    if not r.accepted:
+        e = ProtocolError(r.reason or "error", r.message.split(": ", 1)[-1])  # type: ignore[arg-type]
+        resp = from_protocol_error(e, r.retry_after)
+        return resp
+    return JSON({"ok": True, **_result_json(r)}, status_code=201 if r.seq else 200)
+
+
+async def publish_batch(request: Request) -> Response:
+    st = request.app.state
+    try:
+        body = await _read_body(request, st.settings.max_batch_body_bytes)
+    except ProtocolError as e:
+        return from_protocol_error(e)
+    lines = [ln for ln in body.split(b"\n") if ln.strip()]
+    if wait := _rate_limit(request, len(lines)):
+        return from_protocol_error(
+            ProtocolError("rate-limited", f"address over its rate limit, retry in {wait:.2f}s"), wait
+        )
+    futures = []
+    immediate: dict[int, Result] = {}
+    for i, line in enumerate(lines):
+        if len(line) > st.settings.max_frame_bytes:
+            immediate[i] = Result("", False, f"too-large: line is over {st.settings.max_frame_bytes} bytes")
+            continue
+        try:
+            env = strictjson.loads(line, what="envelope")
+        except ProtocolError as e:
+            immediate[i] = Result("", False, e.message)
+            continue
+        futures.append((i, st.ingest.submit_nowait(env)))
+    results: list[Result | None] = [None] * len(lines)
+    for i, r in immediate.items():
+        results[i] = r
+    for i, fut in futures:
+        results[i] = await fut
+    return JSON({"ok": True, "results": [_result_json(r) for r in results if r is not None]})
+
+
+async def list_events(request: Request) -> Response:
+    st = request.app.state
+    params: dict[str, list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        params.setdefault(k, []).append(v)
+    before = params.pop("before_seq", None)
+    try:
+        if before is not None and (len(before) != 1 or not before[0].isdigit()):
+            raise ProtocolError("invalid", "before_seq must be one non-negative integer")
+        f = filter_from_query(params)
+    except ProtocolError as e:
+        return from_protocol_error(e)
+    limit = f.effective_limit
+    if f.after_seq is not None:
+        rows = await st.store.query(f, after_seq=f.after_seq, limit=limit)
+        nxt = {**_flat(params), "after_seq": str(rows[-1].seq)} if len(rows) == limit else None
+    else:
+        rows = await st.store.query(f, before_seq=int(before[0]) if before else None, limit=limit)
+        nxt = {**_flat(params), "before_seq": str(rows[0].seq)} if len(rows) == limit else None
+    return JSON(
+        {
+            "events": [_event_json(s) for s in rows],
+            "next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None,
+            "head": st.hub.head,
+        }
+    )
+
+
+def _flat(params: dict[str, list[str]]) -> dict[str, str]:
+    return {k: ",".join(v) for k, v in params.items()}
+
+
+async def get_event(request: Request) -> Response:
+    eid = request.path_params["id"]
+    stored = await request.app.state.store.get(eid) if len(eid) == 64 else None
+    if stored is None:
+        return error("not-found", f"no event {eid[:64]!r} in this forum")
+    return JSON(_event_json(stored))
+
+
+async def export(request: Request) -> Response:
+    raw = request.query_params.get("after_seq", "0")
+    if not raw.isdigit() or len(raw) > 17:
+        return error("invalid", "after_seq must be a non-negative integer")
+    store = request.app.state.store
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for page in store.export(int(raw)):
+            yield b"".join(
+                orjson.dumps({"seq": seq, "id": eid, "payload": payload, "sig": sig}) + b"\n"
+                for seq, eid, payload, sig in page
+            )
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def well_known_document(settings: Any, head: int) -> dict[str, Any]:
+    s = settings
+    return {
+        "name": s.name,
+        "software": "mycelium-forum",
+        "version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "signature_prefix": "mycelium/event/v1\n",
+        "kinds": list(KINDS),
+        "endpoints": {"websocket": "/ws", "events": "/api/v1/events", "export": "/api/v1/export", "openapi": "/openapi.json"},
+        "head_seq": head,
+        "limits": {
+            "max_payload_bytes": s.max_payload_bytes,
+            "max_frame_bytes": s.max_frame_bytes,
+            "max_batch_body_bytes": s.max_batch_body_bytes,
+            "max_future_ms": s.max_future_ms,
+            "min_pow_bits": s.min_pow_bits,
+            "author_rate": s.author_rate,
+            "author_burst": s.author_burst,
+            "address_rate": s.address_rate,
+            "address_burst": s.address_burst,
+            "max_connections_per_address": s.max_connections_per_address,
+            "max_subscriptions_per_connection": s.max_subscriptions_per_connection,
+            "subscriber_queue_frames": s.subscriber_queue_frames,
+            "filter_default_limit": DEFAULT_LIMIT,
+            "filter_max_limit": MAX_LIMIT,
+        },
+    }
+
+
+async def well_known(request: Request) -> Response:
+    st = request.app.state
+    return JSON(well_known_document(st.settings, st.hub.head))
+
+
+async def healthz(request: Request) -> Response:
+    st = request.app.state
+    return JSON({"ok": True, "head_seq": st.hub.head, "database": st.store.engine.dialect.name})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return JSON(openapi_document())
+
+
+routes = [
+    Route("/api/v1/events", publish, methods=["POST"]),
+    Route("/api/v1/events:batch", publish_batch, methods=["POST"]),
+    Route("/api/v1/events", list_events, methods=["GET"]),
+    Route("/api/v1/events/{id}", get_event, methods=["GET"]),
+    Route("/api/v1/export", export, methods=["GET"]),
+    Route("/.well-known/mycelium.json", well_known, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
+"""Every HTTP route of the core API (tests check each is documented in docs/api.md)."""

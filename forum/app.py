@@ -1,0 +1,106 @@
+"""The application factory: ``create_app(settings)`` assembles routes and a lifespan
+that owns the engine, the writer, the hub and the listeners. Nothing is global."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from forum import api
+from forum.db import create_engine, is_postgres, migrate
+from forum.hub import Hub
+from forum.ingest import Ingest
+from forum.metrics import Metrics
+from forum.ratelimit import TokenBuckets
+from forum.responses import error
+from forum.settings import Settings
+from forum.store import Store
+from forum.ws import websocket_endpoint
+
+
+def _extra_routes() -> tuple[list[BaseRoute], list[Middleware]]:
+    """Routes of the public web (feeds/), when that package provides them."""
+    try:
+        from feeds.web import middleware, routes  # type: ignore[attr-defined]
+    except ImportError:
+        return [], []
+    return list(routes()), list(middleware())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid")
+    return error(reason, exc.detail or "request refused", status=exc.status_code)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        st = app.state
+        engine = create_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        await migrate(engine)
+        st.metrics = Metrics()
+        st.store = Store(engine)
+        st.hub = Hub(st.store, st.metrics, queue_limit=settings.subscriber_queue_frames)
+        await st.hub.start()
+        st.ingest = Ingest(
+            st.store,
+            st.hub,
+            st.metrics,
+            limits=settings.limits,
+            workers=settings.verify_workers,
+            batch_max=settings.batch_max_events,
+            author_buckets=TokenBuckets(settings.author_rate, settings.author_burst),
+        )
+        await st.ingest.start()
+        st.address_buckets = TokenBuckets(settings.address_rate, settings.address_burst)
+        st.connections_per_address = {}
+        listener = None
+        if is_postgres(engine):
+            from forum.pglisten import Listener
+
+            listener = Listener(settings.resolved_database_url, st.store, st.hub)
+            await listener.start()
+        scores = await _start_scores(app, settings)
+        try:
+            yield
+        finally:
+            if scores is not None:
+                await scores.stop()
+            if listener is not None:
+                await listener.stop()
+            await st.ingest.stop()
+            await st.hub.stop()
+            await engine.dispose()
+
+    extra_routes, extra_middleware = _extra_routes()
+    app = Starlette(
+        routes=[*api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
+        middleware=extra_middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.settings = settings
+    return app
+
+
+async def _start_scores(app: Starlette, settings: Settings) -> Any:
+    """The scores engine (forum/scores.py), when present."""
+    try:
+        from forum.scores import ScoresEngine  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    engine = ScoresEngine(app.state.store, app.state.hub, settings)
+    app.state.scores = engine
+    await engine.start()
+    return engine

@@ -1,0 +1,246 @@
+"""Live fan-out: committed events reach every matching subscription, in seq order.
+
+The writer (or, on PostgreSQL, the LISTEN connection for other processes'
+commits) tells the hub that the log advanced. A single hub task applies those
+advances in order: it fills any gap from the database, then hands each event
+to every live subscription whose filter matches. Handing over never waits:
+each subscription has a bounded share of its connection's :class:`Outbox`,
+and a subscription that has too many frames queued is closed with a reason
+instead of slowing anyone else down. The client resumes with
+``after_seq`` = the last seq it saw.
+
+Catching up (stored events before LIVE) runs in the subscription's own task,
+reading pages from the database up to ``hub.head`` and switching to live only
+when it has reached ``hub.head``. Both happen on one event loop, and the
+switch has no ``await`` between the check and the flip, so no event can fall
+between the stored pages and the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+import structlog
+
+from forum import wire
+from forum.errors import ProtocolError
+from forum.filters import Filter
+from forum.metrics import Metrics
+from forum.store import Store, Stored
+
+log = structlog.get_logger("forum.hub")
+
+
+class Outbox:
+    """The outgoing frames of one connection, drained by its transport's sender task."""
+
+    def __init__(self) -> None:
+        self.frames: deque[tuple[str, Subscription | None]] = deque()
+        self.ready = asyncio.Event()
+        self.closed = False
+
+    def put(self, frame: str, sub: Subscription | None = None) -> None:
+        if self.closed:
+            return
+        self.frames.append((frame, sub))
+        if sub is not None:
+            sub.queued += 1
+        self.ready.set()
+
+    async def get(self) -> str | None:
+        """The next frame, or None once closed and drained."""
+        while not self.frames:
+            if self.closed:
+                return None
+            self.ready.clear()
+            await self.ready.wait()
+        frame, sub = self.frames.popleft()
+        if sub is not None:
+            sub.sent_one()
+        return frame
+
+    def abandon(self) -> None:
+        """Close and wake every catch-up waiting for this outbox to drain."""
+        self.close()
+        while self.frames:
+            _, sub = self.frames.popleft()
+            if sub is not None:
+                sub.sent_one()
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+
+@dataclass(eq=False)
+class Subscription:
+    outbox: Outbox
+    sub_id: str
+    filter: Filter
+    cursor: int = 0  # last seq considered for this subscription
+    live: bool = False
+    queued: int = 0
+    closed: bool = False
+    sub_json: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sub_json = orjson.dumps(self.sub_id).decode()
+
+    _drain: asyncio.Event | None = None
+    _low_water: int = 0
+
+    async def drained(self, low_water: int) -> None:
+        """Wait until at most ``low_water`` of this subscription's frames are queued."""
+        if self.queued <= low_water:
+            return
+        self._low_water = low_water
+        self._drain = asyncio.Event()
+        try:
+            await self._drain.wait()
+        finally:
+            self._drain = None
+
+    def sent_one(self) -> None:
+        self.queued -= 1
+        if self._drain is not None and self.queued <= self._low_water:
+            self._drain.set()
+
+    def send_event(self, stored: Stored, envelope_json: str) -> None:
+        self.outbox.put(wire.event(self.sub_json, stored.seq, envelope_json), self)
+
+
+class Hub:
+    """Owns the set of live subscriptions and the head of what has been delivered."""
+
+    def __init__(self, store: Store, metrics: Metrics, *, queue_limit: int, page: int = 500) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.queue_limit = queue_limit
+        self.page = page
+        self.head = 0
+        self.live: set[Subscription] = set()
+        self._advances: asyncio.Queue[tuple[int, int, Sequence[Stored] | None]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.listeners: list[asyncio.Queue[Sequence[Stored]]] = []  # e.g. the scores engine
+
+    async def start(self) -> None:
+        self.head = await self.store.head()
+        self.metrics.head.set(self.head)
+        self._task = asyncio.create_task(self._run(), name="hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -------------------------------------------------------------- advancing
+
+    def committed(self, first: int, last: int, events: Sequence[Stored] | None = None) -> None:
+        """The log now holds seqs first..last (``events`` when this process wrote them)."""
+        self._advances.put_nowait((first, last, events))
+
+    async def _run(self) -> None:
+        while True:
+            first, last, events = await self._advances.get()
+            try:
+                await self._advance(first, last, events)
+            except Exception:  # a failed read must not stop live delivery for good
+                log.exception("hub advance failed", first=first, last=last)
+                await asyncio.sleep(0.05)
+                self._advances.put_nowait((first, last, None))
+
+    async def _advance(self, first: int, last: int, events: Sequence[Stored] | None) -> None:
+        if last <= self.head:
+            return
+        if events is None or first > self.head + 1:
+            # Another process committed in between (or we were told only the range):
+            # read what we have not delivered yet, in order.
+            events = await self.store.range(self.head + 1, last)
+        else:
+            events = [s for s in events if s.seq > self.head]
+        if events:
+            self.deliver(events)
+        self.head = max(self.head, last)
+        self.metrics.head.set(self.head)
+
+    def deliver(self, events: Sequence[Stored]) -> None:
+        """Hand events (in seq order, all newer than head) to every live subscription. Never waits."""
+        for stored in events:
+            env = stored.envelope_json
+            ev = stored.event
+            for sub in tuple(self.live):
+                if stored.seq <= sub.cursor:
+                    continue
+                sub.cursor = stored.seq
+                if not sub.filter.matches(ev):
+                    continue
+                if sub.queued >= self.queue_limit:
+                    self.close_slow(sub)
+                    continue
+                sub.send_event(stored, env)
+                self.metrics.delivered.inc()
+            self.head = stored.seq
+        for q in self.listeners:
+            q.put_nowait(events)
+
+    # -------------------------------------------------------------- subscriptions
+
+    def close_slow(self, sub: Subscription) -> None:
+        self.remove(sub)
+        self.metrics.slow_closed.inc()
+        sub.outbox.put(
+            wire.closed(
+                sub.sub_id,
+                ProtocolError(
+                    "error",
+                    f"subscriber too slow: {sub.queued} frames queued; "
+                    "resubscribe with after_seq set to the last seq you received",
+                ),
+            )
+        )
+
+    def remove(self, sub: Subscription) -> None:
+        sub.closed = True
+        if sub in self.live:
+            self.live.discard(sub)
+            self.metrics.subscriptions.dec()
+
+    async def run_subscription(self, sub: Subscription) -> None:
+        """Send stored matches, then LIVE, then keep the subscription live (returns once live).
+
+        Without ``after_seq``: the newest ``limit`` matches. With it: every match
+        after it, paged, with no cap. Either way, anything committed while we
+        were reading is sent before LIVE.
+        """
+        f = sub.filter
+        if f.after_seq is None:
+            target = self.head
+            page = await self.store.query(f, up_to_seq=target, limit=f.effective_limit)
+            for stored in page:
+                sub.send_event(stored, stored.envelope_json)
+            sub.cursor = target
+        else:
+            sub.cursor = f.after_seq
+        while True:
+            target = self.head
+            while sub.cursor < target and not sub.closed and not sub.outbox.closed:
+                page = await self.store.query(f, after_seq=sub.cursor, up_to_seq=target, limit=self.page)
+                for stored in page:
+                    sub.send_event(stored, stored.envelope_json)
+                sub.cursor = target if len(page) < self.page else page[-1].seq
+                if sub.queued >= self.queue_limit // 2:
+                    await sub.drained(self.queue_limit // 4)  # catch-up paces itself to the reader
+            if sub.closed or sub.outbox.closed:
+                return
+            if sub.cursor >= self.head:  # no await between this check and going live
+                break
+        sub.outbox.put(wire.live(sub.sub_id, sub.cursor))
+        sub.live = True
+        self.live.add(sub)
+        self.metrics.subscriptions.inc()

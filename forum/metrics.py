@@ -1,0 +1,27 @@
+"""Prometheus metrics, one registry per app (no global state at import time)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.accepted = Counter("mycelium_events_accepted", "Events committed to the log.", ["kind"], registry=r)
+        self.refused = Counter("mycelium_events_refused", "Events refused, by reason.", ["reason"], registry=r)
+        self.duplicates = Counter("mycelium_events_duplicate", "Events already in the log.", registry=r)
+        self.batch_size = Histogram(
+            "mycelium_commit_batch_events", "Events per committed batch.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "mycelium_commit_seconds", "Time to commit one batch.",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2), registry=r,
+        )
+        self.connections = Gauge("mycelium_websocket_connections", "Open WebSocket connections.", registry=r)
+        self.subscriptions = Gauge("mycelium_subscriptions", "Open subscriptions.", registry=r)
+        self.slow_closed = Counter("mycelium_slow_subscriptions_closed", "Subscriptions closed for falling behind.", registry=r)
+        self.delivered = Counter("mycelium_event_frames_sent", "EVENT frames queued to subscribers.", registry=r)
+        self.head = Gauge("mycelium_log_head_seq", "Largest seq delivered to live subscribers.", registry=r)

@@ -1,0 +1,150 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forum import __version__
+
+_ERROR = {
+    "type": "object",
+    "required": ["ok", "status", "reason", "message"],
+    "properties": {
+        "ok": {"const": False},
+        "status": {"type": "integer"},
+        "reason": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+_ENVELOPE = {
+    "type": "object",
+    "required": ["payload", "sig"],
+    "additionalProperties": False,
+    "properties": {"payload": {"type": "string"}, "sig": {"type": "string"}},
+}
+_STORED = {
+    "type": "object",
+    "required": ["seq", "id", "payload", "sig", "retracted"],
+    "properties": {
+        "seq": {"type": "integer"},
+        "id": {"type": "string"},
+        "payload": {"type": "string"},
+        "sig": {"type": "string"},
+        "retracted": {"type": "boolean"},
+    },
+}
+_RESULT = {
+    "type": "object",
+    "required": ["id", "accepted", "message"],
+    "properties": {
+        "id": {"type": "string"},
+        "accepted": {"type": "boolean"},
+        "message": {"type": "string"},
+        "seq": {"type": ["integer", "null"]},
+    },
+}
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _list_param(name: str, desc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": "string"}}
+
+
+def _int_param(name: str, desc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": "integer", "minimum": 0}}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Mycelium forum", "version": __version__, "description": "See docs/protocol.md for the event format and rules."},
+        "paths": {
+            "/api/v1/events": {
+                "post": {
+                    "summary": "Publish one signed event",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}},
+                    "responses": {
+                        "201": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
+                        "200": {"description": "Already stored (duplicate)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
+                        "400": _err("Invalid event or proof of work too low"),
+                        "403": _err("Blocked"),
+                        "413": _err("Too large"),
+                        "429": _err("Rate limited (see Retry-After)"),
+                        "503": _err("Not stored; retry"),
+                    },
+                },
+                "get": {
+                    "summary": "Query the log",
+                    "parameters": [
+                        _list_param("kinds", "Comma-separated kinds"),
+                        _list_param("authors", "Comma-separated did:keys"),
+                        _list_param("ids", "Comma-separated event ids"),
+                        _list_param("refs", "Comma-separated ids or did:keys the body points at"),
+                        _list_param("tags", "Comma-separated tags"),
+                        _int_param("since", "created_at lower bound (ms, inclusive)"),
+                        _int_param("until", "created_at upper bound (ms, inclusive)"),
+                        _int_param("after_seq", "Return matches after this seq, oldest first"),
+                        _int_param("before_seq", "Without after_seq: matches before this seq (paging back)"),
+                        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of events in seq order",
+                            "content": {"application/json": {"schema": {
+                                "type": "object",
+                                "required": ["events", "next", "head"],
+                                "properties": {
+                                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/StoredEvent"}},
+                                    "next": {"type": ["string", "null"]},
+                                    "head": {"type": "integer"},
+                                },
+                            }}},
+                        },
+                        "400": _err("Bad filter"),
+                    },
+                },
+            },
+            "/api/v1/events:batch": {
+                "post": {
+                    "summary": "Publish many events (NDJSON, one envelope a line)",
+                    "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                    "responses": {
+                        "200": {"description": "One result per line", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["ok", "results"],
+                            "properties": {"ok": {"const": True}, "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
+                        }}}},
+                        "413": _err("Too large"),
+                        "429": _err("Rate limited"),
+                    },
+                }
+            },
+            "/api/v1/events/{id}": {
+                "get": {
+                    "summary": "One event by id",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredEvent"}}}},
+                        "404": _err("No such event"),
+                    },
+                }
+            },
+            "/api/v1/export": {
+                "get": {
+                    "summary": "The whole log as NDJSON, streamed",
+                    "parameters": [_int_param("after_seq", "Start after this seq")],
+                    "responses": {
+                        "200": {"description": "NDJSON lines {seq, id, payload, sig}", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                        "400": _err("Bad after_seq"),
+                    },
+                }
+            },
+            "/.well-known/mycelium.json": {"get": {"summary": "Name, version, protocol version and every limit", "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness and log head", "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": {"Error": _ERROR, "Envelope": _ENVELOPE, "StoredEvent": _STORED, "Result": _RESULT}},
+    }

@@ -1,0 +1,180 @@
+"""The WebSocket endpoint ``/ws``: one reader loop and one sender task per connection.
+
+The reader parses each frame (sans-I/O, forum.wire), hands PUBLISH to the
+ingest path without waiting for the commit (so clients can pipeline), and
+starts a catch-up task per SUBSCRIBE. The sender drains the connection's
+Outbox. Bad frames get an error and the connection keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from forum import wire
+from forum.errors import ProtocolError
+from forum.hub import Outbox, Subscription
+from forum.ingest import Result, envelope_id
+
+log = structlog.get_logger("forum.ws")
+
+MAX_INFLIGHT_PUBLISHES = 2000  # per connection: beyond it the reader waits for OKs
+
+
+def client_address(scope: Any) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    settings = state.settings
+    address = client_address(ws.scope)
+    conns: dict[str, int] = state.connections_per_address
+    limit = settings.max_connections_per_address
+    if limit and conns.get(address, 0) >= limit:
+        await ws.close(code=1008, reason="blocked: too many connections from this address")
+        return
+    await ws.accept()
+    conns[address] = conns.get(address, 0) + 1
+    state.metrics.connections.inc()
+    conn = _Connection(ws, address)
+    try:
+        await conn.run()
+    finally:
+        conns[address] -= 1
+        if not conns[address]:
+            del conns[address]
+        state.metrics.connections.dec()
+
+
+class _Connection:
+    def __init__(self, ws: WebSocket, address: str) -> None:
+        self.ws = ws
+        self.address = address
+        st = ws.app.state
+        self.settings = st.settings
+        self.hub = st.hub
+        self.ingest = st.ingest
+        self.address_buckets = st.address_buckets
+        self.scores = getattr(st, "scores", None)
+        self.outbox = Outbox()
+        self.subs: dict[str, Subscription] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.inflight = asyncio.Semaphore(MAX_INFLIGHT_PUBLISHES)
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._sender())
+        try:
+            await self._reader()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for sub in self.subs.values():
+                self.hub.remove(sub)
+                if self.scores is not None:
+                    self.scores.unsubscribe(sub)
+            self.outbox.abandon()
+            for t in self.tasks:
+                t.cancel()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _sender(self) -> None:
+        try:
+            while (frame := await self.outbox.get()) is not None:
+                await self.ws.send_text(frame)
+        except Exception:  # the peer went away; the reader will notice too
+            self.outbox.abandon()
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+
+    async def _reader(self) -> None:
+        max_frame = self.settings.max_frame_bytes
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.outbox.put(wire.notice("invalid: binary frames are not accepted; send JSON text frames"))
+                continue
+            if len(text) > max_frame:
+                self.outbox.put(wire.notice(f"too-large: frame is over {max_frame} bytes"))
+                continue
+            try:
+                msg = wire.parse_message(text)
+            except ProtocolError as e:
+                self.outbox.put(wire.notice(e.message))
+                continue
+            if isinstance(msg, wire.Publish):
+                await self._publish(msg.envelope)
+            elif isinstance(msg, wire.Subscribe):
+                self._subscribe(msg)
+            else:
+                self._unsubscribe(msg.sub_id)
+
+    async def _publish(self, envelope: Any) -> None:
+        wait = self.address_buckets.take(self.address)
+        if wait:
+            self.outbox.put(wire.ok(envelope_id(envelope), False, f"rate-limited: address over its rate limit, retry in {wait:.2f}s"))
+            return
+        await self.inflight.acquire()
+        fut = self.ingest.submit_nowait(envelope)
+        fut.add_done_callback(self._acked)
+
+    def _acked(self, fut: asyncio.Future[Result]) -> None:
+        self.inflight.release()
+        if fut.cancelled():
+            return
+        r = fut.result()
+        self.outbox.put(wire.ok(r.id, r.accepted, r.message))
+
+    def _subscribe(self, msg: wire.Subscribe) -> None:
+        old = self.subs.pop(msg.sub_id, None)
+        if old is not None:  # re-using a sub_id replaces the subscription
+            self.hub.remove(old)
+            if self.scores is not None:
+                self.scores.unsubscribe(old)
+        for key in [k for k, s in self.subs.items() if s.closed]:
+            del self.subs[key]  # closed by the server (e.g. too slow)
+        if len(self.subs) >= self.settings.max_subscriptions_per_connection:
+            self.outbox.put(wire.closed(msg.sub_id, ProtocolError("blocked", f"at most {self.settings.max_subscriptions_per_connection} subscriptions per connection")))
+            return
+        sub = Subscription(self.outbox, msg.sub_id, msg.filter)
+        self.subs[msg.sub_id] = sub
+        if msg.scores is not None:
+            if self.scores is None:
+                self.outbox.put(wire.closed(msg.sub_id, ProtocolError("invalid", "this forum does not publish scores")))
+                del self.subs[msg.sub_id]
+                return
+            self.scores.subscribe(sub, msg.scores)
+        task = asyncio.create_task(self._catch_up(sub))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _catch_up(self, sub: Subscription) -> None:
+        try:
+            await self.hub.run_subscription(sub)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription failed", sub_id=sub.sub_id)
+            self.hub.remove(sub)
+            self.subs.pop(sub.sub_id, None)
+            self.outbox.put(wire.closed(sub.sub_id, ProtocolError("error", "the subscription failed on the server; resubscribe with after_seq")))
+
+    def _unsubscribe(self, sub_id: str) -> None:
+        sub = self.subs.pop(sub_id, None)
+        if sub is None:
+            self.outbox.put(wire.notice(f"invalid: no subscription {sub_id!r}"))
+            return
+        self.hub.remove(sub)
+        if self.scores is not None:
+            self.scores.unsubscribe(sub)
+        self.outbox.put(wire.closed(sub_id, ""))  # an empty reason: closed at your request

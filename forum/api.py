@@ -119,7 +119,7 @@ async def list_events(request: Request) -> Response:
         {
             "events": [_event_json(s) for s in rows],
             "next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None,
-            "head": st.hub.head,
+            "head": await st.store.head(),
         }
     )
 
@@ -184,12 +184,12 @@ def well_known_document(settings: Any, head: int) -> dict[str, Any]:
 
 async def well_known(request: Request) -> Response:
     st = request.app.state
-    return JSON(well_known_document(st.settings, st.hub.head))
+    return JSON(well_known_document(st.settings, await st.store.head()))
 
 
 async def healthz(request: Request) -> Response:
     st = request.app.state
-    return JSON({"ok": True, "head_seq": st.hub.head, "database": st.store.engine.dialect.name})
+    return JSON({"ok": True, "head_seq": await st.store.head(), "database": st.store.engine.dialect.name})
 
 
 async def metrics(request: Request) -> Response:

@@ -51,7 +51,15 @@ class Unsubscribe:
     sub_id: str
 
 
-Message = Publish | Subscribe | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class BadSubscribe:
+    """A SUBSCRIBE whose sub_id is fine but whose filter is not: answered with CLOSED."""
+
+    sub_id: str
+    error: ProtocolError
+
+
+Message = Publish | Subscribe | Unsubscribe | BadSubscribe
 
 
 def _sub(value: Any) -> str:
@@ -88,13 +96,16 @@ def parse_message(text: str | bytes) -> Message:
         sub_id = _sub(msg[1])
         raw = msg[2]
         scores = None
-        if isinstance(raw, dict) and "scores" in raw:
-            raw = dict(raw)
-            scores = parse_scores_targets(raw.pop("scores"))
-            if not raw:
-                # A scores-only subscription carries no events.
-                return Subscribe(sub_id, Filter(ids=frozenset()), scores)
-        return Subscribe(sub_id, parse_filter(raw), scores)
+        try:
+            if isinstance(raw, dict) and "scores" in raw:
+                raw = dict(raw)
+                scores = parse_scores_targets(raw.pop("scores"))
+                if not raw:
+                    # A scores-only subscription carries no events.
+                    return Subscribe(sub_id, Filter(ids=frozenset()), scores)
+            return Subscribe(sub_id, parse_filter(raw), scores)
+        except ProtocolError as e:
+            return BadSubscribe(sub_id, e)
     if kind == "UNSUBSCRIBE":
         if len(msg) != 2:
             raise invalid("UNSUBSCRIBE takes exactly one sub_id")

@@ -116,6 +116,8 @@ class _Connection:
                 await self._publish(msg.envelope)
             elif isinstance(msg, wire.Subscribe):
                 self._subscribe(msg)
+            elif isinstance(msg, wire.BadSubscribe):
+                self.outbox.put(wire.closed(msg.sub_id, msg.error))
             else:
                 self._unsubscribe(msg.sub_id)
 

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from forum.app import create_app
+from forum.settings import Settings
+
+
+def make_settings(tmp_path: Path, database_url: str, **over: object) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, **over)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    """The whole app in-process (lifespan included), on SQLite and on PostgreSQL."""
+    with TestClient(create_app(make_settings(tmp_path, database_url))) as c:
+        yield c

@@ -126,6 +126,7 @@ class Hub:
         self.live: set[Subscription] = set()
         self._advances: asyncio.Queue[tuple[int, int, Sequence[Stored] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
         self.listeners: list[asyncio.Queue[Sequence[Stored]]] = []  # e.g. the scores engine
 
     async def start(self) -> None:
@@ -142,18 +143,34 @@ class Hub:
     # -------------------------------------------------------------- advancing
 
     def committed(self, first: int, last: int, events: Sequence[Stored] | None = None) -> None:
-        """The log now holds seqs first..last (``events`` when this process wrote them)."""
+        """The log now holds seqs first..last (``events`` when this process wrote them).
+
+        This process's own commits are delivered at once when nothing is ahead
+        of them, so that a client who saw the OK and then subscribes gets the
+        event before LIVE.
+        """
+        if last <= self.head:
+            return  # e.g. the NOTIFY of this process's own commit
+        # Anything still queued ends before ``first`` or it would not equal head + 1,
+        # and while an advance is reading from the database we must not overtake it.
+        if events is not None and not self._busy and first == self.head + 1:
+            self.deliver(events)
+            self.metrics.head.set(self.head)
+            return
         self._advances.put_nowait((first, last, events))
 
     async def _run(self) -> None:
         while True:
             first, last, events = await self._advances.get()
+            self._busy = True
             try:
                 await self._advance(first, last, events)
             except Exception:  # a failed read must not stop live delivery for good
                 log.exception("hub advance failed", first=first, last=last)
                 await asyncio.sleep(0.05)
                 self._advances.put_nowait((first, last, None))
+            finally:
+                self._busy = self._advances.qsize() > 0
 
     async def _advance(self, first: int, last: int, events: Sequence[Stored] | None) -> None:
         if last <= self.head:

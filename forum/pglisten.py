@@ -1,6 +1,6 @@
 """LISTEN for other processes' commits on PostgreSQL and tell the hub.
 
-Each commit NOTIFYs ``mycelium_log`` with ``"first:last"``; notifications are
+Each commit NOTIFYs ``mycelium_log`` with ``"first:last:instance"``; notifications are
 delivered in commit order, which the writer lock makes equal to seq order.
 After a lost connection the listener reconnects and advances the hub to the
 database's head, so nothing committed meanwhile is missed.
@@ -45,8 +45,9 @@ class Listener:
                 await self._task
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        first, _, last = payload.partition(":")
-        self.hub.committed(int(first), int(last))
+        first, last, instance = payload.split(":")
+        if instance != self.store.instance:  # our own commits reach the hub from the writer
+            self.hub.committed(int(first), int(last))
 
     async def _run(self) -> None:
         delay = 0.1

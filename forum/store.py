@@ -13,6 +13,7 @@ Commit order therefore equals seq order, across any number of processes.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,8 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        # Names this process in its NOTIFY payloads, so its listener can skip its own commits.
+        self.instance = uuid.uuid4().hex
 
     # ------------------------------------------------------------------ writes
 
@@ -197,7 +200,7 @@ class Store:
             if self.postgres:
                 await conn.execute(
                     text("SELECT pg_notify(:c, :p)"),
-                    {"c": NOTIFY_CHANNEL, "p": f"{accepted[0][0]}:{accepted[-1][0]}"},
+                    {"c": NOTIFY_CHANNEL, "p": f"{accepted[0][0]}:{accepted[-1][0]}:{self.instance}"},
                 )
         return results, accepted
 

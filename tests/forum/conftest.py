@@ -11,7 +11,9 @@ from forum.settings import Settings
 
 
 def make_settings(tmp_path: Path, database_url: str, **over: object) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_url, **over)  # type: ignore[arg-type]
+    """Test settings: rate limits off unless a test turns them on."""
+    values: dict[str, object] = {"author_rate": 0, "address_rate": 0, **over}
+    return Settings(data_dir=tmp_path, database_url=database_url, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

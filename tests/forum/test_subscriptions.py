@@ -1,0 +1,139 @@
+"""Subscriptions: stored then LIVE then live; resume without gaps or duplicates;
+filters; slow subscribers are closed without slowing anyone else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from forum.db import create_engine, migrate
+from forum.events import Limits, verify_envelope
+from forum.filters import Filter
+from forum.hub import Hub, Outbox, Subscription
+from forum.metrics import Metrics
+from forum.store import Accepted, Store, Stored
+from tests.forum.helpers import Signer, agent, event_id, proposal, rating
+
+
+def send(ws: Any, msg: list[Any]) -> None:
+    ws.send_text(orjson.dumps(msg).decode())
+
+
+def recv(ws: Any) -> list[Any]:
+    return orjson.loads(ws.receive_text())  # type: ignore[no-any-return]
+
+
+def publish_all(client: TestClient, envs: list[dict[str, str]]) -> None:
+    body = b"\n".join(orjson.dumps(e) for e in envs)
+    results = client.post("/api/v1/events:batch", content=body).json()["results"]
+    assert all(r["accepted"] for r in results), results
+
+
+def test_after_seq_stored_then_live_then_resume(client: TestClient) -> None:
+    s = Signer()
+    first = [proposal(s, f"Idea {i}") for i in range(1200)]  # more than one page inside the server
+    publish_all(client, first)
+    seen: list[int] = []
+    with client.websocket_connect("/ws") as ws:
+        send(ws, ["SUBSCRIBE", "all", {"after_seq": 0}])
+        while (m := recv(ws))[0] == "EVENT":
+            seen.append(m[2])
+        assert m == ["LIVE", "all", 1200]
+        live = proposal(s, "Live one")
+        send(ws, ["PUBLISH", live])
+        frames = [recv(ws), recv(ws)]
+        kinds = sorted(f[0] for f in frames)
+        assert kinds == ["EVENT", "OK"]
+        ev = next(f for f in frames if f[0] == "EVENT")
+        assert ev[2] == 1201 and ev[3] == live
+        seen.append(ev[2])
+    # Disconnected: more events arrive meanwhile.
+    publish_all(client, [proposal(s, f"While away {i}") for i in range(7)])
+    with client.websocket_connect("/ws") as ws:
+        send(ws, ["SUBSCRIBE", "all", {"after_seq": seen[-1]}])
+        while (m := recv(ws))[0] == "EVENT":
+            seen.append(m[2])
+        assert m == ["LIVE", "all", 1208]
+    assert seen == list(range(1, 1209))  # no gaps, no duplicates, in order
+
+
+def test_newest_limit_without_after_seq(client: TestClient) -> None:
+    s = Signer()
+    publish_all(client, [proposal(s, f"Idea {i}") for i in range(10)])
+    with client.websocket_connect("/ws") as ws:
+        send(ws, ["SUBSCRIBE", "n", {"limit": 3}])
+        got = [recv(ws) for _ in range(4)]
+    assert [g[2] for g in got[:3]] == [8, 9, 10]
+    assert got[3] == ["LIVE", "n", 10]
+
+
+def test_filters_apply_to_stored_and_live(client: TestClient) -> None:
+    alice, bob = Signer(), Signer()
+    p = proposal(alice, "Gardens", ["gardens"])
+    publish_all(client, [agent(alice), p, proposal(bob, "Streets", ["streets"])])
+    pid = event_id(p)
+    with client.websocket_connect("/ws") as ws:
+        send(ws, ["SUBSCRIBE", "refs", {"refs": [pid], "after_seq": 0}])
+        assert recv(ws) == ["LIVE", "refs", 3]
+        send(ws, ["SUBSCRIBE", "tags", {"tags": ["gardens"], "kinds": ["proposal"]}])
+        m = recv(ws)
+        assert m[:3] == ["EVENT", "tags", 2]
+        assert recv(ws) == ["LIVE", "tags", 3]
+        r = rating(bob, pid, 0.7)
+        other = proposal(bob, "Unrelated", ["streets"])
+        publish_all(client, [other, r])
+        m = recv(ws)
+        assert m[:3] == ["EVENT", "refs", 5] and m[3] == r
+        send(ws, ["UNSUBSCRIBE", "refs"])
+        assert recv(ws) == ["CLOSED", "refs", ""]
+        publish_all(client, [rating(alice, event_id(other), -0.2), proposal(alice, "More gardens", ["gardens"])])
+        m = recv(ws)
+        assert m[:3] == ["EVENT", "tags", 7]
+
+
+def test_subscription_limit_per_connection(tmp_path: Path, database_url: str) -> None:
+    from forum.app import create_app
+    from tests.forum.conftest import make_settings
+
+    with TestClient(create_app(make_settings(tmp_path, database_url, max_subscriptions_per_connection=2))) as c:
+        with c.websocket_connect("/ws") as ws:
+            for i in range(2):
+                send(ws, ["SUBSCRIBE", f"s{i}", {}])
+                assert recv(ws)[0] == "LIVE"
+            send(ws, ["SUBSCRIBE", "s2", {}])
+            m = recv(ws)
+            assert m[0] == "CLOSED" and m[2].startswith("blocked: ")
+
+
+@pytest.mark.parametrize("queue_limit", [5])
+async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Path, queue_limit: int) -> None:
+    """Real store, real hub; one outbox is never drained (a peer that stopped reading)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/f.db")
+    await migrate(engine)
+    store = Store(engine)
+    hub = Hub(store, Metrics(), queue_limit=queue_limit)
+    await hub.start()
+    slow, fast = Outbox(), Outbox()
+    s_slow, s_fast = Subscription(slow, "slow", Filter()), Subscription(fast, "fast", Filter())
+    await hub.run_subscription(s_slow)
+    await hub.run_subscription(s_fast)
+    received: list[str] = []
+    s = Signer()
+    events = [verify_envelope(proposal(s, f"E{i}"), limits=Limits(), now_ms=2**52) for i in range(40)]
+    results = await store.write_batch(events)
+    for r, e in zip(results, events, strict=True):
+        assert isinstance(r, Accepted)
+        hub.deliver([Stored(r.seq, e)])  # one event at a time; the fast reader keeps up
+        while fast.frames:
+            received.append(await fast.get() or "")
+    assert [orjson.loads(f)[0] for f in received] == ["LIVE"] + ["EVENT"] * 40
+    slow_frames = [orjson.loads(f) for f, _ in slow.frames]
+    assert [f[0] for f in slow_frames] == ["LIVE"] + ["EVENT"] * (queue_limit - 1) + ["CLOSED"]
+    assert slow_frames[-1][2].startswith("error: subscriber too slow")
+    assert s_slow not in hub.live and s_fast in hub.live
+    await hub.stop()
+    await engine.dispose()

@@ -132,7 +132,7 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Pat
             received.append(await fast.get() or "")
     assert [orjson.loads(f)[0] for f in received] == ["LIVE"] + ["EVENT"] * 40
     slow_frames = [orjson.loads(f) for f, _ in slow.frames]
-    assert [f[0] for f in slow_frames] == ["LIVE"] + ["EVENT"] * (queue_limit - 1) + ["CLOSED"]
+    assert [f[0] for f in slow_frames] == ["LIVE"] + ["EVENT"] * queue_limit + ["CLOSED"]
     assert slow_frames[-1][2].startswith("error: subscriber too slow")
     assert s_slow not in hub.live and s_fast in hub.live
     await hub.stop()

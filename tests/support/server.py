@@ -56,7 +56,8 @@ class ForumProcess:
                     self.url = m.group(1)
                     found.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not found.wait(timeout(30)):
             self.kill()
             raise RuntimeError("forum did not start:\n" + "".join(self.output))
@@ -67,6 +68,13 @@ class ForumProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout(10))
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            self._pump.join(timeout(5))
+            if self.proc.stdout:
+                self.proc.stdout.close()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -75,6 +83,7 @@ class ForumProcess:
                 self.proc.wait(timeout(15))
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._reap()
 
     def restart_on_same_port(self) -> ForumProcess:
         port = self.url.rsplit(":", 1)[1]

@@ -32,6 +32,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,15 +169,11 @@ def bench_polis(progress: Progress = None) -> dict[str, Any]:
     """Our opinion groups and red-dwarf's on the six Polis conversations."""
     if not POLIS_DIR.is_dir():
         return {"skipped": f"{POLIS_DIR} not found"}
-    try:
-        import reddwarf  # noqa: F401
-    except ImportError:
-        pass
     out: dict[str, Any] = {}
     for path in sorted(p for p in POLIS_DIR.iterdir() if p.is_dir()):
         _say(progress, f"polis: {path.name}")
         conv = parse_participants_votes((path / "participants-votes.csv").read_text())
-        g, wall, peak = _measure(lambda conv=conv: opinion_groups(conv.ratings))
+        g, wall, peak = _measure(partial(opinion_groups, conv.ratings))
         ari, n = _ari(conv.group_id, g.labels)
         out[path.name] = {
             "participants": conv.ratings.n_raters,

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from forum import api
+from forum import api, scores_api
 from forum.db import create_engine, is_postgres, migrate
 from forum.hub import Hub
 from forum.ingest import Ingest
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         st.store = Store(engine)
         st.hub = Hub(st.store, st.metrics, queue_limit=settings.subscriber_queue_frames)
         await st.hub.start()
+        scores = await _start_scores(app, settings)
         st.ingest = Ingest(
             st.store,
             st.hub,
@@ -71,12 +72,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             listener = Listener(settings.resolved_database_url, st.store, st.hub)
             await listener.start()
-        scores = await _start_scores(app, settings)
         try:
             yield
         finally:
-            if scores is not None:
-                await scores.stop()
+            await scores.stop()
             if listener is not None:
                 await listener.stop()
             await st.ingest.stop()
@@ -85,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     extra_routes, extra_middleware = _extra_routes()
     app = Starlette(
-        routes=[*api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
+        routes=[*api.routes, *scores_api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
         middleware=extra_middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
@@ -95,11 +94,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 async def _start_scores(app: Starlette, settings: Settings) -> Any:
-    """The scores engine (forum/scores.py), when present."""
-    try:
-        from forum.scores import ScoresEngine  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    """The scores engine: replays the log, then follows the hub."""
+    from forum.scores import ScoresEngine
+
     engine = ScoresEngine(app.state.store, app.state.hub, settings)
     app.state.scores = engine
     await engine.start()

@@ -224,7 +224,9 @@ def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArra
     scores: dict[int, float] = {}
     best: tuple[int, float, IntArray] | None = None
     for k in range(K_RANGE[0], K_RANGE[1] + 1):
-        if k >= n_distinct:
+        # k groups need more than k distinct positions, except that two distinct
+        # positions make two groups (two camps that each vote as one).
+        if k > n_distinct or (k == n_distinct and k > K_RANGE[0]) or k >= len(points):
             break
         km = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=KMEANS_SEED).fit(points)
         labels = np.asarray(km.labels_, dtype=np.int64)

@@ -72,7 +72,7 @@ def outcome(s: Signer, proposal_id: str, **over: Any) -> dict[str, str]:
     return s.envelope("outcome", body)
 
 
-def rating(s: Signer, target: str, score: float = 0.5, **over: Any) -> dict[str, str]:
+def rating(s: Signer, target: str, score: float = 0.5, created_at: int | None = None, **over: Any) -> dict[str, str]:
     body: dict[str, Any] = {"target": target, "score": score, "criteria": {"fairness": score}}
     body.update(over)
-    return s.envelope("rating", body)
+    return s.envelope("rating", body, created_at=created_at)

@@ -188,6 +188,7 @@ class Hub:
 
     def deliver(self, events: Sequence[Stored]) -> None:
         """Hand events (in seq order, all newer than head) to every live subscription. Never waits."""
+        sent = 0
         for stored in events:
             env = stored.envelope_json
             ev = stored.event
@@ -201,8 +202,10 @@ class Hub:
                     self.close_slow(sub)
                     continue
                 sub.send_event(stored, env)
-                self.metrics.delivered.inc()
+                sent += 1
             self.head = stored.seq
+        if sent:
+            self.metrics.delivered.inc(sent)
         for q in self.listeners:
             q.put_nowait(events)
 

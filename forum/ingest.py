@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -179,18 +180,24 @@ class Ingest:
             self.metrics.commit_seconds.observe(time.perf_counter() - t0)
             self.metrics.batch_size.observe(len(batch))
             committed: list[Stored] = []
+            kinds: Counter[str] = Counter()
+            duplicates = 0
             for (ev, fut), res in zip(items, results, strict=True):
                 if isinstance(res, Accepted):
                     committed.append(Stored(res.seq, ev))
-                    self.metrics.accepted.labels(ev.kind).inc()
+                    kinds[ev.kind] += 1
                     result = Result(ev.id, True, "", res.seq)
                 elif isinstance(res, Duplicate):
-                    self.metrics.duplicates.inc()
+                    duplicates += 1
                     result = Result(ev.id, True, "duplicate: already in the log")
                 else:
                     self.metrics.refused.labels(res.reason).inc()
                     result = Result(ev.id, False, res.message)
                 if not fut.done():
                     fut.set_result(result)
+            for kind, n in kinds.items():
+                self.metrics.accepted.labels(kind).inc(n)
+            if duplicates:
+                self.metrics.duplicates.inc(duplicates)
             if committed:
                 self.hub.committed(committed[0].seq, committed[-1].seq, committed)

@@ -65,7 +65,9 @@ class _Connection:
         self.outbox = Outbox()
         self.subs: dict[str, Subscription] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.inflight = asyncio.Semaphore(MAX_INFLIGHT_PUBLISHES)
+        self.inflight = 0
+        self.room = asyncio.Event()  # set while inflight < MAX_INFLIGHT_PUBLISHES
+        self.room.set()
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._sender())
@@ -126,12 +128,17 @@ class _Connection:
         if wait:
             self.outbox.put(wire.ok(envelope_id(envelope), False, f"rate-limited: address over its rate limit, retry in {wait:.2f}s"))
             return
-        await self.inflight.acquire()
+        if self.inflight >= MAX_INFLIGHT_PUBLISHES:
+            self.room.clear()
+            await self.room.wait()  # back-pressure: read no more frames until OKs drain
+        self.inflight += 1
         fut = self.ingest.submit_nowait(envelope)
         fut.add_done_callback(self._acked)
 
     def _acked(self, fut: asyncio.Future[Result]) -> None:
-        self.inflight.release()
+        self.inflight -= 1
+        if self.inflight < MAX_INFLIGHT_PUBLISHES:
+            self.room.set()
         if fut.cancelled():
             return
         r = fut.result()

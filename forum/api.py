@@ -15,7 +15,7 @@ from starlette.routing import Route
 from forum import __version__, strictjson
 from forum.errors import ProtocolError
 from forum.events import KINDS, PROTOCOL_VERSION
-from forum.filters import DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
+from forum.filters import DECIMAL, DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
 from forum.ingest import Result
 from forum.openapi import openapi_document
 from forum.responses import JSON, error, from_protocol_error
@@ -72,6 +72,9 @@ async def publish_batch(request: Request) -> Response:
     except ProtocolError as e:
         return from_protocol_error(e)
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
+    burst = st.settings.address_burst
+    if st.settings.address_rate and len(lines) > burst:
+        return error("too-large", f"a batch may hold at most {burst} events (the address burst)")
     if wait := _rate_limit(request, len(lines)):
         return from_protocol_error(
             ProtocolError("rate-limited", f"address over its rate limit, retry in {wait:.2f}s"), wait
@@ -103,7 +106,7 @@ async def list_events(request: Request) -> Response:
         params.setdefault(k, []).append(v)
     before = params.pop("before_seq", None)
     try:
-        if before is not None and (len(before) != 1 or not before[0].isdigit()):
+        if before is not None and (len(before) != 1 or not DECIMAL.fullmatch(before[0])):
             raise ProtocolError("invalid", "before_seq must be one non-negative integer")
         f = filter_from_query(params)
     except ProtocolError as e:
@@ -138,7 +141,7 @@ async def get_event(request: Request) -> Response:
 
 async def export(request: Request) -> Response:
     raw = request.query_params.get("after_seq", "0")
-    if not raw.isdigit() or len(raw) > 17:
+    if not DECIMAL.fullmatch(raw):
         return error("invalid", "after_seq must be a non-negative integer")
     store = request.app.state.store
 

@@ -41,6 +41,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error(reason, exc.detail or "request refused", status=exc.status_code)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return error("error", "the server failed on this request", status=500)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*api.routes, *scores_api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
         middleware=extra_middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.settings = settings
     return app

@@ -21,6 +21,8 @@ MAX_LIST: Final = 1000
 LIST_FIELDS: Final = ("kinds", "authors", "ids", "refs", "tags")
 INT_FIELDS: Final = ("since", "until", "after_seq", "limit")
 FIELDS: Final = LIST_FIELDS + INT_FIELDS
+DECIMAL = re.compile(r"[0-9]{1,15}")
+"""A non-negative decimal integer as query parameters carry it (ASCII digits only)."""
 _hex64 = re.compile(r"^[0-9a-f]{64}$")
 _slug = re.compile(r"^[a-z0-9-]{1,40}$")
 _did = re.compile(r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")
@@ -74,10 +76,10 @@ class Filter:
 def _check_entry(name: str, value: str) -> None:
     ok = {
         "kinds": lambda s: s in KINDS,
-        "authors": lambda s: bool(_did.match(s)),
-        "ids": lambda s: bool(_hex64.match(s)),
-        "refs": lambda s: bool(_hex64.match(s) or _did.match(s)),
-        "tags": lambda s: bool(_slug.match(s)),
+        "authors": lambda s: bool(_did.fullmatch(s)),
+        "ids": lambda s: bool(_hex64.fullmatch(s)),
+        "refs": lambda s: bool(_hex64.fullmatch(s) or _did.fullmatch(s)),
+        "tags": lambda s: bool(_slug.fullmatch(s)),
     }[name](value)
     if not ok:
         raise invalid(f"filter {name} has a malformed entry {value[:70]!r}")
@@ -120,7 +122,7 @@ def filter_from_query(params: Mapping[str, list[str]]) -> Filter:
         if name in LIST_FIELDS:
             obj[name] = [s for v in values for s in v.split(",") if s]
         elif name in INT_FIELDS:
-            if len(values) != 1 or not values[0].isdigit() or len(values[0]) > 17:
+            if len(values) != 1 or not DECIMAL.fullmatch(values[0]):
                 raise invalid(f"query parameter {name} must be one non-negative integer")
             obj[name] = int(values[0])
         else:

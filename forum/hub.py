@@ -111,6 +111,8 @@ class Subscription:
             self._drain.set()
 
     def send_event(self, stored: Stored, envelope_json: str) -> None:
+        if self.closed:  # unsubscribed while a catch-up page was in flight
+            return
         self.outbox.put(wire.event(self.sub_json, stored.seq, envelope_json), self)
 
 

@@ -105,7 +105,8 @@ class Ingest:
         ]
 
     async def stop(self) -> None:
-        """Finish what was already verified (so accepted work is not thrown away), then stop."""
+        """Stop the tasks. Work not yet committed is dropped unacknowledged: its
+        publishers saw no OK and will publish it again (the id makes that safe)."""
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

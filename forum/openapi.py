@@ -141,6 +141,34 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/scores": {
+                "get": {
+                    "summary": "Scores of every rated target, sorted",
+                    "parameters": [
+                        {"name": "sort", "in": "query", "required": False, "schema": {"enum": ["mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate"]}},
+                        {"name": "order", "in": "query", "required": False, "schema": {"enum": ["asc", "desc"]}},
+                        {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["proposal", "outcome", "agent", "community", "criterion"]}},
+                        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                        _int_param("offset", "Skip this many"),
+                    ],
+                    "responses": {
+                        "200": {"description": "A page of per-target scores", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "400": _err("Bad parameter"),
+                    },
+                }
+            },
+            "/api/v1/scores:snapshot": {"get": {"summary": "The published score documents (cheap and fitted), for auditing", "responses": {"200": {"description": "Both documents", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/scores/{target}": {
+                "get": {
+                    "summary": "The scores of one target (event id or did:key)",
+                    "parameters": [{"name": "target", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "Its scores", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "404": _err("Not rated yet"),
+                    },
+                }
+            },
+            "/api/v1/groups": {"get": {"summary": "Opinion groups with their members and per-target means", "responses": {"200": {"description": "The groups", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/.well-known/mycelium.json": {"get": {"summary": "Name, version, protocol version and every limit", "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/healthz": {"get": {"summary": "Liveness and log head", "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

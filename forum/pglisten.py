@@ -56,7 +56,7 @@ class Listener:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 head = await self.store.head()  # anything committed while we were not listening
                 self.hub.committed(head, head)

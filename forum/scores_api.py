@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from forum.filters import DECIMAL
 from forum.responses import JSON, error
 from forum.scores import SORT_KEYS
 
@@ -23,8 +24,13 @@ async def score(request: Request) -> Response:
     return JSON(view)
 
 
+LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset"})
+
+
 async def listing(request: Request) -> Response:
     q = request.query_params
+    if unknown := set(q.keys()) - LISTING_PARAMS:
+        return error("invalid", f"unknown query parameter {sorted(unknown)[0][:40]!r}")
     sort = q.get("sort", "shrunk_mean")
     if sort not in SORT_KEYS:
         return error("invalid", f"sort must be one of {', '.join(SORT_KEYS)}")
@@ -34,11 +40,10 @@ async def listing(request: Request) -> Response:
     kind = q.get("kind")
     if kind is not None and kind not in ("proposal", "outcome", "agent", "community", "criterion"):
         return error("invalid", "kind must be proposal, outcome, agent, community or criterion")
-    try:
-        limit = int(q.get("limit", "50"))
-        offset = int(q.get("offset", "0"))
-    except ValueError:
-        return error("invalid", "limit and offset must be integers")
+    raw_limit, raw_offset = q.get("limit", "50"), q.get("offset", "0")
+    if not (DECIMAL.fullmatch(raw_limit) and DECIMAL.fullmatch(raw_offset)):
+        return error("invalid", "limit and offset must be non-negative integers")
+    limit, offset = int(raw_limit), int(raw_offset)
     if not 1 <= limit <= 1000 or offset < 0:
         return error("invalid", "limit must be 1..1000 and offset >= 0")
     engine = _engine(request)

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     )
     name: str = Field("Mycelium", description="Name of this forum, shown in pages and the well-known document.")
     public_url: str | None = Field(None, description="Public base URL (for feed links); unset: taken from each request.")
-    log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$", description="Log level: debug, info, warning or error.")
 
     # --- protocol limits
     max_payload_bytes: int = Field(65536, ge=1024, description="Largest payload accepted, in UTF-8 bytes.")

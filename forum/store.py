@@ -135,14 +135,14 @@ class Store:
         """
         try:
             async with self.engine.begin() as conn:
-                results, accepted = await self._write(conn, batch)
+                results = await self._write(conn, batch)
         except ProtocolError:
             raise
         except Exception as e:
             raise StorageError(f"{type(e).__name__}: {e}") from e
         return results
 
-    async def _write(self, conn: AsyncConnection, batch: Sequence[Event]) -> tuple[list[WriteResult], list[tuple[int, Event]]]:
+    async def _write(self, conn: AsyncConnection, batch: Sequence[Event]) -> list[WriteResult]:
         if self.postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
         else:
@@ -169,7 +169,7 @@ class Store:
         for chunk in _chunks(outcome_authors):
             rows = await conn.execute(
                 select(events.c.author)
-                .where(and_(events.c.kind == "community", events.c.author.in_(chunk)))
+                .where(and_(events.c.kind == "community", events.c.author.in_(chunk), events.c.retracted.is_(False)))
                 .distinct()
             )
             communities.update(r[0] for r in rows)
@@ -202,7 +202,7 @@ class Store:
                     text("SELECT pg_notify(:c, :p)"),
                     {"c": NOTIFY_CHANNEL, "p": f"{accepted[0][0]}:{accepted[-1][0]}:{self.instance}"},
                 )
-        return results, accepted
+        return results
 
     async def _insert(self, conn: AsyncConnection, accepted: list[tuple[int, Event]]) -> None:
         now = int(time.time() * 1000)

@@ -63,7 +63,7 @@ Message = Publish | Subscribe | Unsubscribe | BadSubscribe
 
 
 def _sub(value: Any) -> str:
-    if not isinstance(value, str) or not _sub_id.match(value):
+    if not isinstance(value, str) or not _sub_id.fullmatch(value):
         raise invalid("sub_id must be 1 to 64 printable ASCII characters without spaces")
     return value
 

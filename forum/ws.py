@@ -106,7 +106,7 @@ class _Connection:
             if text is None:
                 self.outbox.put(wire.notice("invalid: binary frames are not accepted; send JSON text frames"))
                 continue
-            if len(text) > max_frame:
+            if len(text) > max_frame // 4 and len(text.encode("utf-8", "surrogatepass")) > max_frame:
                 self.outbox.put(wire.notice(f"too-large: frame is over {max_frame} bytes"))
                 continue
             try:
@@ -119,6 +119,7 @@ class _Connection:
             elif isinstance(msg, wire.Subscribe):
                 self._subscribe(msg)
             elif isinstance(msg, wire.BadSubscribe):
+                self._drop(msg.sub_id)  # a refused re-SUBSCRIBE ends the old one too
                 self.outbox.put(wire.closed(msg.sub_id, msg.error))
             else:
                 self._unsubscribe(msg.sub_id)
@@ -144,12 +145,17 @@ class _Connection:
         r = fut.result()
         self.outbox.put(wire.ok(r.id, r.accepted, r.message))
 
+    def _drop(self, sub_id: str) -> bool:
+        sub = self.subs.pop(sub_id, None)
+        if sub is None:
+            return False
+        self.hub.remove(sub)
+        if self.scores is not None:
+            self.scores.unsubscribe(sub)
+        return True
+
     def _subscribe(self, msg: wire.Subscribe) -> None:
-        old = self.subs.pop(msg.sub_id, None)
-        if old is not None:  # re-using a sub_id replaces the subscription
-            self.hub.remove(old)
-            if self.scores is not None:
-                self.scores.unsubscribe(old)
+        self._drop(msg.sub_id)  # re-using a sub_id replaces the subscription
         for key in [k for k, s in self.subs.items() if s.closed]:
             del self.subs[key]  # closed by the server (e.g. too slow)
         if len(self.subs) >= self.settings.max_subscriptions_per_connection:
@@ -179,11 +185,7 @@ class _Connection:
             self.outbox.put(wire.closed(sub.sub_id, ProtocolError("error", "the subscription failed on the server; resubscribe with after_seq")))
 
     def _unsubscribe(self, sub_id: str) -> None:
-        sub = self.subs.pop(sub_id, None)
-        if sub is None:
+        if not self._drop(sub_id):
             self.outbox.put(wire.notice(f"invalid: no subscription {sub_id!r}"))
             return
-        self.hub.remove(sub)
-        if self.scores is not None:
-            self.scores.unsubscribe(sub)
         self.outbox.put(wire.closed(sub_id, ""))  # an empty reason: closed at your request

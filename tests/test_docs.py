@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from forum import api, errors, wire
+from forum import api, errors, scores_api, wire
 from forum.api import well_known_document
 from forum.events import BODY_MODELS, KINDS, Metric, Period
 from forum.filters import FIELDS
@@ -73,8 +73,9 @@ def test_serve_flags_are_documented(flag: str) -> None:
 
 
 def route_methods() -> dict[str, set[str]]:
+    """Every HTTP route of the JSON API (forum.api and forum.scores_api)."""
     out: dict[str, set[str]] = {}
-    for r in api.routes:
+    for r in [*api.routes, *scores_api.routes]:
         out.setdefault(r.path, set()).update(m.lower() for m in (r.methods or ()) if m != "HEAD")
     return out
 

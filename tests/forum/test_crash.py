@@ -28,7 +28,9 @@ CLIENTS = 4
 PER_CLIENT = 1500
 
 
-async def _publisher(url: str, envs: list[dict[str, str]], acked: set[str], stop: asyncio.Event) -> None:
+async def _publisher(
+    url: str, envs: list[dict[str, str]], acked: set[str], stop: asyncio.Event, enough: asyncio.Event, want: int
+) -> None:
     try:
         async with connect(url, max_size=None) as ws:
 
@@ -37,6 +39,8 @@ async def _publisher(url: str, envs: list[dict[str, str]], acked: set[str], stop
                     msg = orjson.loads(raw)
                     if msg[0] == "OK" and msg[2] is True:
                         acked.add(msg[1])
+                        if len(acked) >= want:
+                            enough.set()
 
             task = asyncio.create_task(reader())
             for i, env in enumerate(envs):
@@ -80,11 +84,11 @@ async def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, database_url: 
     try:
         sub = asyncio.create_task(_subscriber(server.ws_url, seen, ready))
         await asyncio.wait_for(ready.wait(), timeout(10))
-        pubs = [asyncio.create_task(_publisher(server.ws_url, b, acked, stop)) for b in batches]
         # Kill once a good share is acknowledged but (very likely) not all.
-        async with asyncio.timeout(timeout(60)):
-            while len(acked) < CLIENTS * PER_CLIENT // 3:
-                await asyncio.sleep(0.005)
+        enough = asyncio.Event()
+        want = CLIENTS * PER_CLIENT // 3
+        pubs = [asyncio.create_task(_publisher(server.ws_url, b, acked, stop, enough, want)) for b in batches]
+        await asyncio.wait_for(enough.wait(), timeout(60))
         server.kill()
         await asyncio.wait_for(asyncio.gather(*pubs, sub, return_exceptions=True), timeout(10))
         assert acked, "nothing was acknowledged before the kill"

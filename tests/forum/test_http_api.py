@@ -128,3 +128,21 @@ def test_rate_limited_gets_429_with_retry_after(tmp_path, database_url) -> None:
         assert codes == [201, 201, 429]
         r = c.post("/api/v1/events", json=proposal(s, "P4"))
         assert r.json()["reason"] == "rate-limited" and int(r.headers["retry-after"]) >= 1
+
+
+def test_only_ascii_decimal_query_integers(client: TestClient) -> None:
+    for url in ("/api/v1/events?limit=%C2%B2", "/api/v1/events?before_seq=%D9%A3", "/api/v1/export?after_seq=%C2%B2",
+                "/api/v1/events?before_seq=" + "9" * 40, "/api/v1/scores?limit=%C2%B2"):
+        r = client.get(url)
+        assert r.status_code == 400 and r.json()["reason"] == "invalid", url
+
+
+def test_batch_larger_than_the_burst_is_too_large(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
+    from forum.app import create_app
+    from tests.forum.conftest import make_settings
+
+    s = Signer()
+    with TestClient(create_app(make_settings(tmp_path, database_url, address_rate=10, address_burst=3))) as c:
+        body = b"\n".join(orjson.dumps(proposal(s, f"P{i}")) for i in range(4))
+        r = c.post("/api/v1/events:batch", content=body)
+        assert r.status_code == 413 and r.json()["reason"] == "too-large"

@@ -52,7 +52,7 @@ def test_scores_served_streamed_and_reproducible(tmp_path: Path, database_url: s
     settings = make_settings(tmp_path, database_url, scores_interval_s=0.2, scores_min_new_ratings=1)
     with TestClient(create_app(settings)) as client:
         with client.websocket_connect("/ws") as ws:
-            ids, envs = _world(client)
+            ids, _ = _world(client)
             head = client.get("/healthz").json()["head_seq"]
             snap = _wait_for(client, head, fitted=True)
 

@@ -137,3 +137,19 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Pat
     assert s_slow not in hub.live and s_fast in hub.live
     await hub.stop()
     await engine.dispose()
+
+
+def test_frame_limit_counts_bytes_and_ids_reject_trailing_newline(tmp_path: Path, database_url: str) -> None:
+    from forum.app import create_app
+    from tests.forum.conftest import make_settings
+
+    with TestClient(create_app(make_settings(tmp_path, database_url, max_frame_bytes=4096))) as c:
+        with c.websocket_connect("/ws") as ws:
+            ws.send_text('["PUBLISH", "' + "é" * 3000 + '"]')  # 3,000 characters, 6,000 bytes
+            m = recv(ws)
+            assert m[0] == "NOTICE" and m[1].startswith("too-large: ")
+            send(ws, ["SUBSCRIBE", "s1\n", {}])
+            m = recv(ws)
+            assert m[0] == "NOTICE" and m[1].startswith("invalid: ")
+            send(ws, ["SUBSCRIBE", "s1", {"ids": ["0" * 64 + "\n"]}])
+            assert recv(ws)[:2] == ["CLOSED", "s1"]

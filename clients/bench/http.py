@@ -37,7 +37,9 @@ class HttpConnection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def _connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, limit=1 << 22
+        )
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -48,7 +50,9 @@ class HttpConnection:
                 pass
             self._writer = None
 
-    async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> Response:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> Response:
         async with asyncio.timeout(self.timeout):
             for attempt in (0, 1):
                 if self._writer is None:
@@ -108,8 +112,8 @@ class HttpConnection:
         return Response(status, headers, data)
 
 
-async def get(base: str, path: str, *, timeout: float = 30.0) -> Response:
-    conn = HttpConnection(base, timeout=timeout)
+async def get(base: str, path: str, *, time_limit: float = 30.0) -> Response:
+    conn = HttpConnection(base, timeout=time_limit)
     try:
         return await conn.get(path)
     finally:

@@ -91,7 +91,9 @@ class ThrowawayPostgres:
         for c in candidates:
             if all(os.access(Path(c) / n, os.X_OK) for n in ("initdb", "pg_ctl", "postgres")):
                 return Path(c)
-        raise BenchServerError("no PostgreSQL server binaries (initdb, pg_ctl) found; install postgresql or use --url")
+        raise BenchServerError(
+            "no PostgreSQL server binaries (initdb, pg_ctl) found; install postgresql or use --url"
+        )
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         if os.geteuid() == 0:  # initdb and pg_ctl refuse to run as root
@@ -99,7 +101,16 @@ class ThrowawayPostgres:
         assert self.tmpdir is not None
         out = self.tmpdir / f".cmd-{time.monotonic_ns()}.out"
         with open(out, "w+") as f:  # a file, not a pipe: the postmaster must not hold our pipe
-            proc = subprocess.run(argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, text=True, timeout=180, check=False)
+            proc = subprocess.run(
+                argv,
+                cwd=self.tmpdir,
+                stdin=subprocess.DEVNULL,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=180,
+                check=False,
+            )
             f.seek(0)
             text = f.read()
         out.unlink(missing_ok=True)
@@ -118,16 +129,45 @@ class ThrowawayPostgres:
             try:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
-                raise BenchServerError("running as root but there is no 'postgres' user to run initdb as") from None
+                raise BenchServerError(
+                    "running as root but there is no 'postgres' user to run initdb as"
+                ) from None
             os.chown(self.tmpdir, pw.pw_uid, pw.pw_gid)
-        r = self._run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale"])
+        r = self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        )
         if r.returncode:
             self.stop()
             raise BenchServerError(f"initdb failed:\n{r.stdout}")
         for _ in range(5):
             self.port = _free_port()
             opts = f"-p {self.port} -k {self.tmpdir} -c listen_addresses=127.0.0.1 {self.options}"
-            r = self._run([str(self.bindir / "pg_ctl"), "start", "-D", str(self.datadir), "-l", str(self.tmpdir / "postgresql.log"), "-w", "-t", "120", "-o", opts])
+            r = self._run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "start",
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.tmpdir / "postgresql.log"),
+                    "-w",
+                    "-t",
+                    "120",
+                    "-o",
+                    opts,
+                ]
+            )
             if r.returncode == 0:
                 break
         else:
@@ -139,7 +179,9 @@ class ThrowawayPostgres:
     async def _create_database(self, name: str) -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=30)
+        conn = await asyncpg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=30
+        )
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -160,10 +202,19 @@ class ThrowawayPostgres:
         async def show() -> dict[str, str]:
             import asyncpg
 
-            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=30)
+            conn = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=30
+            )
             try:
                 out = {}
-                for name in ("server_version", "fsync", "synchronous_commit", "wal_level", "shared_buffers", "full_page_writes"):
+                for name in (
+                    "server_version",
+                    "fsync",
+                    "synchronous_commit",
+                    "wal_level",
+                    "shared_buffers",
+                    "full_page_writes",
+                ):
                     out[name] = str(await conn.fetchval(f"SHOW {name}"))
                 return out
             finally:
@@ -176,7 +227,22 @@ class ThrowawayPostgres:
             return
         if (self.datadir / "postmaster.pid").exists():
             for mode in ("fast", "immediate"):
-                if self._run([str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", mode, "-w", "-t", "60"]).returncode == 0:
+                if (
+                    self._run(
+                        [
+                            str(self.bindir / "pg_ctl"),
+                            "stop",
+                            "-D",
+                            str(self.datadir),
+                            "-m",
+                            mode,
+                            "-w",
+                            "-t",
+                            "60",
+                        ]
+                    ).returncode
+                    == 0
+                ):
                     break
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.tmpdir = None
@@ -189,7 +255,10 @@ class BenchServer:
         if database not in ("sqlite", "postgres"):
             raise ValueError("database must be sqlite or postgres")
         self.database = database
-        self.settings = {**BENCH_SETTINGS, **{k.upper().removeprefix("FORUM_"): str(v) for k, v in (env or {}).items()}}
+        self.settings = {
+            **BENCH_SETTINGS,
+            **{k.upper().removeprefix("FORUM_"): str(v) for k, v in (env or {}).items()},
+        }
         self.pg: ThrowawayPostgres | None = None
         self.tmpdir: Path | None = None
         self.proc: subprocess.Popen[str] | None = None
@@ -217,7 +286,11 @@ class BenchServer:
                 env["FORUM_DATABASE_URL"] = self.pg.url
             env.update({f"FORUM_{k}": v for k, v in self.settings.items()})
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "forum"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                [sys.executable, "-m", "forum"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             found = threading.Event()
 
@@ -241,8 +314,12 @@ class BenchServer:
         return self
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"started_by_bench": True, "database": self.database, "pid": self.pid,
-                               "settings": {f"FORUM_{k}": v for k, v in sorted(self.settings.items())}}
+        out: dict[str, Any] = {
+            "started_by_bench": True,
+            "database": self.database,
+            "pid": self.pid,
+            "settings": {f"FORUM_{k}": v for k, v in sorted(self.settings.items())},
+        }
         if self.pg is not None:
             with contextlib.suppress(Exception):
                 out["postgresql"] = self.pg.settings()

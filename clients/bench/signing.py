@@ -12,6 +12,7 @@ that a connection only has to write.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable
@@ -55,30 +56,41 @@ class Presigned:
         self.envelopes += other.envelopes
 
 
-def body_for(kind: str, i: int, tag: str, text_bytes: int, authors: int, secret: str) -> dict[str, Any]:
+def body_for(
+    kind: str, i: int, tag: str, text_bytes: int, authors: int, secret: str
+) -> dict[str, Any]:
     if kind == "proposal":
         text = (f"Load test event {i} of run {tag}. " * (1 + text_bytes // 32))[:text_bytes]
         return {"title": f"bench {tag} #{i}", "summary": "", "text": text, "tags": ["bench"]}
     if kind == "rating":
         target = bench_key(secret, (i + 1) % max(authors, 2)).did
-        return {"target": target, "score": ((i % 201) - 100) / 100.0, "criteria": {}, "note": f"bench {tag} #{i}"}
+        return {
+            "target": target,
+            "score": ((i % 201) - 100) / 100.0,
+            "criteria": {},
+            "note": f"bench {tag} #{i}",
+        }
     if kind == "agent":
         return {"name": f"bench {tag} #{i}", "about": ("x" * text_bytes)[:2000]}
     raise ValueError(f"unknown bench kind {kind!r} (one of {', '.join(KINDS)})")
 
 
-def sign_range(start: int, count: int, kind: str, authors: int, text_bytes: int, tag: str, secret: str) -> Presigned:
+def sign_range(
+    start: int, count: int, kind: str, authors: int, text_bytes: int, tag: str, secret: str
+) -> Presigned:
     out = Presigned()
     created = now_ms()
     for i in range(start, start + count):
         key = bench_key(secret, i % authors)
-        payload = encode_payload(kind, key.did, created, body_for(kind, i, tag, text_bytes, authors, secret))
+        payload = encode_payload(
+            kind, key.did, created, body_for(kind, i, tag, text_bytes, authors, secret)
+        )
         sig = key.sign(payload)
         env = {"payload": payload, "sig": sig}
         if i == start:
             check_envelope(env)  # the forum's own stateless checks, once per chunk
         env_json = orjson.dumps(env)
-        out.ids.append(__import__("hashlib").sha256(payload.encode()).hexdigest())
+        out.ids.append(hashlib.sha256(payload.encode()).hexdigest())
         out.sigs.append(sig)
         out.frames.append(encode_frame(b'["PUBLISH",' + env_json + b"]"))
         out.envelopes.append(env_json)
@@ -106,7 +118,10 @@ def presign(
     tag = tag or os.urandom(4).hex()
     secret = secret or f"forum-bench-{tag}"
     authors = max(1, authors)
-    tasks = [(s, min(_CHUNK, count - s), kind, authors, text_bytes, tag, secret) for s in range(0, count, _CHUNK)]
+    tasks = [
+        (s, min(_CHUNK, count - s), kind, authors, text_bytes, tag, secret)
+        for s in range(0, count, _CHUNK)
+    ]
     out = Presigned()
     procs = procs or os.cpu_count() or 1
     if procs <= 1 or count <= _CHUNK:

@@ -86,7 +86,13 @@ class LatencyHist:
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"bins": self.bins, "count": self.count, "total": self.total, "max": self.max, "min": self.min}
+        return {
+            "bins": self.bins,
+            "count": self.count,
+            "total": self.total,
+            "max": self.max,
+            "min": self.min,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -157,7 +163,9 @@ class CpuMeter:
             out[f"{name}_cores"] = round(used / wall, 3)
         m1 = psutil.cpu_times()
         m0 = self._machine
-        busy = (sum(m1) - m1.idle - getattr(m1, "iowait", 0)) - (sum(m0) - m0.idle - getattr(m0, "iowait", 0))
+        busy = (sum(m1) - m1.idle - getattr(m1, "iowait", 0)) - (
+            sum(m0) - m0.idle - getattr(m0, "iowait", 0)
+        )
         cpus = psutil.cpu_count() or 1
         out["machine_cores_busy"] = round(busy / wall, 3)
         out["machine_cores"] = cpus
@@ -170,7 +178,9 @@ def limited_by(cpu: dict[str, Any]) -> str:
     """A plain reading of the CPU figures: who used the cores, and were they all busy."""
     cores = cpu.get("machine_cores", 1)
     busy = cpu.get("machine_cores_busy", 0.0)
-    parts = {k[:-6]: v for k, v in cpu.items() if k.endswith("_cores") and k not in ("machine_cores",)}
+    parts = {
+        k[:-6]: v for k, v in cpu.items() if k.endswith("_cores") and k not in ("machine_cores",)
+    }
     top = max(parts.items(), key=lambda kv: kv[1]) if parts else ("?", 0.0)
     saturated = busy >= 0.9 * cores
     if saturated:
@@ -225,7 +235,7 @@ _METRIC = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa
 async def scrape_metrics(http_base: str) -> dict[str, float]:
     """The forum's /metrics as {name{labels}: value}; empty if it has none."""
     try:
-        r = await get(http_base, "/metrics", timeout=10)
+        r = await get(http_base, "/metrics", time_limit=10)
     except (OSError, TimeoutError):
         return {}
     if r.status != 200:
@@ -251,11 +261,27 @@ def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str
 
     batches = d("mycelium_commit_batch_events_count")
     out: dict[str, Any] = {
-        "accepted": int(sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith("mycelium_events_accepted_total"))),
-        "refused": int(sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith("mycelium_events_refused_total"))),
+        "accepted": int(
+            sum(
+                v - before.get(k, 0.0)
+                for k, v in after.items()
+                if k.startswith("mycelium_events_accepted_total")
+            )
+        ),
+        "refused": int(
+            sum(
+                v - before.get(k, 0.0)
+                for k, v in after.items()
+                if k.startswith("mycelium_events_refused_total")
+            )
+        ),
         "commits": int(batches),
-        "mean_batch_events": round(d("mycelium_commit_batch_events_sum") / batches, 1) if batches else None,
-        "mean_commit_ms": round(1000 * d("mycelium_commit_seconds_sum") / batches, 2) if batches else None,
+        "mean_batch_events": round(d("mycelium_commit_batch_events_sum") / batches, 1)
+        if batches
+        else None,
+        "mean_commit_ms": round(1000 * d("mycelium_commit_seconds_sum") / batches, 2)
+        if batches
+        else None,
         "event_frames_sent": int(d("mycelium_event_frames_sent_total")),
         "slow_closed": int(d("mycelium_slow_subscriptions_closed_total")),
         "connections": after.get("mycelium_websocket_connections"),
@@ -268,7 +294,7 @@ async def head_seq(http_base: str) -> int:
     """The forum's committed head (from /healthz)."""
     import orjson
 
-    r = await get(http_base, "/healthz", timeout=10)
+    r = await get(http_base, "/healthz", time_limit=10)
     if r.status != 200:
         raise RuntimeError(f"/healthz answered {r.status}")
     return int(orjson.loads(r.body)["head_seq"])

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 try:  # C speedups ship with websockets' wheels
     from websockets.speedups import apply_mask as _apply_mask
 except ImportError:  # pragma: no cover - pure-Python fallback
-    from websockets.frames import apply_mask as _apply_mask  # type: ignore[attr-defined,no-redef]
+    from websockets.utils import apply_mask as _apply_mask
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _rand = random.Random(os.urandom(16))
@@ -219,7 +219,7 @@ async def connect(
     url: str,
     on_messages: OnMessages | None = None,
     *,
-    timeout: float = 30.0,
+    time_limit: float = 30.0,
     rcvbuf: int | None = None,
 ) -> WsClient:
     """Open a connection to ``url`` (ws://host:port/path); ``rcvbuf`` shrinks the socket's receive buffer."""
@@ -235,7 +235,9 @@ async def connect(
     if rcvbuf is not None:
         info = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
         sock = socket.socket(info[0], socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: sets the window
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf
+        )  # before connect: sets the window
         sock.setblocking(False)
         await loop.sock_connect(sock, info[4])
         await loop.create_connection(lambda: proto, sock=sock)
@@ -246,6 +248,6 @@ async def connect(
     if sock_obj is not None:
         sock_obj.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     proto.write(proto._request(host, port, path))
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(time_limit):
         await proto.open
     return proto

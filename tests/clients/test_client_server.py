@@ -92,7 +92,7 @@ async def test_a_subscription_resumes_across_a_restart_without_gaps_or_duplicate
     server = ServeProcess(tmp_path / "forum", database_url).start()
     try:
         before, after = _proposals(30), _proposals(30, start=30)
-        async with asyncio.timeout(timeout(60)):
+        async with asyncio.timeout(timeout(90)):
             async with Client(server.ws_url, backoff=QUICK) as publisher:
                 await publisher.publish_many(before)
             async with Client(server.ws_url, backoff=QUICK) as watcher:
@@ -100,9 +100,10 @@ async def test_a_subscription_resumes_across_a_restart_without_gaps_or_duplicate
                 sub = watcher.subscribe({"kinds": ["proposal"], "after_seq": 0})
                 task = asyncio.create_task(_collect(sub, 60, seen))
                 await _wait_for(lambda: sub.live.is_set() and len(seen) == 30, 10)
-                server.kill() if how == "kill" else server.stop()
+                # In threads, so the clients keep running while the server stops and starts.
+                await asyncio.to_thread(server.kill if how == "kill" else server.stop)
                 await _wait_for(lambda: not watcher.connected, 10)
-                server.start()  # same port, same database
+                await asyncio.to_thread(server.start)  # same port, same database
                 async with Client(server.ws_url, backoff=QUICK) as publisher:
                     results = await publisher.publish_many(after)
                 assert all(r.accepted and not r.duplicate for r in results)
@@ -140,9 +141,9 @@ async def test_kill_9_under_a_live_subscription_with_a_steady_publisher(tmp_path
 
                 pub = asyncio.create_task(publish_all())
                 await _wait_for(lambda: len(seen) >= 50, 20)
-                server.kill()
+                await asyncio.to_thread(server.kill)
                 await asyncio.sleep(0.3)
-                server.start()
+                await asyncio.to_thread(server.start)
                 await asyncio.wait_for(pub, timeout(30))
                 await asyncio.wait_for(task, timeout(30))
         assert sorted(eid for _, eid in seen) == sorted(e.id for e in events)
@@ -160,13 +161,13 @@ async def test_a_publish_made_while_the_server_is_down_is_sent_when_it_returns(
     try:
         async with asyncio.timeout(timeout(60)), Client(server.ws_url, backoff=QUICK) as client:
             await client.publish(builders.agent(ALICE, name="Alice", about="x"))
-            server.kill()
+            await asyncio.to_thread(server.kill)
             await _wait_for(lambda: not client.connected, 10)
             idea = _proposals(1)[0]
             pending = asyncio.create_task(client.publish(idea))
             await asyncio.sleep(0.3)
             assert not pending.done()
-            server.start()
+            await asyncio.to_thread(server.start)
             result = await asyncio.wait_for(pending, timeout(20))
             assert result.accepted and result.id == idea.id
             stored = await client.query({"ids": [idea.id]})

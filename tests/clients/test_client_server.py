@@ -174,3 +174,17 @@ async def test_a_publish_made_while_the_server_is_down_is_sent_when_it_returns(
             assert [e.id for _, e in stored] == [idea.id]
     finally:
         server.kill()
+
+
+async def test_score_updates_arrive_for_a_rated_proposal(forum_serve: ServeProcess) -> None:
+    async with asyncio.timeout(timeout(30)), Client(forum_serve.ws_url) as client:
+        idea = _proposals(1)[0]
+        await client.publish(idea)
+        scores = client.subscribe_scores([idea.id])
+        first = asyncio.create_task(anext(scores))
+        # Whether SUBSCRIBE reaches the forum before or after the rating, an update follows:
+        # the current scores on subscribing, or the change pushed after the recompute.
+        await client.publish(builders.rating(BOB, target=idea.id, score=0.5))
+        update = await first
+        assert update["target"] == idea.id
+        await scores.aclose()

@@ -72,10 +72,16 @@ def _say(progress: Progress, msg: str) -> None:
 
 
 def _sizes(scale: float) -> tuple[int, int, int]:
-    return max(20, round(50_000 * scale)), max(10, round(20_000 * scale)), max(100, round(1_000_000 * scale))
+    return (
+        max(20, round(50_000 * scale)),
+        max(10, round(20_000 * scale)),
+        max(100, round(1_000_000 * scale)),
+    )
 
 
-def bench_bridging(progress: Progress = None, scale: float = 1.0) -> tuple[dict[str, Any], dict[str, Any]]:
+def bench_bridging(
+    progress: Progress = None, scale: float = 1.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Bridging fit and full pipeline on 1M synthetic ratings (times ``scale``)."""
     n_raters, n_targets, n_ratings = _sizes(scale)
     _say(progress, f"generating {n_ratings:,} ratings ({n_raters:,} x {n_targets:,})")

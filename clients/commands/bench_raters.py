@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from clients.cli import app
@@ -26,7 +33,9 @@ REPO_POLIS_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "polis
 def _bench_group() -> typer.Typer:
     for info in app.registered_groups:
         inst = info.typer_instance
-        if info.name == "bench" or (info.name is None and inst is not None and inst.info.name == "bench"):
+        if info.name == "bench" or (
+            info.name is None and inst is not None and inst.info.name == "bench"
+        ):
             assert inst is not None
             return inst
     group = typer.Typer(
@@ -43,7 +52,9 @@ bench_app = _bench_group()
 def raters(
     json_file: Annotated[
         Path | None,
-        typer.Option("--json-file", dir_okay=False, help="Also write the JSON report to this file."),
+        typer.Option(
+            "--json-file", dir_okay=False, help="Also write the JSON report to this file."
+        ),
     ] = None,
     polis: Annotated[
         Path | None,
@@ -55,11 +66,17 @@ def raters(
     ] = None,
     scale: Annotated[
         float,
-        typer.Option(min=0.0001, max=10.0, help="Multiply the synthetic sizes (1 = 1M ratings; targets hold at 1)."),
+        typer.Option(
+            min=0.0001,
+            max=10.0,
+            help="Multiply the synthetic sizes (1 = 1M ratings; targets hold at 1).",
+        ),
     ] = 1.0,
     section: Annotated[
         list[str] | None,
-        typer.Option("--section", help=f"Run only this section ({', '.join(SECTIONS)}); repeatable."),
+        typer.Option(
+            "--section", help=f"Run only this section ({', '.join(SECTIONS)}); repeatable."
+        ),
     ] = None,
     json: JsonOption = False,
 ) -> None:
@@ -73,7 +90,9 @@ def raters(
     bad = [s for s in sections if s not in SECTIONS]
     if bad:
         fail(out, ExitCode.USAGE, f"unknown section {bad[0]!r}; choose from {', '.join(SECTIONS)}")
-    polis_dir = polis if polis is not None else (REPO_POLIS_DIR if REPO_POLIS_DIR.is_dir() else None)
+    polis_dir = (
+        polis if polis is not None else (REPO_POLIS_DIR if REPO_POLIS_DIR.is_dir() else None)
+    )
     if polis is not None and not polis.is_dir():
         fail(out, ExitCode.USAGE, f"{polis}: not a folder")
     with reporting(out):
@@ -102,20 +121,31 @@ def raters(
                 bar.update(task, completed=bench_steps(polis_dir, sections))
     if json_file is not None:
         try:
-            json_file.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+            json_file.write_bytes(
+                orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+            )
         except OSError as e:
             fail(out, ExitCode.USAGE, f"cannot write {json_file}: {e}")
     out.emit(report, _table(report))
 
 
 def _table(report: dict[str, Any]) -> Table:
-    t = Table(title=f"{report['algorithm']} {report['version']} on {report['machine']['cpus']} CPUs (scale {report['scale']:g})", title_justify="left")
+    t = Table(
+        title=f"{report['algorithm']} {report['version']} on {report['machine']['cpus']} CPUs (scale {report['scale']:g})",
+        title_justify="left",
+    )
     for col in ("section", "size", "time", "peak traced", "notes"):
         t.add_column(col)
     if "bridging_1m" in report:
         b, p = report["bridging_1m"], report["pipeline_1m"]
         size = f"{b['n_ratings']:,} ratings, {b['n_raters']:,} x {b['n_targets']:,}"
-        t.add_row("Ratings.build", size, f"{b['build_seconds']:.2f} s", f"{b['build_peak_mib']:.0f} MiB", "")
+        t.add_row(
+            "Ratings.build",
+            size,
+            f"{b['build_seconds']:.2f} s",
+            f"{b['build_peak_mib']:.0f} MiB",
+            "",
+        )
         t.add_row("bridging fit", size, f"{b['seconds']:.2f} s", f"{b['peak_mib']:.0f} MiB",
                   f"{b['iterations']} iterations, recall {b['bridging_recall']:.3f}, {b['false_bridging']} false; target < 30 s")  # fmt: skip
         t.add_row("full pipeline", size, f"{p['seconds']:.2f} s", f"{p['peak_mib']:.0f} MiB",
@@ -130,7 +160,11 @@ def _table(report: dict[str, Any]) -> Table:
     else:
         for name, c in polis.items():
             ours, rd = c["ours"], c["red_dwarf"]
-            rd_text = f"red-dwarf ARI {rd['ari']} ({rd['seconds']:.2f} s)" if "ari" in rd else str(rd.get("skipped", ""))
+            rd_text = (
+                f"red-dwarf ARI {rd['ari']} ({rd['seconds']:.2f} s)"
+                if "ari" in rd
+                else str(rd.get("skipped", ""))
+            )
             t.add_row(f"polis: {name}", f"{c['participants']:,} x {c['comments']:,}, {c['votes']:,} votes",
                       f"{ours['seconds']:.2f} s", f"{ours['peak_mib']:.0f} MiB",
                       f"ARI {ours['ari']} (k = {ours['k']}); {rd_text}")  # fmt: skip

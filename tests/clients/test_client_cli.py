@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import stat
 from pathlib import Path
 
 import orjson
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from clients import builders
 from clients.cli import app
-from clients.clikit import ExitCode, safe_text
+from clients.clikit import ExitCode, Output, reporting, safe_text
+from clients.commands.watch import _watch
+from clients.errors import ConnectError, InsecureKeyFile, Refused, VerificationFailed
 from clients.keys import derive_key, load_key, save_key
+from forum.errors import ProtocolError
 from forum.events import Limits, verify_envelope
+from tests.clients.fakeforum import FakeForum
+from tests.support.timeouts import timeout
 
 runner = CliRunner()
 COMMANDS = [
@@ -306,3 +314,37 @@ def test_safe_text_neutralises_terminal_control() -> None:
     assert "\n" not in cleaned
     assert "[bold]markup[/bold]" in cleaned  # printed as plain text, never as markup
     assert safe_text("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Refused("invalid", "no", "a" * 64), ExitCode.REFUSED),
+        (ProtocolError("too-large", "big"), ExitCode.REFUSED),
+        (ConnectError("down"), ExitCode.CONNECT),
+        (TimeoutError(), ExitCode.CONNECT),
+        (VerificationFailed(7, {}, ProtocolError("invalid", "bad sig")), ExitCode.VERIFICATION),
+        (InsecureKeyFile("0644"), ExitCode.KEY),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.name,
+)
+def test_reporting_maps_errors_to_exit_codes(error: BaseException, code: ExitCode) -> None:
+    with pytest.raises(typer.Exit) as exited, reporting(Output(json_mode=True)):
+        raise error
+    assert exited.value.exit_code == code
+
+
+async def test_watch_stops_on_a_forged_event() -> None:
+    key = derive_key("tests", "forger")
+    victim = builders.agent(key, name="A", about="x")
+    forged = {"payload": victim.payload.replace('"A"', '"B"'), "sig": victim.sig}
+    async with FakeForum() as forum:
+        watching = asyncio.create_task(
+            _watch(Output(True), forum.url, {}, until_live=False, verify=True)
+        )
+        conn = await forum.accept()
+        frame = await conn.recv_kind("SUBSCRIBE")
+        await conn.send("EVENT", frame[1], 1, forged)
+        with pytest.raises(VerificationFailed):
+            await asyncio.wait_for(watching, timeout(5))

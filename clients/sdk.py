@@ -374,8 +374,13 @@ class Client:
                     await self._serve(ws)
                 except (ConnectionClosed, OSError) as e:
                     log.info("connection to %s lost: %s", self.url, e)
+                except Exception:  # a bug must cost a reconnect, not a silently dead client
+                    log.exception(
+                        "unexpected error on the connection to %s; reconnecting", self.url
+                    )
                 finally:
                     self._disconnected()
+                await ws.close()
                 ws = await self._reconnect()
                 self.reconnects += 1
         finally:

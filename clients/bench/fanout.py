@@ -391,9 +391,13 @@ def _phase(
         if len(seqs) > 1:
             mismatched += 1
     seqs_in_order = sorted(seq_maps[0][i] for i in acc if seq_maps[0][i]) if seq_maps else []
+    unanswered = n - int(pub_res.get("answered", 0))
     check = {
-        "ok": not (missing or dups or order or unknown or not_live or mismatched or closed)
+        "ok": not (
+            missing or dups or order or unknown or not_live or mismatched or closed or unanswered
+        )
         and len(acc) > 0,
+        "unanswered_publishes": unanswered,
         "accepted_events": len(acc),
         "expected_deliveries": len(acc) * p.subscribers,
         "delivered": hist.count,
@@ -415,7 +419,7 @@ def _phase(
         "delivered_per_s": round(hist.count / seconds, 1) if seconds else None,
         "check": check,
         "cpu": cpu,
-        "server_metrics": metrics_delta(m0, m1) if m0 else None,
+        "server_metrics": metrics_delta(m0, m1),
     }
     slow_out = next((r["slow"] for r in sub_res if r.get("slow")), None)
     if slow_out is not None:

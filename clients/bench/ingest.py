@@ -307,7 +307,7 @@ def _run_phase(
         "accepted_per_s": round(accepted / seconds, 1),
         "ok_latency": hist.summary_ms(),
         "cpu": cpu,
-        "server_metrics": metrics_delta(m0, m1) if m0 else None,
+        "server_metrics": metrics_delta(m0, m1),
         "idle_subscribers": idle,
     }
     if prof is not None:

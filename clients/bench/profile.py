@@ -80,6 +80,41 @@ class Profiler:
         return {"file": str(path), **summarize(path.read_text())}
 
 
+# Where a sample's time goes, by the first marker found anywhere on its stack (in this order).
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("signature check (libsodium, GIL released)", ("crypto_sign_open",)),
+    ("event validation (strict JSON, pydantic)", ("verify_envelope",)),
+    ("hub fan-out (matching, queueing)", ("Hub.deliver", "Hub.committed", "Hub._advance")),
+    ("WebSocket send", ("_sender", "send_text", "Outbox.get")),
+    (
+        "WebSocket receive and frame parsing",
+        ("_reader", "parse_message", "_publish", "data_received"),
+    ),
+    (
+        "database (SQLAlchemy, drivers)",
+        ("Store.", "sqlalchemy/", "aiosqlite", "asyncpg", "greenlet"),
+    ),
+    (
+        "ingest pipeline (queues, futures, thread hand-off)",
+        ("Ingest.", "_verify_chunk", "futures/thread.py", "_chain_future", "call_soon_threadsafe"),
+    ),
+    (
+        "HTTP handling and rendering",
+        ("starlette/", "uvicorn/protocols/http", "jinja2", "feedgen", "feeds/"),
+    ),
+    ("scores engine", ("scores.py", "ledger.py", "scoring.py", "raters/")),
+    ("event loop waiting (select)", ("EpollSelector.select",)),
+]
+
+
+def category(frames: list[str]) -> str:
+    joined = ";".join(frames)
+    for name, markers in CATEGORIES:
+        if any(m in joined for m in markers):
+            return name
+    return "other"
+
+
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -102,6 +137,7 @@ def summarize(raw: str, top: int = 15) -> dict[str, Any]:
     self_c: Counter[str] = Counter()
     incl_c: Counter[str] = Counter()
     threads: Counter[str] = Counter()
+    cats: Counter[str] = Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -123,6 +159,7 @@ def summarize(raw: str, top: int = 15) -> dict[str, Any]:
             )
         )
         threads[kind] += n
+        cats[category(body)] += n
         total += n
         self_c[_short(body[-1])] += n
         for f in dict.fromkeys(_short(f) for f in body):
@@ -136,6 +173,9 @@ def summarize(raw: str, top: int = 15) -> dict[str, Any]:
     return {
         "samples": total,
         "threads": {k: round(100 * v / total, 1) for k, v in threads.most_common()}
+        if total
+        else {},
+        "categories": {k: round(100 * v / total, 1) for k, v in cats.most_common()}
         if total
         else {},
         "self_top": pct(self_c),

@@ -175,7 +175,7 @@ def run_query(target: Target, p: QueryParams, ui: Ui) -> dict[str, Any]:
         "mbytes_per_s": round(sum(r["bytes"] for r in results) / seconds / 1e6, 2),
         "paths": per_path,
         "cpu": cpu,
-        "server_metrics": metrics_delta(m0, m1) if m0 else None,
+        "server_metrics": metrics_delta(m0, m1),
     }
     if prof is not None:
         out["profile"] = prof

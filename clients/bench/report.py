@@ -149,7 +149,7 @@ def summary_table(report: dict[str, Any]) -> Table:
     if mode == "fanout":
         chk = res.get("check", {})
         t.add_row("subscribers × events", f"{res.get('subscribers')} × {res.get('published')}")
-        for k in ("missing", "duplicates", "out_of_order", "mismatched"):
+        for k in ("unanswered_publishes", "missing", "duplicates", "out_of_order", "mismatched"):
             if k in chk:
                 t.add_row(f"check.{k}", _fmt(chk[k]))
         if "slow" in res:

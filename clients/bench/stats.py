@@ -235,7 +235,7 @@ _METRIC = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa
 async def scrape_metrics(http_base: str) -> dict[str, float]:
     """The forum's /metrics as {name{labels}: value}; empty if it has none."""
     try:
-        r = await get(http_base, "/metrics", time_limit=10)
+        r = await get(http_base, "/metrics", time_limit=60)
     except (OSError, TimeoutError):
         return {}
     if r.status != 200:
@@ -253,8 +253,13 @@ async def scrape_metrics(http_base: str) -> dict[str, float]:
     return out
 
 
-def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
-    """What the server says happened between two scrapes: batches, commit time, frames, slow closes."""
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any] | None:
+    """What the server says happened between two scrapes: batches, commit time, frames, slow closes.
+
+    None when either scrape failed (a forum without /metrics, or one too busy to answer).
+    """
+    if not before or not after:
+        return None
 
     def d(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)

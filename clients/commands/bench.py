@@ -27,7 +27,8 @@ bench_app = typer.Typer(
         "Load a forum and measure it: ingest (events/s, OK latency), fanout "
         "(publish-to-delivery latency to many subscribers), query (HTTP reads); "
         "compare two reports. Point it at a forum with --url, or let it start one "
-        "with --start sqlite|postgres."
+        "with --start sqlite|postgres. Other modules add their own benchmarks here "
+        "(raters)."
     ),
     no_args_is_help=True,
 )

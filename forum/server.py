@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
+from typing import Any
 
 import structlog
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from forum.app import create_app
 from forum.settings import Settings
@@ -23,9 +26,36 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        host, port = self.sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"Mycelium listening on http://{shown}:{port}", flush=True)
+        _print_url(self.sock)
+
+
+class _Workers(Multiprocess):
+    """uvicorn's process supervisor, printing the URL once every worker is ready."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+        super().__init__(config, sockets=[sock])
+        self.sock = sock
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        for p in self.processes:
+            if not p.wait_until_ready(60, self.should_exit):
+                raise SystemExit("a forum worker did not start")
+        _print_url(self.sock)
+
+
+def _print_url(sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Mycelium listening on http://{shown}:{port}", flush=True)
+
+
+def _export(settings: Settings) -> None:
+    """Worker processes build their Settings from the environment: put every explicit value there."""
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"FORUM_{name.upper()}"] = str(value)
 
 
 def configure_logging(level: str) -> None:
@@ -43,8 +73,7 @@ def run(settings: Settings) -> None:
     sock.bind((settings.host, settings.port))
     sock.listen(2048)
     sock.set_inheritable(True)
-    config = uvicorn.Config(
-        create_app(settings),
+    common: dict[str, Any] = dict(
         log_level=settings.log_level,
         ws_max_size=settings.max_frame_bytes * 4,
         ws_per_message_deflate=False,  # compression costs more CPU than the bytes it saves here
@@ -54,4 +83,12 @@ def run(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
+    if settings.workers > 1:
+        if not settings.resolved_database_url.startswith("postgresql"):
+            raise SystemExit("workers > 1 needs PostgreSQL (FORUM_DATABASE_URL=postgresql+asyncpg://...)")
+        _export(settings)
+        config = uvicorn.Config("forum.app:create_app", factory=True, workers=settings.workers, **common)
+        _Workers(config, sock).run()
+        return
+    config = uvicorn.Config(create_app(settings), **common)
     _Server(config, sock, settings).run(sockets=[sock])

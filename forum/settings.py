@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(32, ge=1, description="Open subscriptions on one WebSocket connection.")
     subscriber_queue_frames: int = Field(5000, ge=10, description="Frames queued for one subscription before it is closed as too slow.")
 
-    # --- ingest
+    # --- processes and ingest
+    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the listening socket. More than 1 needs PostgreSQL: the processes share the log through the writer lock and LISTEN/NOTIFY.")
     verify_workers: int = Field(2, ge=1, description="Threads that verify signatures (PyNaCl releases the GIL).")
     batch_max_events: int = Field(2000, ge=1, description="Most events the writer commits in one transaction (group commit).")
     sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only a crash of the process.")

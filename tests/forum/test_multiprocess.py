@@ -71,3 +71,22 @@ async def test_two_processes_deliver_every_event(tmp_path: Path, postgres_url: s
     finally:
         a.kill()
         b.kill()
+
+
+@pytest.mark.slow
+async def test_workers_setting_runs_several_processes_on_one_socket(tmp_path: Path, postgres_url: str) -> None:
+    server = ForumProcess(tmp_path, postgres_url, workers=2, author_rate=0, address_rate=0).start()
+    try:
+        envs = [proposal(Signer(), f"Idea {i}") for i in range(200)]
+        results: list[list[tuple[int, str]]] = [[] for _ in range(4)]
+        readies = [asyncio.Event() for _ in results]
+        subs = [asyncio.create_task(_subscribe(server.ws_url, len(envs), results[i], readies[i])) for i in range(4)]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout(10))
+        halves = [envs[::2], envs[1::2]]
+        await asyncio.wait_for(asyncio.gather(*(_publish(server.ws_url, h) for h in halves)), timeout(60))
+        await asyncio.wait_for(asyncio.gather(*subs), timeout(30))
+        for got in results:
+            assert [seq for seq, _ in got] == list(range(1, len(envs) + 1))
+            assert {eid for _, eid in got} == {event_id(e) for e in envs}
+    finally:
+        server.kill()

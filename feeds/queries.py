@@ -12,17 +12,22 @@ Every query here is shaped to walk an index of forum/schema.py and stop early:
 * per-target rating aggregates read ``ratings`` through ``ix_ratings_target``.
 
 ``tests/bench/bench_pages.py`` prints the plan of every query a page runs.
-All functions take an open :class:`AsyncConnection`, so a page uses one.
+All functions are synchronous and take an open :class:`Connection`: a page
+runs its queries together through :class:`feeds.db.Reader`. Statements are
+built once per shape (with bound parameters) and reused, so SQLAlchemy
+compiles each only once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, false, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Integer, and_, bindparam, cast, false, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
 from forum.schema import event_refs, event_tags, events, ratings
 from forum.store import Stored, event_from_row
@@ -31,6 +36,7 @@ FEED_KINDS = ("proposal", "outcome")
 PROFILE_KINDS = ("agent", "community")
 HISTOGRAM_BINS = 10
 _CHUNK = 500
+_LIVE = events.c.retracted == false()
 
 
 def stored(row: Any) -> Stored:
@@ -72,18 +78,33 @@ def _page(rows: list[Stored], limit: int, *, before: int | None, after: int | No
     )
 
 
-def _seq_window(col: Any, before: int | None, after: int | None) -> tuple[list[Any], Any]:
-    cond = []
-    if before is not None:
-        cond.append(col < before)
-    if after is not None:
-        cond.append(col > after)
-    order = col.asc() if after is not None else col.desc()
-    return cond, order
+def _window(stmt: Select[Any], col: Any, before: bool, after: bool) -> Select[Any]:
+    if before:
+        stmt = stmt.where(col < bindparam("before"))
+    if after:
+        stmt = stmt.where(col > bindparam("after"))
+    return stmt.order_by(col.asc() if after else col.desc()).limit(bindparam("limit"))
 
 
-async def feed(
-    conn: AsyncConnection,
+@lru_cache(maxsize=64)
+def _feed_stmt(by_tag: bool, by_author: bool, before: bool, after: bool) -> Select[Any]:
+    if by_tag:
+        stmt = (
+            select(events)
+            .select_from(event_tags.join(events, events.c.seq == event_tags.c.seq))
+            .where(event_tags.c.tag == bindparam("tag"), events.c.kind.in_(bindparam("kinds", expanding=True)), _LIVE)
+        )
+        col = event_tags.c.seq
+    else:
+        stmt = select(events).where(events.c.kind == bindparam("kind"), _LIVE)
+        col = events.c.seq
+    if by_author:
+        stmt = stmt.where(events.c.author == bindparam("author"))
+    return _window(stmt, col, before, after)
+
+
+def feed(
+    conn: Connection,
     *,
     kinds: Sequence[str] = FEED_KINDS,
     tag: str | None = None,
@@ -97,67 +118,80 @@ async def feed(
     With ``after``: the ``limit`` oldest newer than it (returned newest first);
     otherwise the ``limit`` newest (older than ``before`` if given).
     """
-    fetch = limit + 1
-    live = events.c.retracted == false()
+    params: dict[str, Any] = {"limit": limit + 1, "before": before, "after": after, "author": author}
+    stmt = _feed_stmt(tag is not None, author is not None, before is not None, after is not None)
     if tag is not None:
-        cond, order = _seq_window(event_tags.c.seq, before, after)
-        stmt = (
-            select(events)
-            .select_from(event_tags.join(events, events.c.seq == event_tags.c.seq))
-            .where(event_tags.c.tag == tag, events.c.kind.in_(list(kinds)), live, *cond)
-            .order_by(order)
-            .limit(fetch)
-        )
-        if author is not None:
-            stmt = stmt.where(events.c.author == author)
-        rows = [stored(r) for r in (await conn.execute(stmt)).all()]
+        raw = list(conn.execute(stmt, {**params, "tag": tag, "kinds": list(kinds)}).all())
     else:
-        rows = []
+        raw = []
         for kind in kinds:
-            cond, order = _seq_window(events.c.seq, before, after)
-            where = [events.c.kind == kind, live, *cond]
-            if author is not None:
-                where.append(events.c.author == author)
-            stmt = select(events).where(*where).order_by(order).limit(fetch)
-            rows.extend(stored(r) for r in (await conn.execute(stmt)).all())
-        rows.sort(key=lambda s: s.seq, reverse=after is None)
-    return _page(rows, limit, before=before, after=after)
+            raw.extend(conn.execute(stmt, {**params, "kind": kind}).all())
+        raw.sort(key=lambda r: r.seq, reverse=after is None)
+    return _page([stored(r) for r in raw[: limit + 1]], limit, before=before, after=after)
 
 
-async def by_id(conn: AsyncConnection, event_id: str) -> Stored | None:
-    row = (await conn.execute(select(events).where(events.c.id == event_id))).first()
+_BY_ID = select(events).where(events.c.id == bindparam("id"))
+_BY_IDS = select(events).where(events.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def by_id(conn: Connection, event_id: str) -> Stored | None:
+    row = conn.execute(_BY_ID, {"id": event_id}).first()
     return None if row is None else stored(row)
 
 
-async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, Stored]:
+def by_ids(conn: Connection, ids: Iterable[str]) -> dict[str, Stored]:
     wanted = sorted({i for i in ids if len(i) == 64})
     out: dict[str, Stored] = {}
     for chunk in _chunks(wanted):
-        for row in (await conn.execute(select(events).where(events.c.id.in_(chunk)))).all():
+        for row in conn.execute(_BY_IDS, {"ids": list(chunk)}).all():
             s = stored(row)
             out[s.event.id] = s
     return out
 
 
-async def profiles(conn: AsyncConnection, dids: Iterable[str]) -> dict[str, dict[str, Stored]]:
+_PROFILES = select(events).where(
+    events.c.seq.in_(
+        select(func.max(events.c.seq))
+        .where(
+            events.c.author.in_(bindparam("dids", expanding=True)),
+            events.c.kind.in_(PROFILE_KINDS),
+            _LIVE,
+        )
+        .group_by(events.c.author, events.c.kind)
+    )
+)
+
+
+def profiles(conn: Connection, dids: Iterable[str]) -> dict[str, dict[str, Stored]]:
     """The current (latest, not retracted) agent and community profile of each did."""
     wanted = sorted({d for d in dids if d.startswith("did:")})
     out: dict[str, dict[str, Stored]] = {}
     for chunk in _chunks(wanted):
-        latest = (
-            select(func.max(events.c.seq))
-            .where(events.c.author.in_(chunk), events.c.kind.in_(PROFILE_KINDS), events.c.retracted == false())
-            .group_by(events.c.author, events.c.kind)
-        )
-        rows = (await conn.execute(select(events).where(events.c.seq.in_(latest)))).all()
-        for row in rows:
+        for row in conn.execute(_PROFILES, {"dids": list(chunk)}).all():
             s = stored(row)
             out.setdefault(s.event.author, {})[s.event.kind] = s
     return out
 
 
-async def referring(
-    conn: AsyncConnection,
+@lru_cache(maxsize=64)
+def _referring_stmt(n_kinds: int, before: bool, by_author: bool, newest_first: bool, include_retracted: bool) -> Select[Any]:
+    stmt = (
+        select(events)
+        .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
+        .where(event_refs.c.ref == bindparam("ref"), events.c.kind.in_(bindparam("kinds", expanding=True)))
+    )
+    if not include_retracted:
+        stmt = stmt.where(_LIVE)
+    if before:
+        stmt = stmt.where(event_refs.c.seq < bindparam("before"))
+    if by_author:
+        stmt = stmt.where(events.c.author == bindparam("author"))
+    order = event_refs.c.seq.desc() if newest_first else event_refs.c.seq.asc()
+    return stmt.order_by(order).limit(bindparam("limit"))
+
+
+def referring(
+    conn: Connection,
     ref: str,
     kinds: Sequence[str],
     *,
@@ -168,34 +202,24 @@ async def referring(
     include_retracted: bool = False,
 ) -> list[Stored]:
     """Events of ``kinds`` whose body points at ``ref`` (through ``event_refs``)."""
-    cond = [event_refs.c.ref == ref, events.c.kind.in_(list(kinds))]
-    if not include_retracted:
-        cond.append(events.c.retracted == false())
-    if before is not None:
-        cond.append(event_refs.c.seq < before)
-    if author is not None:
-        cond.append(events.c.author == author)
-    stmt = (
-        select(events)
-        .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
-        .where(*cond)
-        .order_by(event_refs.c.seq.desc() if newest_first else event_refs.c.seq.asc())
-        .limit(limit)
-    )
-    return [stored(r) for r in (await conn.execute(stmt)).all()]
+    stmt = _referring_stmt(len(kinds), before is not None, author is not None, newest_first, include_retracted)
+    params = {"ref": ref, "kinds": list(kinds), "limit": limit, "before": before, "author": author}
+    return [stored(r) for r in conn.execute(stmt, params).all()]
 
 
-async def communities_tried(conn: AsyncConnection, proposal_ids: Sequence[str]) -> dict[str, int]:
+_COMMUNITIES_TRIED = (
+    select(event_refs.c.ref, func.count(func.distinct(events.c.author)))
+    .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
+    .where(event_refs.c.ref.in_(bindparam("refs", expanding=True)), events.c.kind == "outcome", _LIVE)
+    .group_by(event_refs.c.ref)
+)
+
+
+def communities_tried(conn: Connection, proposal_ids: Sequence[str]) -> dict[str, int]:
     """Number of distinct communities that reported an outcome for each proposal."""
     out: dict[str, int] = {}
     for chunk in _chunks(list(proposal_ids)):
-        stmt = (
-            select(event_refs.c.ref, func.count(func.distinct(events.c.author)))
-            .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
-            .where(event_refs.c.ref.in_(chunk), events.c.kind == "outcome", events.c.retracted == false())
-            .group_by(event_refs.c.ref)
-        )
-        out.update((r[0], int(r[1])) for r in (await conn.execute(stmt)).all())
+        out.update((r[0], int(r[1])) for r in conn.execute(_COMMUNITIES_TRIED, {"refs": list(chunk)}).all())
     return out
 
 
@@ -205,30 +229,34 @@ class RatingStats:
     mean: float | None
 
 
-async def rating_stats(conn: AsyncConnection, targets: Sequence[str]) -> dict[str, RatingStats]:
+_RATING_STATS = (
+    select(ratings.c.target, func.count(), func.avg(ratings.c.score))
+    .where(ratings.c.target.in_(bindparam("targets", expanding=True)))
+    .group_by(ratings.c.target)
+)
+
+
+def rating_stats(conn: Connection, targets: Sequence[str]) -> dict[str, RatingStats]:
     """Count and mean of the current ratings of each target."""
     out: dict[str, RatingStats] = {}
     for chunk in _chunks(list(targets)):
-        stmt = (
-            select(ratings.c.target, func.count(), func.avg(ratings.c.score))
-            .where(ratings.c.target.in_(chunk))
-            .group_by(ratings.c.target)
-        )
-        for target, count, mean in (await conn.execute(stmt)).all():
+        for target, count, mean in conn.execute(_RATING_STATS, {"targets": list(chunk)}).all():
             out[target] = RatingStats(int(count), None if mean is None else float(mean))
     return out
 
 
-async def histogram(conn: AsyncConnection, target: str, bins: int = HISTOGRAM_BINS) -> list[int]:
-    """Counts of current ratings of ``target`` in ``bins`` equal bins over [-1, 1]."""
+@lru_cache(maxsize=8)
+def _histogram_stmt(dialect: str, bins: int) -> Select[Any]:
     scaled = (ratings.c.score + 1.0) * (bins / 2.0)
-    if conn.dialect.name == "postgresql":
-        bin_ = cast(func.floor(scaled), Integer)
-    else:
-        bin_ = cast(scaled, Integer)  # SQLite truncates, and scaled >= 0
-    stmt = select(bin_.label("bin"), func.count()).where(ratings.c.target == target).group_by(text("1"))
+    # PostgreSQL rounds a cast to integer; SQLite truncates (and scaled >= 0).
+    bin_ = cast(func.floor(scaled), Integer) if dialect == "postgresql" else cast(scaled, Integer)
+    return select(bin_.label("bin"), func.count()).where(ratings.c.target == bindparam("target")).group_by(text("1"))
+
+
+def histogram(conn: Connection, target: str, bins: int = HISTOGRAM_BINS) -> list[int]:
+    """Counts of current ratings of ``target`` in ``bins`` equal bins over [-1, 1]."""
     counts = [0] * bins
-    for b, n in (await conn.execute(stmt)).all():
+    for b, n in conn.execute(_histogram_stmt(conn.dialect.name, bins), {"target": target}).all():
         counts[max(0, min(bins - 1, int(b)))] += int(n)
     return counts
 
@@ -243,24 +271,28 @@ _CRITERIA_PG = text(
 )
 
 
-async def criteria_stats(conn: AsyncConnection, target: str) -> dict[str, RatingStats]:
+def criteria_stats(conn: Connection, target: str) -> dict[str, RatingStats]:
     """Count and mean per criterion over the current ratings of ``target``."""
     stmt = _CRITERIA_PG if conn.dialect.name == "postgresql" else _CRITERIA_SQLITE
-    rows = (await conn.execute(stmt, {"t": target})).all()
+    rows = conn.execute(stmt, {"t": target}).all()
     return {str(k): RatingStats(int(n), None if m is None else float(m)) for k, n, m in rows}
 
 
-async def current_rating_seqs(conn: AsyncConnection, rater: str, targets: Sequence[str]) -> dict[str, int]:
+_CURRENT = select(ratings.c.target, ratings.c.seq).where(
+    ratings.c.rater == bindparam("rater"), ratings.c.target.in_(bindparam("targets", expanding=True))
+)
+
+
+def current_rating_seqs(conn: Connection, rater: str, targets: Sequence[str]) -> dict[str, int]:
     """seq of the current rating by ``rater`` of each target (primary key lookups)."""
     out: dict[str, int] = {}
     for chunk in _chunks(list(targets)):
-        stmt = select(ratings.c.target, ratings.c.seq).where(ratings.c.rater == rater, ratings.c.target.in_(chunk))
-        out.update((t, int(s)) for t, s in (await conn.execute(stmt)).all())
+        out.update((t, int(s)) for t, s in conn.execute(_CURRENT, {"rater": rater, "targets": list(chunk)}).all())
     return out
 
 
-async def by_author(
-    conn: AsyncConnection,
+def by_author(
+    conn: Connection,
     author: str,
     kinds: Sequence[str],
     *,
@@ -269,20 +301,26 @@ async def by_author(
     limit: int = 25,
 ) -> Page:
     """Not-retracted events of ``kinds`` by ``author``, newest first (one index walk per kind)."""
-    return await feed(conn, kinds=kinds, author=author, before=before, after=after, limit=limit)
+    return feed(conn, kinds=kinds, author=author, before=before, after=after, limit=limit)
 
 
-async def count_by_author(conn: AsyncConnection, author: str, kind: str) -> int:
-    stmt = select(func.count()).select_from(events).where(
-        and_(events.c.author == author, events.c.kind == kind, events.c.retracted == false())
-    )
-    return int((await conn.execute(stmt)).scalar_one())
+_COUNT_BY_AUTHOR = (
+    select(func.count())
+    .select_from(events)
+    .where(and_(events.c.author == bindparam("author"), events.c.kind == bindparam("kind"), _LIVE))
+)
 
 
-async def known_author(conn: AsyncConnection, did: str) -> bool:
+def count_by_author(conn: Connection, author: str, kind: str) -> int:
+    return int(conn.execute(_COUNT_BY_AUTHOR, {"author": author, "kind": kind}).scalar_one())
+
+
+_WROTE = select(events.c.seq).where(events.c.author == bindparam("did")).limit(1)
+_RATED = select(ratings.c.seq).where(ratings.c.target == bindparam("did")).limit(1)
+
+
+def known_author(conn: Connection, did: str) -> bool:
     """Whether ``did`` wrote anything or was rated."""
-    row = (await conn.execute(select(events.c.seq).where(events.c.author == did).limit(1))).first()
-    if row is not None:
+    if conn.execute(_WROTE, {"did": did}).first() is not None:
         return True
-    row = (await conn.execute(select(ratings.c.seq).where(ratings.c.target == did).limit(1))).first()
-    return row is not None
+    return conn.execute(_RATED, {"did": did}).first() is not None

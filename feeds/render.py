@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections import OrderedDict
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -203,6 +204,29 @@ def truncate_text(text: str, n: int = 280) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
+_ITEMS: OrderedDict[Any, Markup] = OrderedDict()
+_ITEMS_MAX = 4096
+
+
+def item_html(item: Any) -> Markup:
+    """A list item's HTML, rendered once per distinct look (see ``Item.look``).
+
+    Events never change; what an item shows besides the event (its author's
+    current name, the proposal's title, four score figures) is part of the
+    key, so a cached item is never stale.
+    """
+    key = item.look
+    html = _ITEMS.get(key)
+    if html is None:
+        html = environment().get_template("_macros.html").module.item(item)  # type: ignore[attr-defined]
+        _ITEMS[key] = html
+        if len(_ITEMS) > _ITEMS_MAX:
+            _ITEMS.popitem(last=False)
+    else:
+        _ITEMS.move_to_end(key)
+    return html
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -227,5 +251,5 @@ def environment() -> Environment:
     env.filters.update(clip=truncate_text, plain=plain_text, humanize=humanize, sign_tone=sign_tone, signed_pct=signed_pct)
     from feeds import charts
 
-    env.globals.update(plural=plural, metric_change=metric_change, charts=charts)
+    env.globals.update(plural=plural, metric_change=metric_change, charts=charts, item_html=item_html)
     return env

@@ -20,10 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from starlette.requests import Request
 
 from feeds import queries
+from feeds.db import reader
 
 BRIDGING_STATUSES = ("bridging", "divisive", "insufficient")
 STATUS_WORDS = {
@@ -222,6 +223,20 @@ def from_engine(d: Mapping[str, Any]) -> Scores:
     )
 
 
+def badge_from_engine(d: Mapping[str, Any]) -> Scores:
+    """Only what a list badge shows (count, mean, bridging status, communities): cheap."""
+    b = d.get("bridging")
+    status = b.get("status") if isinstance(b, Mapping) else None
+    o = d.get("outcomes")
+    return Scores(
+        count=_i(d.get("count")),
+        mean=_f(d.get("mean")),
+        bridging=Bridging(status if status in BRIDGING_STATUSES else "pending"),
+        source="engine",
+        communities=_i(o.get("communities")) if isinstance(o, Mapping) else 0,
+    )
+
+
 # --------------------------------------------------------------------------- pages
 
 MIN_RATERS = 5  # raters/bridging.py: below this support the status is "insufficient"
@@ -235,7 +250,7 @@ def settle(s: Scores) -> Scores:
     return s
 
 
-async def badges(request: Request, conn: AsyncConnection, targets: Sequence[str], proposals: Sequence[str] = ()) -> dict[str, Scores]:
+async def badges(request: Request, targets: Sequence[str], proposals: Sequence[str] = ()) -> dict[str, Scores]:
     """Scores for a list (count, mean, bridging status, communities), one per target."""
     out: dict[str, Scores] = {}
     eng = engine(request)
@@ -243,22 +258,22 @@ async def badges(request: Request, conn: AsyncConnection, targets: Sequence[str]
         for t in targets:
             got = await _engine_get(eng, t)
             if got is not None:
-                out[t] = from_engine(got)
+                out[t] = badge_from_engine(got)
     missing = [t for t in targets if t not in out]
+    need = [p for p in proposals if p not in out]
     if missing:
-        stats = await queries.rating_stats(conn, missing)
+        stats, tried = await reader(request).run(
+            lambda conn: (queries.rating_stats(conn, missing), queries.communities_tried(conn, need) if need else {})
+        )
         for t in missing:
             s = stats.get(t)
             out[t] = Scores(count=s.count, mean=s.mean) if s else Scores()
-    need = [p for p in proposals if out[p].communities is None]
-    if need:
-        tried = await queries.communities_tried(conn, need)
         for p in need:
             out[p] = replace(out[p], communities=tried.get(p, 0))
     return {t: settle(s) for t, s in out.items()}
 
 
-async def full(request: Request, conn: AsyncConnection, target: str) -> Scores:
+async def full(request: Request, target: str) -> Scores:
     """Everything a target's own page shows."""
     eng = engine(request)
     if eng is not None:
@@ -266,20 +281,25 @@ async def full(request: Request, conn: AsyncConnection, target: str) -> Scores:
         if got is not None:
             s = from_engine(got)
             if not s.histogram and s.count:
-                s = replace(s, histogram=tuple(await queries.histogram(conn, target)))
+                s = replace(s, histogram=tuple(await reader(request).run(lambda conn: queries.histogram(conn, target))))
             return settle(s)
-    stats = (await queries.rating_stats(conn, [target])).get(target)
+    return settle(await reader(request).run(lambda conn: from_ratings_table(conn, target)))
+
+
+def from_ratings_table(conn: Connection, target: str) -> Scores:
+    """What the ratings table alone says about a target (when no engine has it)."""
+    stats = queries.rating_stats(conn, [target]).get(target)
     if stats is None:
-        return settle(Scores())
-    crit = await queries.criteria_stats(conn, target)
-    return settle(Scores(
+        return Scores()
+    crit = queries.criteria_stats(conn, target)
+    return Scores(
         count=stats.count,
         mean=stats.mean,
         criteria=tuple(
             sorted((CriterionScore(k, v.count, v.mean) for k, v in crit.items()), key=lambda c: (-c.count, c.key))
         ),
-        histogram=tuple(await queries.histogram(conn, target)),
-    ))
+        histogram=tuple(queries.histogram(conn, target)),
+    )
 
 
 def summarize_reports(reports: Sequence[Any]) -> OutcomeSummary:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from starlette.requests import Request
 
 from feeds import queries
@@ -112,10 +112,10 @@ class Names:
     def want(self, *dids: str) -> None:
         self.dids.update(d for d in dids if d.startswith("did:"))
 
-    async def load(self, conn: AsyncConnection) -> None:
+    def load(self, conn: Connection) -> None:
         missing = self.dids - self.profiles.keys()
         if missing:
-            self.profiles.update(await queries.profiles(conn, missing))
+            self.profiles.update(queries.profiles(conn, missing))
 
     def __call__(self, did: str, *, as_community: bool = False) -> Author:
         return author(did, self.profiles, as_community=as_community)
@@ -147,6 +147,22 @@ class Item:
         return page_url(self.s)
 
     @property
+    def look(self) -> tuple[Any, ...]:
+        """Everything the list item shows that is not fixed by the event itself."""
+        sc = self.scores
+        p = self.proposal
+        return (
+            self.s.event.id,
+            self.s.retracted,
+            self.author,
+            sc.count,
+            sc.mean,
+            sc.bridging.status,
+            sc.communities,
+            p.event.body.get("title") if p is not None else None,
+        )
+
+    @property
     def title(self) -> str:
         b = self.s.event.body
         if self.s.event.kind in ("proposal", "criterion"):
@@ -156,25 +172,25 @@ class Item:
         return self.s.event.kind
 
 
-async def items(request: Request, conn: AsyncConnection, rows: Sequence[Stored], names: Names | None = None) -> list[Item]:
-    """List items with their authors, proposals (for outcomes) and score badges."""
-    names = names or Names()
-    proposal_ids = [s.event.body["proposal"] for s in rows if s.event.kind == "outcome"]
-    proposals = await queries.by_ids(conn, proposal_ids)
+def prepare(conn: Connection, rows: Sequence[Stored], names: Names) -> dict[str, Stored]:
+    """In the page's database trip: the proposals outcome reports refer to, and authors' names."""
+    proposals = queries.by_ids(conn, [s.event.body["proposal"] for s in rows if s.event.kind == "outcome"])
     names.want(*(s.event.author for s in rows))
-    await names.load(conn)
+    names.load(conn)
+    return proposals
+
+
+async def items(request: Request, rows: Sequence[Stored], names: Names, proposals: Mapping[str, Stored]) -> list[Item]:
+    """List items with their authors, proposals (for outcomes) and score badges."""
     targets = [s.event.id for s in rows if s.event.kind in ("proposal", "outcome", "criterion")]
     own_proposals = [s.event.id for s in rows if s.event.kind == "proposal"]
-    scores = await badges(request, conn, targets, own_proposals)
-    out = []
-    for s in rows:
-        ev = s.event
-        out.append(
-            Item(
-                s=s,
-                author=names(ev.author, as_community=ev.kind == "outcome"),
-                scores=scores.get(ev.id, Scores()),
-                proposal=proposals.get(ev.body["proposal"]) if ev.kind == "outcome" else None,
-            )
+    scores = await badges(request, targets, own_proposals)
+    return [
+        Item(
+            s=s,
+            author=names(s.event.author, as_community=s.event.kind == "outcome"),
+            scores=scores.get(s.event.id, Scores()),
+            proposal=proposals.get(s.event.body["proposal"]) if s.event.kind == "outcome" else None,
         )
-    return out
+        for s in rows
+    ]

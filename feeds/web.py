@@ -24,6 +24,7 @@ Feeds: /feeds/{all|proposals|outcomes}.{atom|json}, /feeds/communities/{did}.{fm
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from feeds import live, queries, syndication
+from feeds.db import reader
 from feeds.render import STATIC, environment
 from feeds.scores import Scores, full, summarize_reports
 from feeds.security import SecurityHeaders
@@ -45,6 +47,7 @@ from feeds.views import (
     community_url,
     items,
     page_url,
+    prepare,
     proposal_url,
     tag_url,
 )
@@ -111,10 +114,6 @@ def _seq_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
-def _store(request: Request) -> Any:
-    return request.app.state.store
-
-
 # --------------------------------------------------------------------------- home
 
 
@@ -166,11 +165,15 @@ async def home(request: Request) -> Response:
     except BadRequest as e:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
-    async with _store(request).engine.connect() as conn:
-        page = await queries.feed(conn, kinds=p.kinds, tag=p.tag, author=p.community, before=p.before, after=p.after, limit=PAGE_SIZE)
-        if p.community:
-            names.want(p.community)
-        rows = await items(request, conn, page.items, names)
+    if p.community:
+        names.want(p.community)
+
+    def fetch(conn: Any) -> tuple[queries.Page, dict[str, Stored]]:
+        page = queries.feed(conn, kinds=p.kinds, tag=p.tag, author=p.community, before=p.before, after=p.after, limit=PAGE_SIZE)
+        return page, prepare(conn, page.items, names)
+
+    page, proposals = await reader(request).run(fetch)
+    rows = await items(request, page.items, names, proposals)
     community = names(p.community, as_community=True) if p.community else None
     info = p.feed_info()
     if info is not None and community is not None and p.community:
@@ -205,9 +208,15 @@ async def fragment(request: Request) -> Response:
         return Response(e.message, status_code=e.status, media_type="text/plain")
     if p.after is None:
         return Response("after is required", status_code=400, media_type="text/plain")
-    async with _store(request).engine.connect() as conn:
-        page = await queries.feed(conn, kinds=p.kinds, tag=p.tag, author=p.community, after=p.after, limit=50)
-        rows = await items(request, conn, page.items)
+    names = Names()
+    after = p.after
+
+    def fetch(conn: Any) -> tuple[queries.Page, dict[str, Stored]]:
+        page = queries.feed(conn, kinds=p.kinds, tag=p.tag, author=p.community, after=after, limit=50)
+        return page, prepare(conn, page.items, names)
+
+    page, proposals = await reader(request).run(fetch)
+    rows = await items(request, page.items, names, proposals)
     html = environment().get_template("_fragment.html").render({"items": rows})
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -224,16 +233,19 @@ async def live_stream(request: Request) -> Response:
 # --------------------------------------------------------------------------- proposal
 
 
-async def _retraction(conn: Any, s: Stored) -> Stored | None:
+def _retraction(conn: Any, s: Stored) -> Stored | None:
     if not s.retracted:
         return None
-    found = await queries.referring(conn, s.event.id, ["retraction"], limit=1, include_retracted=True)
+    found = queries.referring(conn, s.event.id, ["retraction"], limit=1, include_retracted=True)
     return found[0] if found else None
 
 
-async def _criteria_titles(conn: Any, scores: Scores) -> dict[str, str]:
-    ids = [c.key for c in scores.criteria if HEX64.match(c.key)]
-    found = await queries.by_ids(conn, ids) if ids else {}
+async def _criteria_titles(request: Request, keys: Sequence[str]) -> dict[str, str]:
+    """Titles of criteria named by event id (slugs need no lookup)."""
+    ids = [k for k in keys if HEX64.match(k)]
+    if not ids:
+        return {}
+    found = await reader(request).run(lambda conn: queries.by_ids(conn, ids))
     return {k: str(v.event.body.get("title", k)) for k, v in found.items() if v.event.kind == "criterion"}
 
 
@@ -246,42 +258,60 @@ async def proposal_page(request: Request) -> Response:
     except BadRequest as e:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
-    async with _store(request).engine.connect() as conn:
-        s = await queries.by_id(conn, pid)
-        if s is None:
-            return not_found(request, "proposal")
-        if s.event.kind != "proposal":
-            return RedirectResponse(page_url(s), status_code=301)
+
+    def fetch(conn: Any) -> dict[str, Any] | Stored | None:
+        s = queries.by_id(conn, pid)
+        if s is None or s.event.kind != "proposal":
+            return s
         body = s.event.body
-        # Older versions: follow body.revises back. Newer: proposals that revise this one.
+        # Older versions: follow body.revises back.
         older: list[Stored] = []
         cur = body.get("revises")
         while cur and len(older) < 20:
-            prev = await queries.by_id(conn, cur)
+            prev = queries.by_id(conn, cur)
             if prev is None:
                 break
             older.append(prev)
             cur = prev.event.body.get("revises")
-        newer: list[Stored] = []
-        frontier = [pid]
-        while frontier and len(newer) < 50:
-            nxt: list[str] = []
+        # One walk over what refers to it: outcome reports and newer versions.
+        refs = queries.referring(conn, pid, ["outcome", "proposal"], limit=121, before=before)
+        outcomes = [r for r in refs if r.event.kind == "outcome"]
+        newer = [r for r in refs if r.event.kind == "proposal" and r.event.author == s.event.author and before is None]
+        frontier = [r.event.id for r in newer]
+        while frontier and len(newer) < 50:  # versions of versions
+            nxt = []
             for ref in frontier:
-                for r in await queries.referring(conn, ref, ["proposal"], limit=20, newest_first=False):
-                    if r.event.body.get("revises") == ref and r.event.author == s.event.author:
+                for r in queries.referring(conn, ref, ["proposal"], limit=20, newest_first=False):
+                    if r.event.author == s.event.author:
                         newer.append(r)
                         nxt.append(r.event.id)
             frontier = nxt
-        outcomes = await queries.referring(conn, pid, ["outcome"], limit=101, before=before)
-        more_outcomes = outcomes[99].seq if len(outcomes) > 100 else None
-        outcomes = outcomes[:100]
-        outcomes.reverse()  # oldest first: a timeline
-        scores = await full(request, conn, pid)
-        latest_ratings = await queries.referring(conn, pid, ["rating"], limit=10)
-        retraction = await _retraction(conn, s)
-        names.want(s.event.author, *(o.event.author for o in outcomes), *(r.event.author for r in latest_ratings))
-        await names.load(conn)
-        crit_titles = await _criteria_titles(conn, scores)
+        newer.sort(key=lambda r: r.seq)
+        latest_ratings = queries.referring(conn, pid, ["rating"], limit=10)
+        names.want(s.event.author, *(o.event.author for o in outcomes[:100]), *(r.event.author for r in latest_ratings))
+        names.load(conn)
+        return {
+            "s": s,
+            "older": older,
+            "newer": newer,
+            "outcomes": outcomes,
+            "latest_ratings": latest_ratings,
+            "retraction": _retraction(conn, s),
+        }
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "proposal")
+    if isinstance(got, Stored):
+        return RedirectResponse(page_url(got), status_code=301)
+    s, body = got["s"], got["s"].event.body
+    outcomes = got["outcomes"]
+    more_outcomes = outcomes[99].seq if len(outcomes) > 100 else None
+    outcomes = outcomes[:100]
+    outcomes.reverse()  # oldest first: a timeline
+    scores = await full(request, pid)
+    crit_titles = await _criteria_titles(request, [c.key for c in scores.criteria])
+    older, newer, latest_ratings, retraction = got["older"], got["newer"], got["latest_ratings"], got["retraction"]
     summary = scores.outcomes or summarize_reports(outcomes)
     info = syndication.proposal_info(pid, body["title"])
     return render(
@@ -315,23 +345,30 @@ async def outcome_page(request: Request) -> Response:
     if not HEX64.match(oid):
         return not_found(request, "outcome report")
     names = Names()
-    async with _store(request).engine.connect() as conn:
-        s = await queries.by_id(conn, oid)
-        if s is None:
-            return not_found(request, "outcome report")
-        if s.event.kind != "outcome":
-            return RedirectResponse(page_url(s), status_code=301)
+
+    def fetch(conn: Any) -> dict[str, Any] | Stored | None:
+        s = queries.by_id(conn, oid)
+        if s is None or s.event.kind != "outcome":
+            return s
         body = s.event.body
-        proposal = await queries.by_id(conn, body["proposal"])
-        history = await queries.referring(conn, body["proposal"], ["outcome"], limit=50, author=s.event.author)
-        scores = await full(request, conn, oid)
-        latest_ratings = await queries.referring(conn, oid, ["rating"], limit=10)
-        retraction = await _retraction(conn, s)
+        proposal = queries.by_id(conn, body["proposal"])
+        history = queries.referring(conn, body["proposal"], ["outcome"], limit=50, author=s.event.author)
+        latest_ratings = queries.referring(conn, oid, ["rating"], limit=10)
         names.want(s.event.author, *(r.event.author for r in latest_ratings))
         if proposal:
             names.want(proposal.event.author)
-        await names.load(conn)
-        crit_titles = await _criteria_titles(conn, scores)
+        names.load(conn)
+        return {"s": s, "proposal": proposal, "history": history, "latest_ratings": latest_ratings, "retraction": _retraction(conn, s)}
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "outcome report")
+    if isinstance(got, Stored):
+        return RedirectResponse(page_url(got), status_code=301)
+    s, body = got["s"], got["s"].event.body
+    proposal, history, latest_ratings, retraction = got["proposal"], got["history"], got["latest_ratings"], got["retraction"]
+    scores = await full(request, oid)
+    crit_titles = await _criteria_titles(request, [c.key for c in scores.criteria])
     info = syndication.proposal_info(body["proposal"], proposal.event.body["title"] if proposal else "a proposal")
     return render(
         request,
@@ -365,20 +402,32 @@ async def community_page(request: Request) -> Response:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
     names.want(did)
-    async with _store(request).engine.connect() as conn:
-        await names.load(conn)
-        prof = names.profiles.get(did, {})
-        if "community" not in prof:
-            if await queries.known_author(conn, did):
-                return RedirectResponse(agent_url(did), status_code=302)
-            return not_found(request, "community")
-        page = await queries.by_author(conn, did, ["outcome"], before=before, after=after, limit=50)
-        rows = await items(request, conn, page.items, names)
-        total = await queries.count_by_author(conn, did, "outcome")
-        scores = await full(request, conn, did)
-        latest_ratings = await queries.referring(conn, did, ["rating"], limit=10)
+
+    def fetch(conn: Any) -> dict[str, Any] | str:
+        names.load(conn)
+        if "community" not in names.profiles.get(did, {}):
+            return "agent" if queries.known_author(conn, did) else "none"
+        page = queries.by_author(conn, did, ["outcome"], before=before, after=after, limit=50)
+        proposals = prepare(conn, page.items, names)
+        latest_ratings = queries.referring(conn, did, ["rating"], limit=10)
         names.want(*(r.event.author for r in latest_ratings))
-        await names.load(conn)
+        names.load(conn)
+        return {
+            "page": page,
+            "proposals": proposals,
+            "total": queries.count_by_author(conn, did, "outcome"),
+            "latest_ratings": latest_ratings,
+        }
+
+    got = await reader(request).run(fetch)
+    if got == "agent":
+        return RedirectResponse(agent_url(did), status_code=302)
+    if not isinstance(got, dict):
+        return not_found(request, "community")
+    page, total, latest_ratings = got["page"], got["total"], got["latest_ratings"]
+    rows = await items(request, page.items, names, got["proposals"])
+    scores = await full(request, did)
+    prof = names.profiles[did]
     profile = prof["community"]
     info = syndication.community_info(did, profile.event.body["name"])
     return render(
@@ -411,22 +460,37 @@ async def agent_page(request: Request) -> Response:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
     names.want(did)
-    async with _store(request).engine.connect() as conn:
-        await names.load(conn)
-        prof = names.profiles.get(did, {})
-        if not prof and not await queries.known_author(conn, did):
-            return not_found(request, "agent")
-        posts = await queries.by_author(conn, did, ["proposal", "outcome", "criterion"], before=before, after=after, limit=PAGE_SIZE)
-        post_items = await items(request, conn, posts.items, names)
-        given = await queries.by_author(conn, did, ["rating"], before=rbefore, limit=20)
+
+    def fetch(conn: Any) -> dict[str, Any] | None:
+        names.load(conn)
+        if not names.profiles.get(did) and not queries.known_author(conn, did):
+            return None
+        posts = queries.by_author(conn, did, ["proposal", "outcome", "criterion"], before=before, after=after, limit=PAGE_SIZE)
+        proposals = prepare(conn, posts.items, names)
+        given = queries.by_author(conn, did, ["rating"], before=rbefore, limit=20)
         targets = [r.event.body["target"] for r in given.items]
-        target_events = await queries.by_ids(conn, [t for t in targets if HEX64.match(t)])
-        current = await queries.current_rating_seqs(conn, did, targets)
+        target_events = queries.by_ids(conn, [t for t in targets if HEX64.match(t)])
+        latest_ratings = queries.referring(conn, did, ["rating"], limit=10)
         names.want(*(t for t in targets if t.startswith("did:")))
-        scores = await full(request, conn, did)
-        latest_ratings = await queries.referring(conn, did, ["rating"], limit=10)
         names.want(*(r.event.author for r in latest_ratings), *(e.event.author for e in target_events.values()))
-        await names.load(conn)
+        names.load(conn)
+        return {
+            "posts": posts,
+            "proposals": proposals,
+            "given": given,
+            "target_events": target_events,
+            "current": queries.current_rating_seqs(conn, did, targets),
+            "latest_ratings": latest_ratings,
+        }
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "agent")
+    posts, given = got["posts"], got["given"]
+    post_items = await items(request, posts.items, names, got["proposals"])
+    scores = await full(request, did)
+    prof = names.profiles.get(did, {})
+    target_events, current, latest_ratings = got["target_events"], got["current"], got["latest_ratings"]
     base = agent_url(did)
     return render(
         request,
@@ -458,26 +522,31 @@ async def event_page(request: Request) -> Response:
     if not HEX64.match(eid):
         return not_found(request, "event")
     names = Names()
-    async with _store(request).engine.connect() as conn:
-        s = await queries.by_id(conn, eid)
-        if s is None:
-            return not_found(request, "event")
-        if s.event.kind in ("proposal", "outcome", "agent", "community"):
-            return RedirectResponse(page_url(s), status_code=301)
+
+    def fetch(conn: Any) -> dict[str, Any] | Stored | None:
+        s = queries.by_id(conn, eid)
+        if s is None or s.event.kind in ("proposal", "outcome", "agent", "community"):
+            return s
         ev = s.event
         target: Stored | None = None
         if ev.kind in ("rating", "retraction") and HEX64.match(ev.body["target"]):
-            target = await queries.by_id(conn, ev.body["target"])
-        scores = await full(request, conn, eid) if ev.kind == "criterion" else Scores()
-        retraction = await _retraction(conn, s)
+            target = queries.by_id(conn, ev.body["target"])
         names.want(ev.author)
         if ev.kind == "rating" and ev.body["target"].startswith("did:"):
             names.want(ev.body["target"])
         if target is not None:
             names.want(target.event.author)
-        await names.load(conn)
-        crit_ids = list(ev.body.get("criteria", {})) if ev.kind == "rating" else []
-        crit_found = await queries.by_ids(conn, [c for c in crit_ids if HEX64.match(c)])
+        names.load(conn)
+        crit_ids = [c for c in (ev.body.get("criteria", {}) if ev.kind == "rating" else ()) if HEX64.match(c)]
+        return {"s": s, "target": target, "retraction": _retraction(conn, s), "crit_found": queries.by_ids(conn, crit_ids)}
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "event")
+    if isinstance(got, Stored):
+        return RedirectResponse(page_url(got), status_code=301)
+    s, target, retraction, crit_found = got["s"], got["target"], got["retraction"], got["crit_found"]
+    scores = await full(request, eid) if s.event.kind == "criterion" else Scores()
     crit_titles = {k: str(v.event.body.get("title", k)) for k, v in crit_found.items() if v.event.kind == "criterion"}
     return render(
         request,
@@ -526,12 +595,34 @@ async def about_scores(request: Request) -> Response:
 # --------------------------------------------------------------------------- feeds
 
 
-async def _feed_response(request: Request, info: syndication.FeedInfo, fmt: str, rows: Sequence[Item]) -> Response:
+def _feed_cache(request: Request) -> OrderedDict[tuple[str, str, int], bytes]:
+    """This app's recent feed documents: (base URL, path, head) -> bytes."""
+    cache = getattr(request.app.state, "feeds_cache", None)
+    if cache is None:
+        cache = request.app.state.feeds_cache = OrderedDict()
+    return cache
+
+
+async def _feed_response(request: Request, info: syndication.FeedInfo, fmt: str, rows: Sequence[Item], key: tuple[str, str, int]) -> Response:
     base = base_url(request)
     site = request.app.state.settings.name
-    if fmt == "atom":
-        return Response(syndication.atom(info, rows, base, site), media_type=syndication.ATOM_TYPE, headers=_feed_headers(request))
-    return Response(syndication.json_feed(info, rows, base, site), media_type=syndication.JSON_TYPE, headers=_feed_headers(request))
+    body = syndication.atom(info, rows, base, site) if fmt == "atom" else syndication.json_feed(info, rows, base, site)
+    cache = _feed_cache(request)
+    cache[key] = body
+    if len(cache) > 128:
+        cache.popitem(last=False)
+    media = syndication.ATOM_TYPE if fmt == "atom" else syndication.JSON_TYPE
+    return Response(body, media_type=media, headers=_feed_headers(request))
+
+
+def _cached_feed(request: Request) -> tuple[Response | None, tuple[str, str, int]]:
+    """A feed is a function of the log (no scores in it): the same head, the same document."""
+    key = (base_url(request), request.url.path, request.app.state.hub.head)
+    body = _feed_cache(request).get(key)
+    if body is None:
+        return None, key
+    media = syndication.ATOM_TYPE if key[1].endswith(".atom") else syndication.JSON_TYPE
+    return Response(body, media_type=media, headers=_feed_headers(request)), key
 
 
 def _etag(request: Request) -> str:
@@ -559,19 +650,18 @@ async def feed_main(request: Request) -> Response:
         return not_found(request, "feed")
     if nm := _not_modified(request):
         return nm
+    cached, key = _cached_feed(request)
+    if cached is not None:
+        return cached
     kinds = {"all": queries.FEED_KINDS, "proposals": ("proposal",), "outcomes": ("outcome",)}[name]
-    async with _store(request).engine.connect() as conn:
-        page = await queries.feed(conn, kinds=kinds, limit=syndication.FEED_LIMIT)
-        rows = await _feed_items(request, conn, page.items)
-    return await _feed_response(request, syndication.all_info(name), fmt, rows)
+    rows = await reader(request).run(lambda conn: _feed_items(conn, queries.feed(conn, kinds=kinds, limit=syndication.FEED_LIMIT).items))
+    return await _feed_response(request, syndication.all_info(name), fmt, rows, key)
 
 
-async def _feed_items(request: Request, conn: Any, rows: Sequence[Stored]) -> list[Item]:
+def _feed_items(conn: Any, rows: Sequence[Stored]) -> list[Item]:
     # Feeds carry no scores: name authors and proposals only.
     names = Names()
-    names.want(*(s.event.author for s in rows))
-    await names.load(conn)
-    proposals = await queries.by_ids(conn, [s.event.body["proposal"] for s in rows if s.event.kind == "outcome"])
+    proposals = prepare(conn, rows, names)
     return [
         Item(
             s=s,
@@ -589,13 +679,20 @@ async def feed_community(request: Request) -> Response:
         return not_found(request, "feed")
     if nm := _not_modified(request):
         return nm
-    async with _store(request).engine.connect() as conn:
-        prof = (await queries.profiles(conn, [did])).get(did, {})
+    cached, key = _cached_feed(request)
+    if cached is not None:
+        return cached
+    def fetch(conn: Any) -> tuple[str, list[Item]] | None:
+        prof = queries.profiles(conn, [did]).get(did, {})
         if "community" not in prof:
-            return not_found(request, "community")
-        page = await queries.by_author(conn, did, ["outcome"], limit=syndication.FEED_LIMIT)
-        rows = await _feed_items(request, conn, page.items)
-    return await _feed_response(request, syndication.community_info(did, prof["community"].event.body["name"]), fmt, rows)
+            return None
+        page = queries.by_author(conn, did, ["outcome"], limit=syndication.FEED_LIMIT)
+        return str(prof["community"].event.body["name"]), _feed_items(conn, page.items)
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "community")
+    return await _feed_response(request, syndication.community_info(did, got[0]), fmt, got[1], key)
 
 
 async def feed_tag(request: Request) -> Response:
@@ -604,10 +701,11 @@ async def feed_tag(request: Request) -> Response:
         return not_found(request, "feed")
     if nm := _not_modified(request):
         return nm
-    async with _store(request).engine.connect() as conn:
-        page = await queries.feed(conn, kinds=("proposal",), tag=tag, limit=syndication.FEED_LIMIT)
-        rows = await _feed_items(request, conn, page.items)
-    return await _feed_response(request, syndication.tag_info(tag), fmt, rows)
+    cached, key = _cached_feed(request)
+    if cached is not None:
+        return cached
+    rows = await reader(request).run(lambda conn: _feed_items(conn, queries.feed(conn, kinds=("proposal",), tag=tag, limit=syndication.FEED_LIMIT).items))
+    return await _feed_response(request, syndication.tag_info(tag), fmt, rows, key)
 
 
 async def feed_proposal(request: Request) -> Response:
@@ -616,13 +714,19 @@ async def feed_proposal(request: Request) -> Response:
         return not_found(request, "feed")
     if nm := _not_modified(request):
         return nm
-    async with _store(request).engine.connect() as conn:
-        s = await queries.by_id(conn, pid)
+    cached, key = _cached_feed(request)
+    if cached is not None:
+        return cached
+    def fetch(conn: Any) -> tuple[Stored, list[Item]] | None:
+        s = queries.by_id(conn, pid)
         if s is None or s.event.kind != "proposal":
-            return not_found(request, "proposal")
-        found = await queries.referring(conn, pid, ["outcome"], limit=syndication.FEED_LIMIT)
-        rows = await _feed_items(request, conn, found)
-    return await _feed_response(request, syndication.proposal_info(pid, s.event.body["title"]), fmt, rows)
+            return None
+        return s, _feed_items(conn, queries.referring(conn, pid, ["outcome"], limit=syndication.FEED_LIMIT))
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "proposal")
+    return await _feed_response(request, syndication.proposal_info(pid, got[0].event.body["title"]), fmt, got[1], key)
 
 
 # --------------------------------------------------------------------------- wiring

@@ -164,3 +164,15 @@ def test_live_matcher() -> None:
     assert m(_stored(1, "outcome", {}, author="did:key:zB").event)
     assert not m(_stored(1, "outcome", {}, author="did:key:zA").event)
     assert not m(_stored(1, "rating", {}, author="did:key:zB").event)
+
+
+def test_every_route_is_documented() -> None:
+    from pathlib import Path
+
+    from feeds.web import routes
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "feeds.md").read_text("utf-8")
+    for r in routes():
+        path = r.path  # type: ignore[attr-defined]
+        shown = path.replace("{name}.{fmt}", "all.atom").replace(".{fmt}", ".atom")
+        assert f"`{shown}" in doc or f"`{path}" in doc, f"{path} is not in docs/feeds.md"

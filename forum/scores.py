@@ -33,6 +33,7 @@ from raters.pipeline import ScoreResult
 
 log = structlog.get_logger("forum.scores")
 
+SCORED_KINDS = ("rating", "outcome", "retraction")
 SORT_KEYS = ("mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate")
 
 
@@ -62,11 +63,12 @@ class ScoresEngine:
     async def start(self) -> None:
         self.hub.listeners.append(self._batches)  # before the replay: nothing falls between
         head = self.hub.head
-        async for page in self.store.export(0):
+        # Replay only what scores depend on; the kinds of rated events come from one query.
+        self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
+        async for page in self.store.export_kinds(SCORED_KINDS, head):
             for seq, eid, payload, sig in page:
-                if seq > head:
-                    break
                 self.ledger.apply(seq, event_from_row(payload, sig, eid))
+        self.ledger.head = max(self.ledger.head, head)
         self._tasks = [
             asyncio.create_task(self._consume(), name="scores-consume"),
             asyncio.create_task(self._cheap_loop(), name="scores-cheap"),

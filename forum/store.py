@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from forum.errors import ProtocolError, StorageError
 from forum.events import Event, Known, check_context, refs_of
 from forum.filters import Filter
-from forum.schema import event_refs, event_tags, events
+from forum.schema import event_refs, event_tags, events, ratings
 
 WRITER_LOCK = 0x6D796C67  # pg_advisory_xact_lock key of the single logical writer
 NOTIFY_CHANNEL = "mycelium_log"
@@ -360,6 +360,36 @@ class Store:
                 return
             yield [(r.seq, r.id, r.payload, r.sig) for r in rows]
             cursor = rows[-1].seq
+
+    async def export_kinds(
+        self, kinds: Sequence[str], up_to_seq: int, page: int = 5000
+    ) -> AsyncIterator[list[tuple[int, str, str, str]]]:
+        """Like :meth:`export`, only events of ``kinds`` with seq <= ``up_to_seq`` (uses ix_events_kind_seq)."""
+        cursor = 0
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        select(events.c.seq, events.c.id, events.c.payload, events.c.sig)
+                        .where(events.c.kind.in_(list(kinds)), events.c.seq > cursor, events.c.seq <= up_to_seq)
+                        .order_by(events.c.seq)
+                        .limit(page)
+                    )
+                ).all()
+            if not rows:
+                return
+            yield [(r.seq, r.id, r.payload, r.sig) for r in rows]
+            cursor = rows[-1].seq
+
+    async def rated_event_kinds(self, up_to_seq: int) -> dict[str, str]:
+        """Kind of every event that has a current rating (what score listings group by)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(events.c.id, events.c.kind).where(
+                    events.c.id.in_(select(ratings.c.target).distinct()), events.c.seq <= up_to_seq
+                )
+            )
+            return {r.id: r.kind for r in rows}
 
     async def count(self) -> int:
         async with self.engine.connect() as conn:

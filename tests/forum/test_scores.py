@@ -117,3 +117,15 @@ def test_retracted_rating_falls_back_and_outcomes_summarized(tmp_path: Path, dat
         _wait_for(client, 6)
         assert client.get(f"/api/v1/scores/{pid}").json()["mean"] == 0.2
         assert s["cheap"]["as_of_seq"] == 5
+
+
+def test_scores_after_restart_equal_scores_before(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, scores_interval_s=0.2, scores_min_new_ratings=1)
+    with TestClient(create_app(settings)) as client:
+        _world(client)
+        head = client.get("/healthz").json()["head_seq"]
+        before = _wait_for(client, head, fitted=True)
+    with TestClient(create_app(settings)) as client:  # a new process would replay the same log
+        after = _wait_for(client, head, fitted=True)
+    assert after["cheap"] == before["cheap"]
+    assert compare_results(before["fitted"]["result"], after["fitted"]["result"]) == []

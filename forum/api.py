@@ -59,9 +59,8 @@ async def publish(request: Request) -> Response:
         )
     r = await st.ingest.submit(envelope)
     if not r.accepted:
-        e = ProtocolError(r.reason or "error", r.message.split(": ", 1)[-1])  # type: ignore[arg-type]
-        resp = from_protocol_error(e, r.retry_after)
-        return resp
+        refusal = ProtocolError(r.reason or "error", r.message.split(": ", 1)[-1])
+        return from_protocol_error(refusal, r.retry_after)
     return JSON({"ok": True, **_result_json(r)}, status_code=201 if r.seq else 200)
 
 

@@ -29,7 +29,7 @@ from forum.ws import websocket_endpoint
 def _extra_routes() -> tuple[list[BaseRoute], list[Middleware]]:
     """Routes of the public web (feeds/), when that package provides them."""
     try:
-        from feeds.web import middleware, routes  # type: ignore[attr-defined]
+        from feeds.web import middleware, routes
     except ImportError:
         return [], []
     return list(routes()), list(middleware())

@@ -6,9 +6,19 @@ single writer (strictly increasing, persisted before broadcast). The payload
 is stored exactly as it was signed. ``event_refs`` and ``event_tags`` index
 the body fields filters match on. ``ratings`` holds the current rating per
 (rater, target): a derived table, rebuilt from the log by ``forum verify``.
+
+Two partial expression indexes on ``events`` (migration 0002) let the public
+pages find what points at a proposal without walking its ratings in
+``event_refs``: the outcome reports on a proposal (``body.proposal`` of
+outcomes) and its newer versions (``body.revises`` of proposals). Their
+expressions are :class:`OutcomeProposal` and :class:`ProposalRevises`, which
+render the same SQL as the index on each database, so queries that use them
+match the index.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +32,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 metadata = MetaData()
 
@@ -71,4 +83,54 @@ ratings = Table(
     Column("criteria", Text, nullable=False),  # JSON object, criterion -> score
     Index("ix_ratings_target", "target"),
     Index("ix_ratings_seq", "seq"),
+)
+
+
+class _BodyField(FunctionElement[str]):
+    """``body.<FIELD>`` of an event, read from its stored payload (a fixed field per subclass)."""
+
+    inherit_cache = True
+    type = String()
+    FIELD = ""
+
+
+class OutcomeProposal(_BodyField):
+    """``body.proposal``: meaningful for outcome reports."""
+
+    name = "outcome_proposal"
+    inherit_cache = True
+    FIELD = "proposal"
+
+
+class ProposalRevises(_BodyField):
+    """``body.revises``: meaningful for proposals."""
+
+    name = "proposal_revises"
+    inherit_cache = True
+    FIELD = "revises"
+
+
+@compiles(_BodyField, "sqlite")
+def _body_field_sqlite(element: _BodyField, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.body.{element.FIELD}')"
+
+
+@compiles(_BodyField, "postgresql")
+def _body_field_postgresql(element: _BodyField, compiler: Any, **kw: Any) -> str:
+    return f"((CAST({compiler.process(element.clauses, **kw)} AS JSONB) -> 'body') ->> '{element.FIELD}')"
+
+
+Index(
+    "ix_events_outcome_proposal",
+    OutcomeProposal(events.c.payload),
+    events.c.seq,
+    sqlite_where=events.c.kind == "outcome",
+    postgresql_where=events.c.kind == "outcome",
+)
+Index(
+    "ix_events_proposal_revises",
+    ProposalRevises(events.c.payload),
+    events.c.seq,
+    sqlite_where=events.c.kind == "proposal",
+    postgresql_where=events.c.kind == "proposal",
 )

@@ -8,10 +8,10 @@ from starlette.routing import Route
 
 from forum.filters import DECIMAL
 from forum.responses import JSON, error
-from forum.scores import SORT_KEYS
+from forum.scores import SORT_KEYS, ScoresEngine
 
 
-def _engine(request: Request):  # type: ignore[no-untyped-def]
+def _engine(request: Request) -> ScoresEngine | None:
     return getattr(request.app.state, "scores", None)
 
 

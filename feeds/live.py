@@ -36,7 +36,7 @@ MAX_STREAMS = 5000
 PING_SECONDS = 15
 
 
-class LiveListener(asyncio.Queue):  # type: ignore[type-arg]
+class LiveListener(asyncio.Queue[Sequence[Stored]]):
     """A hub listener that coalesces instead of queueing."""
 
     def __init__(self, matches: Callable[[Event], bool], after: int) -> None:

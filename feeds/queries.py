@@ -7,8 +7,12 @@ Every query here is shaped to walk an index of forum/schema.py and stop early:
   index);
 * lists by author walk ``ix_events_author_kind_seq`` (author, kind, seq);
 * lists by tag walk ``event_tags`` (tag, seq) and join ``events`` on its key;
-* what refers to an event (outcome reports, revisions, ratings, retractions)
-  walks ``event_refs`` (ref, seq) and joins ``events`` on its key;
+* the outcome reports on a proposal and its newer versions walk the partial
+  expression indexes ``ix_events_outcome_proposal`` and
+  ``ix_events_proposal_revises`` (migration 0002), so a popular proposal's
+  thousands of ratings are never visited;
+* other things that refer to an event (ratings, retractions) walk
+  ``event_refs`` (ref, seq) and join ``events`` on its key;
 * per-target rating aggregates read ``ratings`` through ``ix_ratings_target``.
 
 ``tests/bench/bench_pages.py`` prints the plan of every query a page runs.
@@ -25,11 +29,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, cast, false, func, select, text
+from sqlalchemy import Integer, and_, bindparam, cast, false, func, literal_column, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
-from forum.schema import event_refs, event_tags, events, ratings
+from forum.schema import OutcomeProposal, ProposalRevises, event_refs, event_tags, events, ratings
 from forum.store import Stored, event_from_row
 
 FEED_KINDS = ("proposal", "outcome")
@@ -80,10 +84,10 @@ def _page(rows: list[Stored], limit: int, *, before: int | None, after: int | No
 
 def _window(stmt: Select[Any], col: Any, before: bool, after: bool) -> Select[Any]:
     if before:
-        stmt = stmt.where(col < bindparam("before"))
+        stmt = stmt.where(col < bindparam("before", type_=Integer))
     if after:
-        stmt = stmt.where(col > bindparam("after"))
-    return stmt.order_by(col.asc() if after else col.desc()).limit(bindparam("limit"))
+        stmt = stmt.where(col > bindparam("after", type_=Integer))
+    return stmt.order_by(col.asc() if after else col.desc()).limit(bindparam("limit", type_=Integer))
 
 
 @lru_cache(maxsize=64)
@@ -183,11 +187,11 @@ def _referring_stmt(n_kinds: int, before: bool, by_author: bool, newest_first: b
     if not include_retracted:
         stmt = stmt.where(_LIVE)
     if before:
-        stmt = stmt.where(event_refs.c.seq < bindparam("before"))
+        stmt = stmt.where(event_refs.c.seq < bindparam("before", type_=Integer))
     if by_author:
         stmt = stmt.where(events.c.author == bindparam("author"))
     order = event_refs.c.seq.desc() if newest_first else event_refs.c.seq.asc()
-    return stmt.order_by(order).limit(bindparam("limit"))
+    return stmt.order_by(order).limit(bindparam("limit", type_=Integer))
 
 
 def referring(
@@ -207,19 +211,64 @@ def referring(
     return [stored(r) for r in conn.execute(stmt, params).all()]
 
 
-_COMMUNITIES_TRIED = (
-    select(event_refs.c.ref, func.count(func.distinct(events.c.author)))
-    .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
-    .where(event_refs.c.ref.in_(bindparam("refs", expanding=True)), events.c.kind == "outcome", _LIVE)
-    .group_by(event_refs.c.ref)
+_IS_OUTCOME = events.c.kind == literal_column("'outcome'")  # a literal, so the partial index applies
+_IS_PROPOSAL = events.c.kind == literal_column("'proposal'")
+
+
+@lru_cache(maxsize=16)
+def _outcomes_stmt(before: bool, by_author: bool, newest_first: bool) -> Select[Any]:
+    stmt = select(events).where(OutcomeProposal(events.c.payload) == bindparam("proposal"), _IS_OUTCOME, _LIVE)
+    if before:
+        stmt = stmt.where(events.c.seq < bindparam("before", type_=Integer))
+    if by_author:
+        stmt = stmt.where(events.c.author == bindparam("author"))
+    return stmt.order_by(events.c.seq.desc() if newest_first else events.c.seq.asc()).limit(bindparam("limit", type_=Integer))
+
+
+def outcomes_of(
+    conn: Connection,
+    proposal_id: str,
+    *,
+    limit: int = 100,
+    before: int | None = None,
+    author: str | None = None,
+    newest_first: bool = True,
+) -> list[Stored]:
+    """Outcome reports on a proposal that are not retracted (``ix_events_outcome_proposal``)."""
+    stmt = _outcomes_stmt(before is not None, author is not None, newest_first)
+    params = {"proposal": proposal_id, "limit": limit, "before": before, "author": author}
+    return [stored(r) for r in conn.execute(stmt, params).all()]
+
+
+_REVISIONS = (
+    select(events)
+    .where(ProposalRevises(events.c.payload) == bindparam("proposal"), _IS_PROPOSAL, events.c.author == bindparam("author"))
+    .order_by(events.c.seq)
+    .limit(50)
+)
+
+
+def revisions_of(conn: Connection, proposal_id: str, author: str) -> list[Stored]:
+    """Proposals by ``author`` that revise ``proposal_id``, retracted ones included (``ix_events_proposal_revises``)."""
+    return [stored(r) for r in conn.execute(_REVISIONS, {"proposal": proposal_id, "author": author}).all()]
+
+
+_COMMUNITIES_TRIED = select(func.count(func.distinct(events.c.author))).where(
+    OutcomeProposal(events.c.payload) == bindparam("proposal"), _IS_OUTCOME, _LIVE
 )
 
 
 def communities_tried(conn: Connection, proposal_ids: Sequence[str]) -> dict[str, int]:
-    """Number of distinct communities that reported an outcome for each proposal."""
+    """Number of distinct communities that reported an outcome for each proposal.
+
+    One small query per proposal: with an ``IN`` list SQLite's planner prefers
+    walking every outcome over the expression index.
+    """
     out: dict[str, int] = {}
-    for chunk in _chunks(list(proposal_ids)):
-        out.update((r[0], int(r[1])) for r in conn.execute(_COMMUNITIES_TRIED, {"refs": list(chunk)}).all())
+    for pid in proposal_ids:
+        n = int(conn.execute(_COMMUNITIES_TRIED, {"proposal": pid}).scalar_one())
+        if n:
+            out[pid] = n
     return out
 
 
@@ -246,19 +295,30 @@ def rating_stats(conn: Connection, targets: Sequence[str]) -> dict[str, RatingSt
 
 
 @lru_cache(maxsize=8)
-def _histogram_stmt(dialect: str, bins: int) -> Select[Any]:
+def _histogram_stmt(dialect: str, bins: int) -> Any:
     scaled = (ratings.c.score + 1.0) * (bins / 2.0)
     # PostgreSQL rounds a cast to integer; SQLite truncates (and scaled >= 0).
     bin_ = cast(func.floor(scaled), Integer) if dialect == "postgresql" else cast(scaled, Integer)
-    return select(bin_.label("bin"), func.count()).where(ratings.c.target == bindparam("target")).group_by(text("1"))
+    return (
+        select(bin_.label("bin"), func.count(), func.sum(ratings.c.score))
+        .where(ratings.c.target == bindparam("target"))
+        .group_by(text("1"))
+    )
+
+
+def histogram_and_stats(conn: Connection, target: str, bins: int = HISTOGRAM_BINS) -> tuple[list[int], RatingStats | None]:
+    """Counts of current ratings of ``target`` in ``bins`` equal bins over [-1, 1], and their count and mean."""
+    counts = [0] * bins
+    total = 0.0
+    for b, n, s in conn.execute(_histogram_stmt(conn.dialect.name, bins), {"target": target}).all():
+        counts[max(0, min(bins - 1, int(b)))] += int(n)
+        total += float(s or 0.0)
+    n_all = sum(counts)
+    return counts, (RatingStats(n_all, total / n_all) if n_all else None)
 
 
 def histogram(conn: Connection, target: str, bins: int = HISTOGRAM_BINS) -> list[int]:
-    """Counts of current ratings of ``target`` in ``bins`` equal bins over [-1, 1]."""
-    counts = [0] * bins
-    for b, n in conn.execute(_histogram_stmt(conn.dialect.name, bins), {"target": target}).all():
-        counts[max(0, min(bins - 1, int(b)))] += int(n)
-    return counts
+    return histogram_and_stats(conn, target, bins)[0]
 
 
 _CRITERIA_SQLITE = text(

@@ -208,6 +208,23 @@ _ITEMS: OrderedDict[Any, Markup] = OrderedDict()
 _ITEMS_MAX = 4096
 
 
+def cached_macro(name: str, key: Any, *args: Any) -> Markup:
+    """``_macros.html``'s macro ``name`` called with ``args``, cached under ``(name, key)``.
+
+    ``key`` must determine everything the macro shows.
+    """
+    k = (name, key)
+    html = _ITEMS.get(k)
+    if html is None:
+        html = getattr(environment().get_template("_macros.html").module, name)(*args)
+        _ITEMS[k] = html
+        if len(_ITEMS) > _ITEMS_MAX:
+            _ITEMS.popitem(last=False)
+    else:
+        _ITEMS.move_to_end(k)
+    return html
+
+
 def item_html(item: Any) -> Markup:
     """A list item's HTML, rendered once per distinct look (see ``Item.look``).
 
@@ -215,16 +232,7 @@ def item_html(item: Any) -> Markup:
     current name, the proposal's title, four score figures) is part of the
     key, so a cached item is never stale.
     """
-    key = item.look
-    html = _ITEMS.get(key)
-    if html is None:
-        html = environment().get_template("_macros.html").module.item(item)  # type: ignore[attr-defined]
-        _ITEMS[key] = html
-        if len(_ITEMS) > _ITEMS_MAX:
-            _ITEMS.popitem(last=False)
-    else:
-        _ITEMS.move_to_end(key)
-    return html
+    return cached_macro("item", item.look, item)
 
 
 @lru_cache(maxsize=1)
@@ -251,5 +259,5 @@ def environment() -> Environment:
     env.filters.update(clip=truncate_text, plain=plain_text, humanize=humanize, sign_tone=sign_tone, signed_pct=signed_pct)
     from feeds import charts
 
-    env.globals.update(plural=plural, metric_change=metric_change, charts=charts, item_html=item_html)
+    env.globals.update(plural=plural, metric_change=metric_change, charts=charts, item_html=item_html, cached_macro=cached_macro)
     return env

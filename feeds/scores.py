@@ -186,7 +186,7 @@ def from_engine(d: Mapping[str, Any]) -> Scores:
                 crit.append(CriterionScore(str(k), _i(v.get("count")), _f(v.get("mean"))))
     b = d.get("bridging")
     if isinstance(b, Mapping):
-        status = b.get("status") if b.get("status") in BRIDGING_STATUSES else "pending"
+        status = str(b["status"]) if b.get("status") in BRIDGING_STATUSES else "pending"
         bridging = Bridging(status, _f(b.get("score")), _f(b.get("factor")))
     else:
         bridging = Bridging("pending")
@@ -231,7 +231,7 @@ def badge_from_engine(d: Mapping[str, Any]) -> Scores:
     return Scores(
         count=_i(d.get("count")),
         mean=_f(d.get("mean")),
-        bridging=Bridging(status if status in BRIDGING_STATUSES else "pending"),
+        bridging=Bridging(str(status) if status in BRIDGING_STATUSES else "pending"),
         source="engine",
         communities=_i(o.get("communities")) if isinstance(o, Mapping) else 0,
     )
@@ -288,7 +288,7 @@ async def full(request: Request, target: str) -> Scores:
 
 def from_ratings_table(conn: Connection, target: str) -> Scores:
     """What the ratings table alone says about a target (when no engine has it)."""
-    stats = queries.rating_stats(conn, [target]).get(target)
+    hist, stats = queries.histogram_and_stats(conn, target)
     if stats is None:
         return Scores()
     crit = queries.criteria_stats(conn, target)
@@ -298,7 +298,7 @@ def from_ratings_table(conn: Connection, target: str) -> Scores:
         criteria=tuple(
             sorted((CriterionScore(k, v.count, v.mean) for k, v in crit.items()), key=lambda c: (-c.count, c.key))
         ),
-        histogram=tuple(queries.histogram(conn, target)),
+        histogram=tuple(hist),
     )
 
 

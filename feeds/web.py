@@ -273,18 +273,16 @@ async def proposal_page(request: Request) -> Response:
                 break
             older.append(prev)
             cur = prev.event.body.get("revises")
-        # One walk over what refers to it: outcome reports and newer versions.
-        refs = queries.referring(conn, pid, ["outcome", "proposal"], limit=121, before=before)
-        outcomes = [r for r in refs if r.event.kind == "outcome"]
-        newer = [r for r in refs if r.event.kind == "proposal" and r.event.author == s.event.author and before is None]
-        frontier = [r.event.id for r in newer]
-        while frontier and len(newer) < 50:  # versions of versions
+        outcomes = queries.outcomes_of(conn, pid, limit=101, before=before)
+        # Newer versions, and versions of those (same author), through ix_events_proposal_revises.
+        newer: list[Stored] = []
+        frontier = [pid]
+        while frontier and len(newer) < 50:
             nxt = []
             for ref in frontier:
-                for r in queries.referring(conn, ref, ["proposal"], limit=20, newest_first=False):
-                    if r.event.author == s.event.author:
-                        newer.append(r)
-                        nxt.append(r.event.id)
+                for r in queries.revisions_of(conn, ref, s.event.author):
+                    newer.append(r)
+                    nxt.append(r.event.id)
             frontier = nxt
         newer.sort(key=lambda r: r.seq)
         latest_ratings = queries.referring(conn, pid, ["rating"], limit=10)
@@ -352,7 +350,7 @@ async def outcome_page(request: Request) -> Response:
             return s
         body = s.event.body
         proposal = queries.by_id(conn, body["proposal"])
-        history = queries.referring(conn, body["proposal"], ["outcome"], limit=50, author=s.event.author)
+        history = queries.outcomes_of(conn, body["proposal"], limit=50, author=s.event.author)
         latest_ratings = queries.referring(conn, oid, ["rating"], limit=10)
         names.want(s.event.author, *(r.event.author for r in latest_ratings))
         if proposal:
@@ -721,7 +719,7 @@ async def feed_proposal(request: Request) -> Response:
         s = queries.by_id(conn, pid)
         if s is None or s.event.kind != "proposal":
             return None
-        return s, _feed_items(conn, queries.referring(conn, pid, ["outcome"], limit=syndication.FEED_LIMIT))
+        return s, _feed_items(conn, queries.outcomes_of(conn, pid, limit=syndication.FEED_LIMIT))
 
     got = await reader(request).run(fetch)
     if got is None:

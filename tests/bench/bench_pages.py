@@ -60,6 +60,7 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
+from feeds.db import Reader  # noqa: E402
 from forum.db import create_engine, migrate  # noqa: E402
 from forum.events import Event, refs_of  # noqa: E402
 from forum.identity import did_from_public_key, sign  # noqa: E402
@@ -238,8 +239,8 @@ async def load(url: str, n: int, plan_path: Path) -> Plan:
     await migrate(engine)
     store = Store(engine)
     existing = await store.count()
-    if existing and plan_path.exists():
-        plan = Plan(**json.loads(plan_path.read_text()))
+    if existing and plan_path.exists():  # noqa: ASYNC240 - a script, not a server
+        plan = Plan(**json.loads(plan_path.read_text()))  # noqa: ASYNC240
         if plan.counts and sum(plan.counts.values()) == existing:
             print(f"reusing the log in place: {existing:,} events")
             await engine.dispose()
@@ -267,7 +268,7 @@ async def load(url: str, n: int, plan_path: Path) -> Plan:
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT kind, count(*) FROM events GROUP BY kind"))).all()
     plan.counts = {k: int(c) for k, c in rows}
-    plan_path.write_text(json.dumps(plan.__dict__))
+    plan_path.write_text(json.dumps(plan.__dict__))  # noqa: ASYNC240
     await engine.dispose()
     return plan
 
@@ -318,8 +319,11 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         captured.append((statement, parameters))
 
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", capture)
     app = inprocess_app(store, head, data_dir)
+    # Pages query through feeds.db.Reader: a sync engine of its own on SQLite, the store's engine on PostgreSQL.
+    reader = app.state.feeds_reader = Reader(store)
+    sync_engine = reader.sync_engine or engine.sync_engine
+    sa_event.listen(sync_engine, "before_cursor_execute", capture)
     dialect = engine.dialect.name
     bad: list[str] = []
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
@@ -329,7 +333,7 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
             assert r.status_code == 200, (path, r.status_code, r.text[:300])
             statements = list(dict.fromkeys((s, _freeze(p)) for s, p in captured))
             print(f"\n### {name}: GET {path[:90]}  ({len(captured)} statements, {len(statements)} distinct)")
-            sa_event.remove(engine.sync_engine, "before_cursor_execute", capture)
+            sa_event.remove(sync_engine, "before_cursor_execute", capture)
             try:
                 async with engine.connect() as conn:
                     for statement, params in statements:
@@ -344,7 +348,7 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
                             bad.append(f"{name}: {short[:200]}")
                             print("      ^^^ reads a table without an index")
             finally:
-                sa_event.listen(engine.sync_engine, "before_cursor_execute", capture)
+                sa_event.listen(sync_engine, "before_cursor_execute", capture)
     await engine.dispose()
     return bad
 

@@ -54,7 +54,7 @@ def demo(n_proposals: int = 8, raters_per_camp: int = 6) -> Demo:
         ("Green Streets Bot", "I propose small, cheap changes that cut emissions and help people get around.", "Riverside Climate Group"),
     ]
     for a, (name, about, owner) in zip(proposers, proposer_names, strict=True):
-        body = {"name": name, "about": about}
+        body: dict[str, Any] = {"name": name, "about": about}
         if owner:
             body["owner"] = owner
         profiles.append(a.envelope("agent", body, created_at=at(0)))
@@ -168,7 +168,7 @@ def demo(n_proposals: int = 8, raters_per_camp: int = 6) -> Demo:
                 utility = 0.9
             score = _clamp(utility + rng.gauss(0, 0.15))
             crit = {s: _clamp(p["values"].get(s, 0) * 1.3 + rng.gauss(0, 0.2)) for s in p["criteria"]}
-            body: dict[str, Any] = {"target": event_id(env), "score": score, "criteria": crit}
+            body = {"target": event_id(env), "score": score, "criteria": crit}
             if rng.random() < 0.15:
                 body["note"] = rng.choice(
                     [

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-SERVER_SETTINGS = {
+SERVER_SETTINGS: dict[str, Any] = {
     "author_rate": 0,
     "address_rate": 0,
     "scores_interval_s": 0.2,
@@ -266,7 +266,7 @@ def _hostile_events() -> tuple[dict[str, str], list[dict[str, str]]]:
     revision = villain.envelope("proposal", proposal_body("Revised <script>alert(11)</script>", text=BAD, revises=pid, tags=["xss"]))
     withdrawn = villain.envelope("proposal", proposal_body("<svg onload=alert(12)>", text=BAD))
     retraction = villain.envelope("retraction", {"target": event_id(withdrawn), "reason": "<script>alert('reason')</script>"})
-    return prop, envs + [prop, crit, out, rating, rating_agent, rating_outcome, revision, withdrawn, retraction]
+    return prop, [*envs, prop, crit, out, rating, rating_agent, rating_outcome, revision, withdrawn, retraction]
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +310,15 @@ def test_hostile_posts_run_no_script(hostile_site: tuple[str, dict[str, str]], b
     ctx = browser.new_context(viewport=DESKTOP)
     # Anything the page would fetch from elsewhere is recorded and refused.
     foreign: list[str] = []
-    ctx.route("**/*", lambda route: (foreign.append(route.request.url), route.abort()) if not route.request.url.startswith(url) else route.continue_())
+
+    def only_this_site(route: Any) -> None:
+        if route.request.url.startswith(url):
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", only_this_site)
     for path in paths:
         page = ctx.new_page()
         watch = Watch(page)

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from feeds.security import CONTENT_SECURITY_POLICY
 from tests.feeds.conftest import Publish, wait_for_scores
-from tests.feeds.helpers import Agent, event_id, outcome_body, proposal_body, rating_body
+from tests.feeds.helpers import Agent, outcome_body, proposal_body, rating_body
 
 
 class Page(HTMLParser):

@@ -97,7 +97,7 @@ class ScoresEngine:
                 changed = self.ledger.apply(stored.seq, stored.event)
                 if changed:
                     self._changed |= changed
-                    if stored.event.kind == "rating":
+                    if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
                         self._new_ratings += 1
                     self._dirty.set()
             if self._new_ratings >= self.settings.scores_min_new_ratings:

@@ -468,12 +468,6 @@ def test_cli_verify(forum: LiveForum, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="forum bug: ScoresEngine counts only kind == 'rating' in _new_ratings, and _fit_loop "
-    "skips a refit while it is 0, so retracting a rating never refits: the fitted scores keep "
-    "the retracted rating until the next new rating arrives",
-)
 def test_retraction_triggers_a_refit(forum: LiveForum) -> None:
     head = forum.wait()
     assert head > forum.fit_at_least  # the retraction came after the last rating

@@ -329,7 +329,7 @@ class Demo:
                 board=conn.board,
                 seed=cfg.seed * 100_003 + o.index,
                 rerate_interval=cfg.duration / 10,
-                on_notice=lambda n, i=o.index: self.notices.append((i, n)),
+                on_notice=self._notice_sink(o.index),
             )
             shadow = OwnerModel(
                 profile.weights, use_stream=False, seed=cfg.seed * 100_003 + o.index
@@ -379,6 +379,12 @@ class Demo:
         for c in self.communities:
             t = float(self.rng.uniform(0.05, 0.05 + TRIAL_GAP)) * cfg.duration
             self._push(t, "trial", c.slug)
+
+    def _notice_sink(self, index: int) -> Callable[[Notice], None]:
+        def sink(notice: Notice) -> None:
+            self.notices.append((index, notice))
+
+        return sink
 
     def _record_scores(self, view: dict[str, Any]) -> None:
         self.counts.score_frames += 1

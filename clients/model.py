@@ -517,7 +517,9 @@ class OwnerModel:
         refs = sorted({c for f in rows for c in f.criteria})
         if refs:
             stack, offsets = board.text_stack(refs)
-            gidx, dense, ys = [], [], []
+            gidx: list[np.ndarray] = []
+            dense: list[np.ndarray] = []
+            ys: list[float] = []
             for ref in refs:
                 idx = np.asarray([board.index[f.target] for f in rows if ref in f.criteria])
                 gidx.append(offsets[ref] + idx)

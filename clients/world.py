@@ -142,7 +142,7 @@ class SimOwner:
 
     def true_score(self, p: Proposal) -> float:
         """The owner's true overall rating of ``p`` (what the demo scores agents against)."""
-        key = (p.slug, tuple(self.weights.items()))
+        key = (p.slug, p.mean_effect, tuple(self.weights.items()))
         cached = self._true.get(key)
         if cached is None:
             total = sum(self.weights.values())

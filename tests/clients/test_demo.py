@@ -1,0 +1,213 @@
+"""``forum demo``: the simulated world, the documentation, and short runs against a real forum."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+
+from clients.cli import app
+from clients.world import (
+    STATED_CRITERIA,
+    load_corpus,
+    make_owners,
+    measured_metrics,
+    proposals_of,
+    verdict_for,
+)
+from raters.outcomes import summarize_outcomes
+from tests.support.timeouts import timeout
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DOC = (ROOT / "docs" / "demo.md").read_text(encoding="utf-8")
+REPORT_KEYS = ("rank_correlation", "accuracy_with_stream", "accuracy_without_stream")
+
+
+# --------------------------------------------------------------------------- the world
+
+
+def test_owners_are_reproducible_and_state_their_top_criteria() -> None:
+    a, b, c = make_owners(50, 1), make_owners(50, 1), make_owners(50, 2)
+    assert [o.weights for o in a] == [o.weights for o in b]
+    assert [o.weights for o in a] != [o.weights for o in c]
+    camps = {camp["slug"] for camp in load_corpus()["camps"]}
+    assert {o.camp for o in a} == camps
+    for o in a:
+        assert len(o.stated) == STATED_CRITERIA
+        top = sorted(o.weights, key=lambda k: -o.weights[k])[:STATED_CRITERIA]
+        assert set(o.stated) == set(top)
+        assert all(0 < w <= 1 for w in o.weights.values())
+
+
+def test_true_ratings_depend_on_the_true_effect() -> None:
+    owner = make_owners(1, 3)[0]
+    p = min(proposals_of(load_corpus()), key=lambda x: x.mean_effect)
+    better = type(p)(**{**p.__dict__, "mean_effect": p.mean_effect + 0.2})
+    assert owner.true_score(better) > owner.true_score(p) + 0.15
+    assert owner.true_score(p) == owner.true_score(p)  # fixed per (owner, proposal)
+    score, crit = owner.feedback(p, np.random.default_rng(0))
+    assert abs(score - owner.true_score(p)) < 0.2 and set(crit) == set(owner.stated)
+
+
+def test_outcome_metrics_reveal_the_measured_effect() -> None:
+    rng = np.random.default_rng(0)
+    for p in proposals_of(load_corpus())[:10]:
+        measured = 0.23
+        reports = [
+            {
+                "community": "c",
+                "status": "completed",
+                "verdict": verdict_for(measured),
+                "metrics": measured_metrics(p, measured, rng),
+            }
+        ]
+        summary = summarize_outcomes(reports)
+        for m in summary.metrics:
+            assert m.mean == pytest.approx(measured, abs=1e-3)
+    assert (verdict_for(0.1), verdict_for(0.05), verdict_for(-0.01)) == (
+        "success",
+        "mixed",
+        "failure",
+    )
+
+
+# --------------------------------------------------------------------------- documentation and scripts
+
+
+def test_every_demo_flag_is_documented() -> None:
+    cmd: Any = typer.main.get_command(app).commands["demo"]  # type: ignore[attr-defined]
+    flags = [
+        o
+        for p in cmd.params
+        for o in [*p.opts, *p.secondary_opts]
+        if o.startswith("--") and o != "--help"
+    ]
+    assert len(flags) >= 10
+    for flag in flags:
+        assert f"`{flag}" in DEMO_DOC, f"{flag} of forum demo is not in docs/demo.md"
+    for key in (*REPORT_KEYS, "curve", "rank_correlation_bridging", "rank_correlation_outcomes"):
+        assert f"`{key}`" in DEMO_DOC, f"report key {key} is not defined in docs/demo.md"
+
+
+def test_scripts_demo_is_an_executable_bash_script_that_runs_forum_demo() -> None:
+    script = ROOT / "scripts" / "demo"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=timeout(10))
+    text = script.read_text()
+    assert (
+        'exec "$VENV/bin/forum" demo "$@"' in text and "pip install" in text and "-m venv" in text
+    )
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+def _demo_cmd(tmp_path: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "clients",
+        "demo",
+        "--plain",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "forum"),
+        *args,
+    ]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")} | {"COLUMNS": "200"}
+
+
+@pytest.mark.slow
+def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        _demo_cmd(
+            tmp_path,
+            "--agents",
+            "60",
+            "--duration",
+            "30",
+            "--seed",
+            "1",
+            "--report",
+            str(report_path),
+        ),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout(300),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "forum running at http://127.0.0.1:" in proc.stderr
+    assert "Report" in proc.stdout and "Spearman" in proc.stdout
+    report = json.loads(report_path.read_text())
+    for key in REPORT_KEYS:
+        assert isinstance(report[key], float), (key, report[key])
+    assert report["accuracy_with_stream"] > report["accuracy_without_stream"], report["curve"]
+    assert report["rank_correlation"] > 0.5
+    assert report["agents"] == 60 and not report["interrupted"]
+    assert len(report["curve"]) >= 6
+    for point in report["curve"]:
+        assert {"t", "accuracy_with_stream", "accuracy_without_stream", "pairs"} <= set(point)
+    counts = report["counts"]
+    assert counts["proposals"] == 41 and counts["refused"] == 0
+    assert counts["completed"] > 20 and counts["ratings"] > 60 * 41 // 2
+    assert (tmp_path / "forum" / "forum.db").exists()  # kept for `forum serve --data-dir`
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_world_and_the_forum_and_still_reports(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        _demo_cmd(tmp_path, "--agents", "20", "--duration", "120", "--report", str(report_path)),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url: list[str] = []
+    started = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if m := re.search(r"forum running at (http://\S+?)/", line):
+                url.append(m.group(1))
+                started.set()
+        started.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(timeout(60)) and url, "the demo did not start its forum"
+        time.sleep(timeout(5))
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=timeout(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout(5))
+    assert proc.returncode == 130
+    assert "Report" in out
+    report = json.loads(report_path.read_text())
+    assert report["interrupted"] is True and report["elapsed_s"] < 60
+    host, port = url[0].removeprefix("http://").rsplit(":", 1)
+    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=timeout(2)):
+        pass  # the forum process is gone

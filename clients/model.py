@@ -22,22 +22,26 @@ criterion and overall, with two scikit-learn ``SGDRegressor`` trained online
   words and streamed features, is trained on ``feedback score - composite``.
   The residual is what the stated weights miss.
 
-Streamed features of a post (0 when nothing was streamed, and always 0 for a
-model built with ``use_stream=False``; there are no "is present" indicators,
-which with a handful of training rows act as spare intercepts and hurt):
+Streamed features of a post (always 0 for a model built with
+``use_stream=False``). A value the forum has not published yet (no rating, no
+bridging fit, no outcome) is *imputed*: the mean of that feature over the posts
+on the board that have it, so a new post looks average rather than like a post
+the forum scored 0. There are no "is present" indicators: with a handful of
+training rows they act as spare intercepts and hurt.
 
 =================  ============================================================
 ``shrunk_mean``    the forum's shrunk mean overall score
 ``bridging``       the bridging score (0 until fitted)
 ``tried``          communities that reported on it: ``log1p(n) / log1p(12)``
-``success``        smoothed success rate minus 0.5 (0 with no completed report)
+                   (0, not imputed, when none did)
+``success``        smoothed success rate minus 0.5 (0, not imputed, with no
+                   completed report)
 ``effect``         mean over the outcome's metrics of the pooled relative change
                    (positive = better), times 2, clipped to [-2, 2]
 ``criterion``      criterion regressor only: the forum's mean score on *this*
                    criterion
 ``forum_overall``  residual regressor only: the forum's per-criterion means
-                   combined with the owner's weights (when they cover at least
-                   half the weight)
+                   combined with the owner's weights
 =================  ============================================================
 
 Training: every time the owner gives feedback, and whenever the agent refits
@@ -210,13 +214,14 @@ class Results:
         self.effect = float(np.mean(means)) if means else None
 
     def features(self) -> list[float]:
-        """The shared streamed features, in :data:`SHARED_FEATURES` order."""
+        """The shared streamed features, in :data:`SHARED_FEATURES` order (NaN = not known yet)."""
+        nan = math.nan
         return [
-            self.shrunk_mean or 0.0,
-            self.bridging or 0.0,
+            self.shrunk_mean if self.shrunk_mean is not None and self.count > 0 else nan,
+            self.bridging if self.bridging is not None else nan,
             math.log1p(min(self.communities, 1000)) / math.log1p(12),
             (self.success_rate - 0.5) if self.success_rate is not None and self.completed else 0.0,
-            max(-2.0, min(2.0, EFFECT_SCALE * self.effect)) if self.effect is not None else 0.0,
+            max(-2.0, min(2.0, EFFECT_SCALE * self.effect)) if self.effect is not None else nan,
         ]
 
 
@@ -346,25 +351,40 @@ class Board:
         return self._stack[1], self._stack[2]
 
     def shared(self) -> np.ndarray:
-        """Shared streamed features of every post (rows), :data:`SHARED_FEATURES` columns."""
+        """Shared streamed features of every post (rows), :data:`SHARED_FEATURES` columns.
+
+        A value not known yet (no rating, no bridging fit, no outcome) is the
+        mean of that column over the posts that have it (0 when none has), so a
+        new post looks average, not like a post the forum scored 0.
+        """
         if self._shared is None or self._shared[0] != self.version:
             rows = [self.results[i].features() for i in self.order]
-            arr = np.asarray(rows, dtype=float).reshape(len(rows), len(SHARED_FEATURES))
+            arr = _impute(np.asarray(rows, dtype=float).reshape(len(rows), len(SHARED_FEATURES)))
             self._shared = (self.version, arr)
         return self._shared[1]
 
     def criterion_means(self, criterion: str) -> np.ndarray:
-        """``(mean, has_mean)`` of the forum's scores on ``criterion`` for every post (0, 0 when none)."""
+        """The forum's mean score on ``criterion`` of every post; unknown ones imputed like :meth:`shared`."""
         cached = self._crit.get(criterion)
         if cached is None or cached[0] != self.version:
-            arr = np.zeros((len(self.order), 2))
+            arr = np.full((len(self.order), 1), np.nan)
             for i, pid in enumerate(self.order):
                 m = self.results[pid].criteria.get(criterion)
                 if m is not None:
-                    arr[i] = (m, 1.0)
-            cached = (self.version, arr)
+                    arr[i, 0] = m
+            cached = (self.version, _impute(arr))
             self._crit[criterion] = cached
         return cached[1]
+
+
+def _impute(arr: np.ndarray) -> np.ndarray:
+    """Replace NaN by the mean of the known values of its column (0 when the column has none)."""
+    missing = np.isnan(arr)
+    if missing.any():
+        known = (~missing).sum(axis=0)
+        means = np.where(known > 0, np.nansum(arr, axis=0) / np.maximum(known, 1), 0.0)
+        arr = np.where(missing, means, arr)
+    return arr
 
 
 def _regressor() -> SGDRegressor:
@@ -438,20 +458,15 @@ class OwnerModel:
     def _criterion_dense(self, board: Board, criterion: str) -> np.ndarray:
         if not self.use_stream:
             return np.zeros((len(board.order), N_CRITERION))
-        return np.hstack([board.shared(), board.criterion_means(criterion)[:, :1]])
+        return np.hstack([board.shared(), board.criterion_means(criterion)])
 
     def _overall_dense(self, board: Board) -> np.ndarray:
         n = len(board.order)
         if not self.use_stream:
             return np.zeros((n, N_OVERALL))
-        num = np.zeros(n)
-        den = np.zeros(n)
+        forum_overall = np.zeros(n)
         for ref, w in self.weights.items():
-            cm = board.criterion_means(ref)
-            num += w * cm[:, 0] * cm[:, 1]
-            den += w * cm[:, 1]
-        has = den >= 0.5 * sum(self.weights.values())
-        forum_overall = np.where(has, num / np.maximum(den, 1e-12), 0.0)
+            forum_overall += w * board.criterion_means(ref)[:, 0]
         return np.hstack([board.shared(), forum_overall[:, None]])
 
     def _linear(

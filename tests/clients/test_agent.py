@@ -514,3 +514,108 @@ async def test_no_private_field_or_feedback_text_is_ever_sent() -> None:
             else:
                 assert payload["kind"] == "agent"
                 assert set(payload["body"]) == {"name", "about"}
+
+
+# --------------------------------------------------------------------------- against a real forum
+
+
+COMMUNITY = derive_key("tests/agent", "community")
+
+
+def _completed(proposal: str, effect: float, day: int) -> SignedEvent:
+    return builders.outcome(
+        COMMUNITY,
+        proposal=proposal,
+        status="completed",
+        verdict="success" if effect >= 0.1 else "failure" if effect < 0 else "mixed",
+        period_start=f"2026-01-{day:02d}",
+        period_end=f"2026-02-{day:02d}",
+        metrics=[
+            builders.metric(
+                "uptake",
+                unit="%",
+                baseline=10.0,
+                observed=10.0 * (1 + effect),
+                n=100,
+                higher_is_better=True,
+            )
+        ],
+    )
+
+
+@pytest.mark.slow
+async def test_against_a_real_forum_it_rates_rerates_on_outcomes_and_sends_nothing_private(
+    forum_serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from websockets.asyncio.client import ClientConnection
+
+    sent: list[str] = []
+    original_send = ClientConnection.send
+
+    async def recording_send(
+        self: ClientConnection, message: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        sent.append(message if isinstance(message, str) else bytes(message).decode())
+        await original_send(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(ClientConnection, "send", recording_send)
+    events = corpus_events(6, seed=11)
+    ids = [ev.id for _, ev in events]
+    effects = [0.3, -0.1, 0.2]
+    profile = OwnerProfile(
+        [
+            Criterion("affordability", 0.7331, description=SECRETS[3]),
+            Criterion("wellbeing", 0.4127),
+        ],
+        name=SECRETS[0],
+        notes=SECRETS[1],
+    )
+    agent = OwnerAgent(AGENT, profile, seed=11, rerate_interval=0, rerate_threshold=1e-6)
+    stop = asyncio.Event()
+    async with (
+        asyncio.timeout(timeout(60)),
+        Client(forum_serve.ws_url) as world,
+        Client(forum_serve.ws_url) as mine,
+    ):
+        await world.publish(
+            builders.community(COMMUNITY, name="Test Row", about="A test community.")
+        )
+        await world.publish_many([ev for _, ev in events])
+        await world.publish_many([_completed(ids[i], e, i + 1) for i, e in enumerate(effects)])
+        await mine.publish(agent.profile_event("Agent 11"))
+        runner = asyncio.create_task(agent.run(mine, stop=stop, tick=0.1, refit_interval=0.2))
+        try:
+            while not (  # noqa: ASYNC110 - the board fills from the agent's own subscriptions
+                len(agent.board.order) == 6
+                and all(agent.board.results[i].effect is not None for i in ids[:3])
+            ):
+                await asyncio.sleep(0.02)
+            for i, e in enumerate(effects):
+                crit = {"affordability": 0.2 + e, "wellbeing": 0.1 + e}
+                agent.feedback(ids[i], 0.15 + 1.5 * e, crit, note=f"{SECRETS[2]} {i}")
+            while len(agent.published) < 6:  # noqa: ASYNC110 - the agent's publish loop fills it
+                await asyncio.sleep(0.02)
+            first = agent.published[ids[4]].event_id
+            await world.publish(_completed(ids[4], 0.5, 9))
+            while agent.published[ids[4]].event_id == first:  # noqa: ASYNC110 - waits for the re-rating
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)  # let the publish loop get its OK
+        finally:
+            stop.set()
+            await runner
+        stored = await world.query({"kinds": ["rating"], "authors": [AGENT.did]})
+    targets = [e.body["target"] for _, e in stored]
+    assert sorted(set(targets)) == sorted(ids)
+    assert targets.count(ids[4]) >= 2, "no re-rating after the new outcome report"
+    mine_frames = [orjson.loads(f) for f in sent]
+    text = "\n".join(sent)
+    for secret in SECRETS:
+        assert secret not in text
+    for needle in ('\\"weight', '\\"note\\"', '\\"owner\\"', "0.7331", "0.4127"):
+        assert needle not in text
+    for frame in mine_frames:
+        if frame[0] == "PUBLISH":
+            payload = orjson.loads(frame[1]["payload"])
+            if payload["author"] == AGENT.did and payload["kind"] == "rating":
+                assert set(payload["body"]) == {"target", "score", "criteria"}
+                assert set(payload["body"]["criteria"]) == {"affordability", "wellbeing"}

@@ -410,14 +410,8 @@ class Client:
         for stream in list(self._streams):
             stream._wakeup.set()  # streams (re)subscribe from their consumer's task
         async for message in ws:
-            try:
-                await self._dispatch(ws, message)
-            except ConnectionClosed:
-                raise
-            except Exception:  # a malformed frame must not take the connection down
-                log.warning(
-                    "ignoring a malformed frame from %s: %.200r", self.url, message, exc_info=True
-                )
+            if (reply := self._handle_frame(message)) is not None:
+                await ws.send(reply)
 
     def _disconnected(self) -> None:
         self._ready.clear()
@@ -426,8 +420,22 @@ class Client:
         for stream in list(self._streams):
             stream._on_disconnect()
 
-    async def _dispatch(self, ws: ClientConnection, message: str | bytes) -> None:
-        frame = orjson.loads(message)
+    def _handle_frame(self, message: str | bytes) -> str | None:
+        """Apply one frame received from the forum; return the frame to send back, if any.
+
+        Sans-I/O: no socket is touched, so it can be called with any frame. The
+        only reply is ``UNSUBSCRIBE`` for a stream whose buffer overflowed. A
+        malformed frame is logged and ignored: it must not take the connection down.
+        """
+        try:
+            return self._dispatch(orjson.loads(message))
+        except Exception:
+            log.warning(
+                "ignoring a malformed frame from %s: %.200r", self.url, message, exc_info=True
+            )
+            return None
+
+    def _dispatch(self, frame: Any) -> str | None:
         if not isinstance(frame, list) or not frame:
             raise ValueError("a frame must be a non-empty array")
         kind = frame[0]
@@ -440,12 +448,12 @@ class Client:
             _, wire_id, seq, envelope = frame
             stream = self._by_wire_id.get(wire_id)
             if stream is not None and not stream._on_event(seq, envelope):
-                await self._abandon(ws, wire_id)
+                return self._abandon(wire_id)
         elif kind == "SCORES":
             _, wire_id, scores = frame
             stream = self._by_wire_id.get(wire_id)
             if stream is not None and not stream._on_scores(scores):
-                await self._abandon(ws, wire_id)
+                return self._abandon(wire_id)
         elif kind == "LIVE":
             _, wire_id, last_seq = frame
             if (stream := self._by_wire_id.get(wire_id)) is not None:
@@ -458,11 +466,12 @@ class Client:
             log.warning("notice from %s: %.500s", self.url, frame[1])
         else:
             log.debug("ignoring an unknown frame type %.40r", kind)
+        return None
 
-    async def _abandon(self, ws: ClientConnection, wire_id: str) -> None:
+    def _abandon(self, wire_id: str) -> str:
         """A stream's buffer overflowed: stop this wire subscription (it resubscribes once drained)."""
         self._by_wire_id.pop(wire_id, None)
-        await ws.send(orjson.dumps(["UNSUBSCRIBE", wire_id]).decode())
+        return orjson.dumps(["UNSUBSCRIBE", wire_id]).decode()
 
 
 def _prepare(event: SignedEvent | Mapping[str, Any], check: bool) -> tuple[str, Mapping[str, Any]]:

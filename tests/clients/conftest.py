@@ -4,13 +4,19 @@
 listens, ``kill()`` (SIGKILL), ``stop()`` (SIGINT) and ``start()`` again on
 the same port and database, so tests can restart the server under a client.
 Rate limits are off (through FORUM_* variables, as an operator would set them).
+
+``tamper_event`` changes a stored event in a forum's SQLite database behind its
+back, as an attacker holding the database could: the forum then serves a forged
+or unreadable event, which is how the client tests meet those for real.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +29,16 @@ import pytest
 from tests.support.timeouts import timeout
 
 _LISTENING = re.compile(r"Mycelium listening on (http://\S+)")
+
+
+def tamper_event(database: Path, event_id: str, column: str, value: str) -> None:
+    """Overwrite the stored ``payload`` or ``sig`` of one event in a forum's SQLite database."""
+    if column not in ("payload", "sig"):
+        raise ValueError(f"not a column to tamper with: {column!r}")
+    with contextlib.closing(sqlite3.connect(database, timeout=timeout(10))) as db, db:
+        changed = db.execute(f"UPDATE events SET {column} = ? WHERE id = ?", (value, event_id))
+        if changed.rowcount != 1:
+            raise LookupError(f"no stored event {event_id}")
 
 
 class ServeProcess:

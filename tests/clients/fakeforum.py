@@ -1,10 +1,12 @@
-"""A scripted WebSocket peer standing in for the forum in SDK unit tests.
+"""A scripted WebSocket peer standing in for the forum (no protocol logic).
 
-It runs no protocol logic: each accepted connection hands the test every frame
-the client sends (parsed), and the test answers with whatever frames it wants,
-or drops the connection. That makes reconnects, CLOSED frames, forged events
-and slow consumers exact and fast to test. Tests against the real server live
-in test_sdk_server.py.
+Each accepted connection hands the test every frame the client sends (parsed),
+and the test answers with whatever frames it wants, or drops the connection.
+
+Deprecated: the project's standard is the real server. The SDK and CLI tests
+no longer use this (test_client_sdk.py runs against ``python -m forum`` and
+feeds impossible frames to ``Client._handle_frame``); its last user is
+test_agent.py. Delete this file once that test runs against the real forum.
 """
 
 from __future__ import annotations

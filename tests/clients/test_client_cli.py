@@ -1,8 +1,10 @@
-"""The ``forum`` command line through typer's CliRunner: help, keys, dry runs, exit codes."""
+"""The ``forum`` command line through typer's CliRunner: help, keys, dry runs, exit codes.
+
+One test needs a forum (``forum serve``, then tampered with); the others need none.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import stat
 from pathlib import Path
@@ -12,16 +14,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from clients import builders
 from clients.cli import app
 from clients.clikit import ExitCode, Output, reporting, safe_text
-from clients.commands.watch import _watch
 from clients.errors import ConnectError, InsecureKeyFile, Refused, VerificationFailed
 from clients.keys import derive_key, load_key, save_key
 from forum.errors import ProtocolError
 from forum.events import Limits, verify_envelope
-from tests.clients.fakeforum import FakeForum
-from tests.support.timeouts import timeout
+from tests.clients.conftest import ServeProcess, tamper_event
 
 runner = CliRunner()
 COMMANDS = [
@@ -335,16 +334,19 @@ def test_reporting_maps_errors_to_exit_codes(error: BaseException, code: ExitCod
     assert exited.value.exit_code == code
 
 
-async def test_watch_stops_on_a_forged_event() -> None:
-    key = derive_key("tests", "forger")
-    victim = builders.agent(key, name="A", about="x")
-    forged = {"payload": victim.payload.replace('"A"', '"B"'), "sig": victim.sig}
-    async with FakeForum() as forum:
-        watching = asyncio.create_task(
-            _watch(Output(True), forum.url, {}, until_live=False, verify=True)
-        )
-        conn = await forum.accept()
-        frame = await conn.recv_kind("SUBSCRIBE")
-        await conn.send("EVENT", frame[1], 1, forged)
-        with pytest.raises(VerificationFailed):
-            await asyncio.wait_for(watching, timeout(5))
+@pytest.mark.slow
+def test_watch_stops_on_a_forged_event(forum_serve: ServeProcess, key_file: Path) -> None:
+    url = ["--url", forum_serve.ws_url]
+    watch = ["watch", "--after-seq", "0", "--until-live", "--json", *url]
+    posted = runner.invoke(app, ["post", "-k", str(key_file), "--title", "t", "--text", "x", *url])
+    assert posted.exit_code == 0, posted.output
+    (stored,) = _lines(runner.invoke(app, watch).stdout)
+    # The forum's database is tampered with: it now serves an event with a bad signature.
+    tamper_event(forum_serve.data_dir / "forum.db", str(stored["id"]), "sig", "A" * 86)
+    result = runner.invoke(app, watch)
+    assert result.exit_code == ExitCode.VERIFICATION, result.output
+    assert _lines(result.stdout) == []
+    assert "failed verification" in str(_lines(result.stderr)[0]["error"])
+    unchecked = runner.invoke(app, [*watch, "--no-verify"])
+    assert unchecked.exit_code == 0, unchecked.output
+    assert [line["id"] for line in _lines(unchecked.stdout)] == [stored["id"]]

@@ -1,198 +1,131 @@
-"""The SDK against a scripted peer: exact frames, reconnects, resumption, refusals, forgeries."""
+"""The SDK against the real forum (``python -m forum`` in a subprocess), plus its frame handling sans I/O.
+
+One forum serves the whole module, started with small limits so that its
+refusals happen for real: an author may publish 30 events (then
+``rate-limited``), a connection may hold 3 subscriptions (then ``blocked``),
+and a subscription with 10 frames queued is closed as too slow. Every test
+publishes with its own key and subscribes to its own author, so the tests do
+not see each other's events. Server-side effects the client cannot report
+(pipelining, a frame never sent) are read from the forum's ``/metrics``.
+
+Forged events and persistently failing subscriptions come from the real
+forum too, with its database tampered with, as on a compromised or damaged
+forum (signatures exist for exactly that case). Frames no forum sends
+(garbage, unknown reasons, stale ids) are fed to ``Client._handle_frame``,
+the sans-I/O function the connection loop calls for every incoming frame.
+Kill -9 and restart: at the end, on a forum of their own.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
+import httpx2 as httpx
+import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from clients import builders
 from clients.errors import ClientClosed, ConnectError, Refused, VerificationFailed
-from clients.keys import derive_key
+from clients.keys import Key, derive_key
 from clients.sdk import Backoff, Client
+from clients.streams import Subscription
 from forum.errors import ProtocolError
-from tests.clients.fakeforum import FakeConnection, FakeForum
+from tests.clients.conftest import tamper_event
+from tests.support.server import ForumProcess
 from tests.support.timeouts import timeout
 
-KEY = derive_key("tests", "sdk")
 FAST = Backoff(initial=0.01, maximum=0.05)
+AUTHOR_BURST = 30
+MAX_SUBSCRIPTIONS = 3
+QUEUE_FRAMES = 10
 
 
-def _events(n: int, start: int = 0) -> list[builders.SignedEvent]:
+@pytest.fixture(scope="module")
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForumProcess]:
+    server = ForumProcess(
+        tmp_path_factory.mktemp("forum"),
+        author_rate=0.001,  # a token every 1000 s: the burst is all an author gets here
+        author_burst=AUTHOR_BURST,
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
+        subscriber_queue_frames=QUEUE_FRAMES,
+    ).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def client(forum: ForumProcess) -> AsyncIterator[Client]:
+    async with Client(forum.ws_url, backoff=FAST) as c:
+        yield c
+
+
+@pytest.fixture
+def key(request: pytest.FixtureRequest) -> Key:
+    """A key of this test's own: its events and rate limit are its own on the shared forum."""
+    return derive_key("tests", f"sdk {request.node.name}")
+
+
+def _profiles(key: Key, n: int, start: int = 0) -> list[builders.SignedEvent]:
     return [
-        builders.agent(KEY, name=f"agent {i}", about="x", created_at=1_000 + i)
+        builders.agent(key, name=f"agent {i}", about="x", created_at=1_000 + i)
         for i in range(start, start + n)
     ]
 
 
-@pytest.fixture
-async def forum() -> AsyncIterator[FakeForum]:
-    async with FakeForum() as f:
-        yield f
+def _mine(key: Key, **more: object) -> dict[str, object]:
+    """A filter for the events of ``key`` only (other tests publish on the same forum)."""
+    return {"authors": [key.did], **more}
 
 
-@pytest.fixture
-async def client(forum: FakeForum) -> AsyncIterator[Client]:
-    async with Client(forum.url, backoff=FAST) as c:
-        yield c
+async def _metric(server: ForumProcess, sample: str, **labels: str) -> float:
+    """One sample of the forum's Prometheus metrics (0 when it has not been created yet)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=timeout(10)) as http:
+        text = (await http.get("/metrics")).raise_for_status().text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == sample and s.labels == labels:
+                return s.value
+    return 0.0
 
 
-async def _conn(forum: FakeForum) -> FakeConnection:
-    return await forum.accept()
+async def _post_batch(server: ForumProcess, events: list[builders.SignedEvent]) -> None:
+    """Publish through POST /api/v1/events:batch: the forum commits them as one batch."""
+    body = b"\n".join(orjson.dumps(e.envelope) for e in events)
+    async with httpx.AsyncClient(base_url=server.url, timeout=timeout(20)) as http:
+        results = (await http.post("/api/v1/events:batch", content=body)).json()["results"]
+    assert [r["accepted"] for r in results] == [True] * len(events), results
 
 
-# --------------------------------------------------------------------------- publish
+def _tamper(server: ForumProcess, event_id: str, column: str, value: str) -> None:
+    tamper_event(Path(server.env["FORUM_DATA_DIR"]) / "forum.db", event_id, column, value)
 
 
-async def test_publish_returns_when_the_ok_arrives(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    task = asyncio.create_task(client.publish(signed))
-    frame = await conn.recv()
-    assert frame == ["PUBLISH", signed.envelope]
-    await asyncio.sleep(0.01)
-    assert not task.done()
-    await conn.send("OK", signed.id, True, "")
-    result = await asyncio.wait_for(task, timeout(2))
-    assert (
-        result.accepted
-        and not result.duplicate
-        and result.id == signed.id
-        and result.reason is None
-    )
+async def _wait_for(predicate: Callable[[], bool], n: float) -> None:
+    """Poll state that other tasks own (a cursor moved by the client's reader)."""
+    async with asyncio.timeout(timeout(n)):
+        while not predicate():  # noqa: ASYNC110 - nothing to await: plain attributes
+            await asyncio.sleep(0.01)
 
 
-async def test_a_duplicate_is_a_success(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    task = asyncio.create_task(client.publish(signed))
-    await conn.recv()
-    await conn.send("OK", signed.id, True, "duplicate: already stored at seq 4")
-    result = await asyncio.wait_for(task, timeout(2))
-    assert result.duplicate and result.reason == "duplicate"
+async def _take(sub: Subscription, n: int, within: float = 10) -> list[tuple[int, str]]:
+    async with asyncio.timeout(timeout(within)):
+        return [(seq, event.id) for seq, event in [await anext(sub) for _ in range(n)]]
 
 
-async def test_a_refusal_raises_refused_with_the_reason(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    task = asyncio.create_task(client.publish(signed))
-    await conn.recv()
-    await conn.send(
-        "OK", signed.id, False, "rate-limited: author over its rate limit, retry in 0.50s"
-    )
-    with pytest.raises(Refused) as err:
-        await asyncio.wait_for(task, timeout(2))
-    assert err.value.reason == "rate-limited"
-    assert err.value.detail == "author over its rate limit, retry in 0.50s"
-    assert err.value.event_id == signed.id
-    assert isinstance(err.value, ProtocolError)
+# --------------------------------------------------------------------------- no forum needed
 
 
-async def test_an_unknown_reason_is_reported_as_error(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    task = asyncio.create_task(client.publish(signed))
-    await conn.recv()
-    await conn.send("OK", signed.id, False, "weird: new reason")
-    with pytest.raises(Refused) as err:
-        await asyncio.wait_for(task, timeout(2))
-    assert err.value.reason == "error" and err.value.detail == "weird: new reason"
-
-
-async def test_an_invalid_envelope_is_refused_locally_with_the_forum_error(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    tampered = {"payload": signed.payload.replace("agent 0", "agent X"), "sig": signed.sig}
-    with pytest.raises(ProtocolError) as err:
-        await client.publish(tampered)
-    assert err.value.message == "invalid: signature does not verify for the author's key"
-    with pytest.raises(ProtocolError, match="exactly the keys"):
-        await client.publish({"payload": signed.payload})
-    assert conn.frames.empty()
-
-
-async def test_publish_many_is_pipelined_and_keeps_order(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    events = _events(20)
-    task = asyncio.create_task(client.publish_many(events))
-    frames = [await conn.recv() for _ in events]  # all sent before any OK
-    assert [f[1] for f in frames] == [e.envelope for e in events]
-    for e in reversed(events):
-        accepted = e is not events[3]
-        await conn.send("OK", e.id, accepted, "" if accepted else "invalid: no")
-    results = await asyncio.wait_for(task, timeout(2))
-    assert [r.id for r in results] == [e.id for e in events]
-    assert [r.accepted for r in results] == [e is not events[3] for e in events]
-    with pytest.raises(Refused):
-        results[3].raise_for_refusal()
-
-
-async def test_publishing_the_same_event_twice_concurrently_sends_it_once(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    both = asyncio.gather(client.publish(signed), client.publish(signed))
-    await conn.recv()
-    await conn.send("OK", signed.id, True, "")
-    a, b = await asyncio.wait_for(both, timeout(2))
-    assert a == b
-    assert conn.frames.empty()
-
-
-async def test_unacknowledged_publishes_are_resent_after_a_reconnect(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    events = _events(3)
-    task = asyncio.create_task(client.publish_many(events))
-    for _ in events:
-        await conn.recv()
-    await conn.send("OK", events[0].id, True, "")  # only the first is acknowledged
-    await asyncio.sleep(0.05)
-    await conn.drop()
-    again = await _conn(forum)
-    resent = [await again.recv(), await again.recv()]
-    assert [f[1] for f in resent] == [events[1].envelope, events[2].envelope]
-    await again.send("OK", events[1].id, True, "duplicate: stored before the drop")
-    await again.send("OK", events[2].id, True, "")
-    results = await asyncio.wait_for(task, timeout(5))
-    assert all(r.accepted for r in results)
-    assert client.reconnects == 1
-
-
-async def test_a_publish_made_while_disconnected_is_sent_on_reconnect(forum: FakeForum) -> None:
-    async with Client(forum.url, backoff=FAST) as client:
-        conn = await _conn(forum)
-        await forum.stop()
-        await conn.drop()
-        await asyncio.sleep(0.05)
-        assert not client.connected
-        signed = _events(1)[0]
-        task = asyncio.create_task(client.publish(signed))
-        await asyncio.sleep(0.1)
-        await forum.start()  # same port
-        again = await _conn(forum)
-        assert await again.recv() == ["PUBLISH", signed.envelope]
-        await again.send("OK", signed.id, True, "")
-        assert (await asyncio.wait_for(task, timeout(5))).accepted
-
-
-async def test_close_fails_waiting_publishes(forum: FakeForum) -> None:
-    client = Client(forum.url, backoff=FAST)
-    await client.connect()
-    conn = await _conn(forum)
-    task = asyncio.create_task(client.publish(_events(1)[0]))
-    await conn.recv()
-    await client.close()
-    with pytest.raises(ClientClosed):
-        await task
-    with pytest.raises(ClientClosed):
-        await client.publish(_events(1)[0])
+def test_a_bad_url_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="WebSocket URL"):
+        Client("http://example.org/ws")
 
 
 async def test_connect_error_when_nothing_listens() -> None:
@@ -202,217 +135,6 @@ async def test_connect_error_when_nothing_listens() -> None:
     with pytest.raises(ConnectError):
         async with Client(f"ws://127.0.0.1:{port}/ws"):
             pass
-
-
-def test_a_bad_url_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="WebSocket URL"):
-        Client("http://example.org/ws")
-
-
-# --------------------------------------------------------------------------- subscribe
-
-
-async def _serve_events(
-    conn: FakeConnection, wire_id: str, events: list[tuple[int, builders.SignedEvent]]
-) -> None:
-    for seq, e in events:
-        await conn.send("EVENT", wire_id, seq, e.envelope)
-
-
-async def test_subscribe_yields_verified_events_and_sets_live(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    events = _events(3)
-    sub = client.subscribe({"kinds": ["agent"], "after_seq": 0}, sub_id="mine")
-    first = asyncio.create_task(anext(sub))
-    assert await conn.recv() == ["SUBSCRIBE", "mine", {"kinds": ["agent"], "after_seq": 0}]
-    await _serve_events(conn, "mine", list(zip([1, 2], events[:2], strict=True)))
-    await conn.send("LIVE", "mine", 7)
-    await conn.send("EVENT", "mine", 9, events[2].envelope)
-    seq, event = await asyncio.wait_for(first, timeout(2))
-    assert (seq, event.id, event.kind) == (1, events[0].id, "agent")
-    assert not sub.live.is_set()
-    assert (await anext(sub))[0] == 2
-    assert (await anext(sub))[0] == 9
-    assert sub.live.is_set() and sub.last_seq == 9
-
-
-async def test_a_resubscription_after_a_drop_resumes_after_the_last_seq(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    events = _events(6)
-    sub = client.subscribe({"after_seq": 0}, sub_id="log")
-    got: list[int] = []
-
-    async def consume() -> None:
-        async for seq, _ in sub:
-            got.append(seq)
-            if len(got) == 5:
-                return
-
-    task = asyncio.create_task(consume())
-    await conn.recv_kind("SUBSCRIBE")
-    await _serve_events(conn, "log", list(zip([1, 2, 3], events[:3], strict=True)))
-    await asyncio.sleep(0.05)
-    await conn.drop()
-    again = await _conn(forum)
-    frame = await again.recv_kind("SUBSCRIBE")
-    assert frame == ["SUBSCRIBE", "log~2", {"after_seq": 3}]
-    # A server resending an old event must not make it a duplicate.
-    await _serve_events(again, "log~2", [(3, events[2]), (4, events[3])])
-    await again.send("LIVE", "log~2", 4)
-    await again.send("EVENT", "log", 99, events[5].envelope)  # stale wire id: ignored
-    await _serve_events(again, "log~2", [(6, events[4])])
-    await asyncio.wait_for(task, timeout(5))
-    assert got == [1, 2, 3, 4, 6]
-
-
-async def test_resume_uses_live_last_seq_when_no_event_matched(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    sub = client.subscribe({"kinds": ["outcome"]}, sub_id="o")
-    task = asyncio.create_task(anext(sub))
-    assert (await conn.recv())[2] == {"kinds": ["outcome"]}
-    await conn.send("LIVE", "o", 41)
-    await asyncio.sleep(0.05)
-    await conn.drop()
-    again = await _conn(forum)
-    assert (await again.recv_kind("SUBSCRIBE"))[2] == {"kinds": ["outcome"], "after_seq": 41}
-    task.cancel()
-
-
-async def test_closed_as_too_slow_resubscribes_from_the_last_seq(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    events = _events(3)
-    sub = client.subscribe({"after_seq": 0}, sub_id="s")
-    task = asyncio.create_task(anext(sub))
-    await conn.recv_kind("SUBSCRIBE")
-    await conn.send("EVENT", "s", 1, events[0].envelope)
-    await conn.send("CLOSED", "s", "error: subscriber too slow: 5000 frames queued; resubscribe")
-    assert (await asyncio.wait_for(task, timeout(2)))[0] == 1
-    task = asyncio.create_task(anext(sub))
-    assert await conn.recv_kind("SUBSCRIBE") == ["SUBSCRIBE", "s~2", {"after_seq": 1}]
-    await conn.send("EVENT", "s~2", 2, events[1].envelope)
-    assert (await asyncio.wait_for(task, timeout(2)))[0] == 2
-
-
-async def test_a_permanent_closed_ends_the_subscription_with_refused(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    sub = client.subscribe({}, sub_id="bad")
-    task = asyncio.create_task(anext(sub))
-    await conn.recv_kind("SUBSCRIBE")
-    await conn.send("CLOSED", "bad", "blocked: at most 32 subscriptions per connection")
-    with pytest.raises(Refused) as err:
-        await asyncio.wait_for(task, timeout(2))
-    assert err.value.reason == "blocked"
-    assert sub.closed
-    with pytest.raises(StopAsyncIteration):
-        await anext(sub)
-
-
-async def test_repeated_transient_closes_give_up(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    sub = client.subscribe({}, sub_id="flaky")
-    task = asyncio.create_task(anext(sub))
-    wire_ids = []
-    for _ in range(6):  # the first subscription and 5 retries
-        frame = await conn.recv_kind("SUBSCRIBE")
-        wire_ids.append(frame[1])
-        await conn.send("CLOSED", frame[1], "error: the subscription failed on the server")
-    with pytest.raises(Refused):
-        await asyncio.wait_for(task, timeout(5))
-    assert wire_ids == ["flaky", "flaky~2", "flaky~3", "flaky~4", "flaky~5", "flaky~6"]
-
-
-async def test_a_forged_event_raises_verification_failed_and_iteration_continues(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    good, victim = _events(2)
-    forged = {"payload": victim.payload.replace("agent 1", "agent evil"), "sig": victim.sig}
-    sub = client.subscribe({"after_seq": 0}, sub_id="v")
-    task = asyncio.create_task(anext(sub))
-    await conn.recv_kind("SUBSCRIBE")
-    await conn.send("EVENT", "v", 1, forged)
-    await conn.send("EVENT", "v", 2, good.envelope)
-    with pytest.raises(VerificationFailed) as err:
-        await asyncio.wait_for(task, timeout(2))
-    assert err.value.seq == 1 and err.value.error.reason == "invalid"
-    assert (await asyncio.wait_for(anext(sub), timeout(2)))[0] == 2
-
-
-async def test_without_verification_a_forged_signature_passes(forum: FakeForum) -> None:
-    async with Client(forum.url, verify=False) as client:
-        conn = await _conn(forum)
-        victim = _events(1)[0]
-        forged = {"payload": victim.payload, "sig": "A" * 86}
-        sub = client.subscribe({"after_seq": 0})
-        task = asyncio.create_task(anext(sub))
-        wire = (await conn.recv_kind("SUBSCRIBE"))[1]
-        await conn.send("EVENT", wire, 1, forged)
-        assert (await asyncio.wait_for(task, timeout(2)))[1].id == victim.id
-
-
-async def test_a_full_buffer_unsubscribes_and_resumes_once_drained(forum: FakeForum) -> None:
-    async with Client(forum.url, backoff=FAST, max_buffer=3) as client:
-        conn = await _conn(forum)
-        events = _events(6)
-        sub = client.subscribe({"after_seq": 0}, sub_id="b")
-        task = asyncio.create_task(anext(sub))
-        await conn.recv_kind("SUBSCRIBE")
-        await _serve_events(conn, "b", list(zip(range(1, 7), events, strict=True)))
-        assert (await asyncio.wait_for(task, timeout(2)))[0] == 1
-        assert await conn.recv_kind("UNSUBSCRIBE") == ["UNSUBSCRIBE", "b"]
-        seqs = [(await anext(sub))[0] for _ in range(2)]  # 2, 3 were buffered, 4.. were dropped
-        assert seqs == [2, 3]
-        task = asyncio.create_task(anext(sub))
-        assert await conn.recv_kind("SUBSCRIBE") == ["SUBSCRIBE", "b~2", {"after_seq": 3}]
-        await conn.send("EVENT", "b~2", 4, events[3].envelope)
-        assert (await asyncio.wait_for(task, timeout(2)))[0] == 4
-
-
-async def test_until_live_and_query_return_the_stored_events(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    events = _events(2)
-    task = asyncio.create_task(client.query({"kinds": ["agent"], "limit": 10}))
-    frame = await conn.recv_kind("SUBSCRIBE")
-    await _serve_events(conn, frame[1], [(5, events[0]), (8, events[1])])
-    await conn.send("LIVE", frame[1], 8)
-    result = await asyncio.wait_for(task, timeout(2))
-    assert [(s, e.id) for s, e in result] == [(5, events[0].id), (8, events[1].id)]
-    assert await conn.recv_kind("UNSUBSCRIBE") == ["UNSUBSCRIBE", frame[1]]
-
-
-async def test_aclose_unsubscribes(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    async with client.subscribe({}, sub_id="x") as sub:
-        task = asyncio.create_task(anext(sub))
-        await conn.recv_kind("SUBSCRIBE")
-        task.cancel()
-    assert await conn.recv_kind("UNSUBSCRIBE") == ["UNSUBSCRIBE", "x"]
-    with pytest.raises(StopAsyncIteration):
-        await anext(sub)
-
-
-async def test_closing_the_client_ends_subscriptions(forum: FakeForum) -> None:
-    client = Client(forum.url)
-    await client.connect()
-    conn = await _conn(forum)
-    sub = client.subscribe({})
-    task = asyncio.create_task(anext(sub))
-    await conn.recv_kind("SUBSCRIBE")
-    await client.close()
-    with pytest.raises(StopAsyncIteration):
-        await asyncio.wait_for(task, timeout(2))
 
 
 def test_filters_and_sub_ids_are_checked_like_the_forum_does() -> None:
@@ -430,43 +152,32 @@ def test_filters_and_sub_ids_are_checked_like_the_forum_does() -> None:
         client.subscribe_scores(["not-a-target"])
 
 
-async def test_malformed_frames_are_ignored(forum: FakeForum, client: Client) -> None:
-    conn = await _conn(forum)
-    signed = _events(1)[0]
-    task = asyncio.create_task(client.publish(signed))
-    await conn.recv()
-    await conn.send_raw("not json")
-    await conn.send_raw('{"an": "object"}')
-    await conn.send("OK")
-    await conn.send("EVENT", "nobody", "x", {})
-    await conn.send("NOTICE", "invalid: something")
-    await conn.send("FUTURE", 1, 2)
-    await conn.send("OK", signed.id, True, "")
-    assert (await asyncio.wait_for(task, timeout(2))).accepted
+async def test_an_invalid_envelope_is_refused_locally_with_the_forum_error() -> None:
+    # Never connected: had the client tried to send, publish would wait for a connection.
+    client = Client("ws://127.0.0.1:1/ws")
+    signed = _profiles(derive_key("tests", "local"), 1)[0]
+    tampered = {"payload": signed.payload.replace("agent 0", "agent X"), "sig": signed.sig}
+    async with asyncio.timeout(timeout(2)):
+        with pytest.raises(ProtocolError) as err:
+            await client.publish(tampered)
+        assert err.value.message == "invalid: signature does not verify for the author's key"
+        with pytest.raises(ProtocolError, match="exactly the keys"):
+            await client.publish({"payload": signed.payload})
+        with pytest.raises(ProtocolError):
+            await client.publish_many([signed, tampered])  # checked before anything is queued
+    await client.close()
 
 
-# --------------------------------------------------------------------------- scores
-
-
-async def test_score_subscriptions_pass_dicts_through_and_renew_after_a_drop(
-    forum: FakeForum, client: Client
-) -> None:
-    conn = await _conn(forum)
-    target = "b" * 64
-    sub = client.subscribe_scores([target], sub_id="sc")
-    task = asyncio.create_task(anext(sub))
-    assert await conn.recv_kind("SUBSCRIBE") == ["SUBSCRIBE", "sc", {"scores": [target]}]
-    update = {"target": target, "bridging": 0.4, "n": 12}
-    await conn.send("SCORES", "sc", update)
-    assert await asyncio.wait_for(task, timeout(2)) == update
-    task = asyncio.create_task(anext(sub))
-    await conn.drop()
-    again = await _conn(forum)
-    assert await again.recv_kind("SUBSCRIBE") == ["SUBSCRIBE", "sc~2", {"scores": [target]}]
-    await again.send("LIVE", "sc~2", 0)
-    await again.send("SCORES", "sc~2", {"target": target, "bridging": 0.5})
-    assert (await asyncio.wait_for(task, timeout(2)))["bridging"] == 0.5
-    assert sub.live.is_set()
+async def test_close_fails_waiting_publishes() -> None:
+    client = Client("ws://127.0.0.1:1/ws")  # never connected: the publish waits
+    task = asyncio.create_task(client.publish(_profiles(derive_key("tests", "close"), 1)[0]))
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    await client.close()
+    with pytest.raises(ClientClosed):
+        await task
+    with pytest.raises(ClientClosed):
+        await client.publish(_profiles(derive_key("tests", "close"), 1)[0])
 
 
 def test_backoff_is_capped_with_jitter() -> None:
@@ -475,3 +186,357 @@ def test_backoff_is_capped_with_jitter() -> None:
         d = b.delay(attempt)
         cap = min(1.0, 0.1 * 2**attempt)
         assert cap / 2 <= d <= cap
+
+
+# --------------------------------------------------------------------------- publish
+
+
+async def test_publish_returns_once_the_event_is_stored_and_a_duplicate_is_a_success(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    signed = _profiles(key, 1)[0]
+    result = await client.publish(signed)
+    assert result.accepted and not result.duplicate and result.id == signed.id
+    assert result.reason is None
+    async with Client(forum.ws_url) as other:  # stored (committed) before the OK came back
+        assert [e.id for _, e in await other.query({"ids": [signed.id]})] == [signed.id]
+    again = await client.publish(signed)
+    assert again.accepted and again.duplicate and again.reason == "duplicate"
+    assert again.raise_for_refusal() is again
+
+
+async def test_a_rate_limited_publish_raises_refused_with_the_forums_reason(
+    client: Client, key: Key
+) -> None:
+    events = _profiles(key, AUTHOR_BURST + 1)
+    results = await client.publish_many(events[:-1])
+    assert all(r.accepted for r in results)
+    with pytest.raises(Refused) as err:
+        await client.publish(events[-1])
+    assert err.value.reason == "rate-limited"
+    assert err.value.detail.startswith("author over its rate limit, retry in ")
+    assert err.value.event_id == events[-1].id
+    assert isinstance(err.value, ProtocolError)
+
+
+async def test_the_forum_refuses_a_tampered_envelope_with_the_local_error(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    signed = _profiles(key, 1)[0]
+    tampered = {"payload": signed.payload.replace("agent 0", "agent X"), "sig": signed.sig}
+    with pytest.raises(ProtocolError) as local:
+        await client.publish(tampered)
+    with pytest.raises(Refused) as remote:  # the local check bypassed: the forum's verdict
+        await client.publish(tampered, check=False)
+    assert remote.value.message == local.value.message
+    assert remote.value.reason == "invalid"
+
+
+async def test_publish_many_is_pipelined_keeps_order_and_reports_each_refusal(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    idea = builders.proposal(key, title="Tool library", text="Share tools.")
+    await client.publish(idea)
+    own_rating = builders.rating(key, target=idea.id, score=1)  # only the forum can tell
+    events = _profiles(key, 19)
+    events.insert(3, own_rating)
+    batches = await _metric(forum, "mycelium_commit_batch_events_count")
+    singles = await _metric(forum, "mycelium_commit_batch_events_bucket", le="1.0")
+    results = await client.publish_many(events)
+    assert [r.id for r in results] == [e.id for e in events]
+    assert [r.accepted for r in results] == [e is not own_rating for e in events]
+    assert results[3].reason == "invalid" and "own event" in results[3].message
+    with pytest.raises(Refused):
+        results[3].raise_for_refusal()
+    # Sent one by one, each after the previous OK, every commit would hold one event.
+    batches = await _metric(forum, "mycelium_commit_batch_events_count") - batches
+    singles = await _metric(forum, "mycelium_commit_batch_events_bucket", le="1.0") - singles
+    assert batches > singles, "no commit held more than one event: publishes were not pipelined"
+
+
+async def test_publishing_the_same_event_twice_concurrently_sends_it_once(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    signed = _profiles(key, 1)[0]
+    duplicates = await _metric(forum, "mycelium_events_duplicate_total")
+    both = asyncio.gather(client.publish(signed), client.publish(signed))
+    a, b = await asyncio.wait_for(both, timeout(5))
+    assert a == b and a.accepted and not a.duplicate
+    assert await _metric(forum, "mycelium_events_duplicate_total") == duplicates
+
+
+# --------------------------------------------------------------------------- subscribe
+
+
+async def test_subscribe_yields_verified_stored_events_then_live_ones(
+    client: Client, key: Key
+) -> None:
+    events = _profiles(key, 3)
+    stored = await client.publish_many(events[:2])
+    sub = client.subscribe(_mine(key, kinds=["agent"], after_seq=0), sub_id="mine")
+    seq, event = await asyncio.wait_for(anext(sub), timeout(5))
+    assert (event.id, event.kind, event.author) == (events[0].id, "agent", key.did)
+    assert not sub.live.is_set()  # LIVE comes after the stored events
+    assert (await anext(sub))[1].id == events[1].id
+    nxt = asyncio.create_task(anext(sub))
+    await _wait_for(sub.live.is_set, 5)
+    await client.publish(events[2])
+    last, event = await asyncio.wait_for(nxt, timeout(5))
+    assert event.id == events[2].id and last > seq and sub.last_seq == last
+    assert all(r.accepted for r in stored)
+
+
+async def test_query_and_aclose_unsubscribe_on_the_forum(client: Client, key: Key) -> None:
+    # The forum holds at most MAX_SUBSCRIPTIONS per connection: without UNSUBSCRIBE,
+    # the ones after that would be refused as blocked.
+    events = _profiles(key, 2)
+    await client.publish_many(events)
+    for _ in range(MAX_SUBSCRIPTIONS + 2):
+        found = await asyncio.wait_for(client.query(_mine(key, limit=10)), timeout(5))
+        assert [e.id for _, e in found] == [e.id for e in events]
+        assert [s for s, _ in found] == sorted(s for s, _ in found)
+    after = found[0][0]  # one match after it: nothing else is buffered when we close
+    for _ in range(MAX_SUBSCRIPTIONS + 2):
+        async with client.subscribe(_mine(key, after_seq=after)) as sub:
+            assert (await asyncio.wait_for(anext(sub), timeout(5)))[1].id == events[1].id
+        assert sub.closed
+        with pytest.raises(StopAsyncIteration):
+            await anext(sub)
+
+
+async def test_a_subscription_over_the_forums_limit_ends_with_refused(
+    client: Client, key: Key
+) -> None:
+    await client.publish(_profiles(key, 1)[0])
+    open_subs = [client.subscribe(_mine(key, after_seq=0)) for _ in range(MAX_SUBSCRIPTIONS)]
+    for sub in open_subs:
+        await asyncio.wait_for(anext(sub), timeout(5))  # the forum has it now
+    extra = client.subscribe(_mine(key, after_seq=0), sub_id="extra")
+    with pytest.raises(Refused) as err:
+        await asyncio.wait_for(anext(extra), timeout(5))
+    assert err.value.reason == "blocked" and "subscriptions per connection" in err.value.detail
+    assert extra.closed
+    with pytest.raises(StopAsyncIteration):
+        await anext(extra)
+
+
+async def test_closing_the_client_ends_subscriptions(forum: ForumProcess, key: Key) -> None:
+    client = Client(forum.ws_url)
+    await client.connect()
+    sub = client.subscribe(_mine(key))
+    task = asyncio.create_task(anext(sub))
+    await _wait_for(lambda: sub.cursor is not None, 5)  # LIVE arrived: subscribed
+    await client.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(task, timeout(2))
+
+
+async def test_a_subscriber_closed_as_too_slow_resumes_from_its_last_seq(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    events = _profiles(key, 25)
+    sub = client.subscribe(_mine(key), sub_id="slow")
+    first = asyncio.create_task(anext(sub))
+    await _wait_for(lambda: sub.cursor is not None, 5)  # live
+    closed = await _metric(forum, "mycelium_slow_subscriptions_closed_total")
+    # One commit of 25 matches queues more frames than the forum lets a subscriber have.
+    await _post_batch(forum, events)
+    got = [(s, e.id) for s, e in [await asyncio.wait_for(first, timeout(5))]]
+    got += await _take(sub, len(events) - 1)
+    assert await _metric(forum, "mycelium_slow_subscriptions_closed_total") == closed + 1
+    assert [eid for _, eid in got] == [e.id for e in events]  # every one, exactly once
+    assert [s for s, _ in got] == sorted({s for s, _ in got})
+    assert client.reconnects == 0
+
+
+async def test_a_full_buffer_unsubscribes_and_resumes_once_drained(
+    forum: ForumProcess, key: Key
+) -> None:
+    events = _profiles(key, 6)
+    async with Client(forum.ws_url, backoff=FAST, max_buffer=3) as client:
+        sub = client.subscribe(_mine(key, kinds=["agent"]), sub_id="b")
+        first = asyncio.create_task(anext(sub))
+        await _wait_for(lambda: sub.cursor is not None, 5)  # live
+        await _post_batch(forum, events)  # one commit: seqs first .. first + 5
+        # The OK of a publish on this connection comes after the 6 EVENT frames.
+        await client.publish(builders.proposal(key, title="Barrier", text="Not an agent."))
+        got = [await asyncio.wait_for(first, timeout(5))]
+        assert sub.cursor is not None and sub.cursor < got[0][0] + 5  # not all 6 were kept
+        got += [await asyncio.wait_for(anext(sub), timeout(5)) for _ in range(5)]
+    assert [e.id for _, e in got] == [e.id for e in events]
+    assert [s for s, _ in got] == sorted({s for s, _ in got})
+
+
+async def test_a_forged_event_raises_verification_failed_and_iteration_continues(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    victim, good = _profiles(key, 2)
+    await client.publish_many([victim, good])
+    _tamper(forum, victim.id, "payload", victim.payload.replace("agent 0", "agent evil"))
+    sub = client.subscribe(_mine(key, after_seq=0))
+    with pytest.raises(VerificationFailed) as err:
+        await asyncio.wait_for(anext(sub), timeout(5))
+    assert err.value.error.reason == "invalid"
+    assert "agent evil" in err.value.envelope["payload"]
+    seq, event = await asyncio.wait_for(anext(sub), timeout(5))
+    assert event.id == good.id and seq > err.value.seq
+
+
+async def test_without_verification_a_forged_signature_passes(
+    forum: ForumProcess, key: Key
+) -> None:
+    victim = _profiles(key, 1)[0]
+    async with Client(forum.ws_url, verify=False) as client:
+        await client.publish(victim)
+        _tamper(forum, victim.id, "sig", "A" * 86)
+        ((_, event),) = await client.query(_mine(key, after_seq=0))
+        assert event.id == victim.id and event.sig == "A" * 86
+
+
+async def test_repeated_transient_closes_give_up(
+    forum: ForumProcess, client: Client, key: Key
+) -> None:
+    # A stored payload that no longer parses makes every catch-up through it fail on
+    # the forum, which closes the subscription with "error: ... resubscribe".
+    broken = _profiles(key, 1)[0]
+    await client.publish(broken)
+    _tamper(forum, broken.id, "payload", "{not json")
+    sub = client.subscribe(_mine(key, after_seq=0))
+    with pytest.raises(Refused) as err:
+        await asyncio.wait_for(anext(sub), timeout(10))
+    assert err.value.reason == "error" and "the subscription failed" in err.value.detail
+    assert sub.closed
+
+
+# --------------------------------------------------------------------------- sans I/O
+# Frames no forum sends, fed to the function the connection loop calls for each frame.
+
+
+def _subscribed(client: Client, wire_id: str, after_seq: int = 0) -> Subscription:
+    """A subscription as if its SUBSCRIBE had gone out under ``wire_id`` (no connection)."""
+    sub = client.subscribe({"after_seq": after_seq}, sub_id=wire_id.split("~")[0])
+    client._register(sub, wire_id)
+    return sub
+
+
+def _frame(*parts: object) -> str:
+    return orjson.dumps(list(parts)).decode()
+
+
+async def test_malformed_frames_are_ignored() -> None:
+    client = Client("ws://127.0.0.1:1/ws")
+    signed = _profiles(derive_key("tests", "malformed"), 1)[0]
+    task = asyncio.create_task(client.publish(signed))
+    await asyncio.sleep(0.01)
+    for junk in ["not json", '{"an": "object"}', "[]", _frame("OK"), _frame("FUTURE", 1, 2)]:
+        assert client._handle_frame(junk) is None
+    assert client._handle_frame(_frame("EVENT", "nobody", "x", {})) is None
+    assert client._handle_frame(_frame("NOTICE", "invalid: something")) is None
+    assert not task.done()
+    assert client._handle_frame(_frame("OK", signed.id, True, "").encode()) is None
+    assert (await asyncio.wait_for(task, timeout(2))).accepted
+    await client.close()
+
+
+async def test_an_unknown_refusal_reason_is_reported_as_error() -> None:
+    client = Client("ws://127.0.0.1:1/ws")
+    signed = _profiles(derive_key("tests", "unknown reason"), 1)[0]
+    task = asyncio.create_task(client.publish(signed))
+    await asyncio.sleep(0.01)
+    client._handle_frame(_frame("OK", signed.id, False, "weird: new reason"))
+    with pytest.raises(Refused) as err:
+        await asyncio.wait_for(task, timeout(2))
+    assert err.value.reason == "error" and err.value.detail == "weird: new reason"
+    await client.close()
+
+
+async def test_old_seqs_and_unknown_wire_ids_are_dropped() -> None:
+    client = Client("ws://127.0.0.1:1/ws")
+    events = _profiles(derive_key("tests", "stale"), 5)
+    sub = _subscribed(client, "log~2", after_seq=2)
+    frames = [
+        ("log~2", 2, events[0]),  # at the cursor: sent before, a duplicate
+        ("log~2", 3, events[1]),
+        ("log", 4, events[2]),  # the wire id of an abandoned subscription
+        ("log~2", 3, events[1]),  # re-sent
+        ("log~2", 5, events[3]),
+        ("log~2", "6", events[4]),  # not a seq
+    ]
+    for wire_id, seq, e in frames:
+        assert client._handle_frame(_frame("EVENT", wire_id, seq, e.envelope)) is None
+    assert client._handle_frame(_frame("LIVE", "log~2", 5)) is None
+    got = [await anext(sub), await anext(sub)]
+    assert [(s, e.id) for s, e in got] == [(3, events[1].id), (5, events[3].id)]
+    assert sub.cursor == 5
+    await client.close()
+
+
+async def test_a_full_buffer_answers_with_unsubscribe() -> None:
+    client = Client("ws://127.0.0.1:1/ws", max_buffer=2)
+    events = _profiles(derive_key("tests", "overflow"), 3)
+    _subscribed(client, "b")
+    replies = [
+        client._handle_frame(_frame("EVENT", "b", i + 1, e.envelope)) for i, e in enumerate(events)
+    ]
+    assert replies == [None, None, _frame("UNSUBSCRIBE", "b")]
+    assert client._handle_frame(_frame("EVENT", "b", 4, events[0].envelope)) is None  # ignored
+    await client.close()
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+@pytest.mark.slow
+async def test_after_a_kill_9_unacknowledged_publishes_are_resent_and_streams_resume(
+    tmp_path: Path,
+) -> None:
+    server = ForumProcess(tmp_path / "forum", author_rate=0).start()
+    alice, bob, carol, dave = (
+        derive_key("tests", f"kill {name}") for name in ("alice", "bob", "carol", "dave")
+    )
+    try:
+        async with (
+            asyncio.timeout(timeout(90)),
+            Client(server.ws_url, backoff=FAST) as publisher,
+            Client(server.ws_url, backoff=FAST) as watcher,
+        ):
+            idea = builders.proposal(alice, title="Tool library", text="Share tools.")
+            await publisher.publish_many([idea, builders.rating(bob, target=idea.id, score=0.5)])
+            # A score subscription, and one that has seen no match: only LIVE's seq to resume from.
+            scores = watcher.subscribe_scores([idea.id])
+            first = await asyncio.wait_for(anext(scores), timeout(10))
+            assert (first["target"], first["count"]) == (idea.id, 1)
+            profiles = watcher.subscribe(_mine(dave, limit=1))
+            waiting = asyncio.create_task(anext(profiles))
+            await _wait_for(lambda: profiles.cursor is not None, 5)
+            waiting.cancel()
+
+            assert server.proc is not None
+            os.kill(server.proc.pid, signal.SIGSTOP)  # no OK can come back now
+            unacked = _profiles(carol, 3)
+            publishing = asyncio.create_task(publisher.publish_many(unacked))
+            await asyncio.sleep(0.2)
+            assert not publishing.done()
+            await asyncio.to_thread(server.kill)
+            await _wait_for(lambda: not (publisher.connected or watcher.connected), 10)
+            await asyncio.to_thread(server.restart_on_same_port)
+
+            results = await asyncio.wait_for(publishing, timeout(20))
+            assert [(r.id, r.accepted) for r in results] == [(e.id, True) for e in unacked]
+            stored = await publisher.query({"authors": [carol.did], "after_seq": 0})
+            assert [e.id for _, e in stored] == [e.id for e in unacked]
+
+            # Published before the watcher resubscribes: a resubscription without
+            # after_seq would get the newest one only (limit 1).
+            later = _profiles(dave, 3)
+            await publisher.publish_many(later)
+            assert [eid for _, eid in await _take(profiles, 3)] == [e.id for e in later]
+
+            await publisher.publish(builders.rating(carol, target=idea.id, score=-0.5))
+            async with asyncio.timeout(timeout(20)):
+                while (update := await anext(scores))["count"] < 2:  # the renewed subscription
+                    pass
+            assert update["target"] == idea.id and update["count"] == 2
+            assert publisher.reconnects >= 1 and watcher.reconnects >= 1
+    finally:
+        server.kill()

@@ -12,15 +12,17 @@ from clients.cli import app
 from clients.clikit import ExitCode
 
 SDK_DOC = (Path(__file__).resolve().parents[2] / "docs" / "sdk.md").read_text(encoding="utf-8")
-COMMANDS = [
-    ("serve",),
-    ("keygen",),
-    ("whoami",),
-    ("post",),
-    ("rate",),
-    ("watch",),
-    ("outcome", "publish"),
-]
+
+
+def _walk(cmd: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf command of the app, so a new command fails here until it is documented."""
+    subs = getattr(cmd, "commands", None)
+    if not subs:
+        return [path]
+    return [p for name, sub in sorted(subs.items()) for p in _walk(sub, (*path, name))]
+
+
+COMMANDS = _walk(typer.main.get_command(app))
 
 
 def _command(path: tuple[str, ...]) -> Any:

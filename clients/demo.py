@@ -82,6 +82,7 @@ FORUM_SETTINGS: Final = {
     "FORUM_SCORES_INTERVAL_S": "2",
     "FORUM_SCORES_MIN_NEW_RATINGS": "1000",
     "FORUM_LOG_LEVEL": "warning",
+    "FORUM_NAME": "Mycelium demo",
 }
 """FORUM_* settings of the demo's forum process (docs/settings.md describes each)."""
 

@@ -31,7 +31,6 @@ from clients.owner import (
 from clients.sdk import Client
 from clients.world import load_corpus
 from forum.events import event_id
-from tests.clients.fakeforum import FakeConnection, FakeForum
 from tests.support.timeouts import timeout
 
 AUTHOR = derive_key("tests/agent", "author")
@@ -422,31 +421,51 @@ SECRETS = (
 )
 
 
-async def _serve_script(
-    conn: FakeConnection,
-    proposals: list[SignedEvent],
-    sent: list[Any],
-    published: asyncio.Queue[dict[str, Any]],
-) -> None:
-    """A scripted forum: proposals for event subscriptions, a score view each, OK for every publish."""
-    while True:
-        frame = await conn.frames.get()
-        sent.append(frame)
-        if frame[0] == "SUBSCRIBE":
-            sub_id, flt = frame[1], frame[2]
-            if "scores" in flt:
-                for i, ev in enumerate(proposals):
-                    await conn.send(
-                        "SCORES", sub_id, scores_view(ev.id, seq=i + 1, effect=0.1, count=3)
-                    )
-            else:
-                for i, ev in enumerate(proposals):
-                    await conn.send("EVENT", sub_id, i + 1, ev.envelope)
-                await conn.send("LIVE", sub_id, len(proposals))
-        elif frame[0] == "PUBLISH":
-            envelope = frame[1]
-            await conn.send("OK", event_id(envelope["payload"]), True, "")
-            await published.put(orjson.loads(envelope["payload"]))
+class ScriptedPeer:
+    """A WebSocket peer that records every frame the client sends and answers like a forum would:
+    the proposals (then LIVE) for an event subscription, one score view per proposal for a score
+    subscription, OK for every publish. It runs no protocol logic beyond that."""
+
+    def __init__(self, proposals: list[SignedEvent]) -> None:
+        self.proposals = proposals
+        self.sent: list[str] = []
+        self.published: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.url = ""
+        self._server: Any = None
+
+    async def __aenter__(self) -> ScriptedPeer:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/ws"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, ws: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        async def send(*frame: Any) -> None:
+            await ws.send(orjson.dumps(list(frame)).decode())
+
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                self.sent.append(message)
+                frame = orjson.loads(message)
+                if frame[0] == "SUBSCRIBE" and "scores" in frame[2]:
+                    for i, ev in enumerate(self.proposals):
+                        await send(
+                            "SCORES", frame[1], scores_view(ev.id, seq=i + 1, effect=0.1, count=3)
+                        )
+                elif frame[0] == "SUBSCRIBE":
+                    for i, ev in enumerate(self.proposals):
+                        await send("EVENT", frame[1], i + 1, ev.envelope)
+                    await send("LIVE", frame[1], len(self.proposals))
+                elif frame[0] == "PUBLISH":
+                    await send("OK", event_id(frame[1]["payload"]), True, "")
+                    await self.published.put(orjson.loads(frame[1]["payload"]))
 
 
 async def test_no_private_field_or_feedback_text_is_ever_sent() -> None:
@@ -464,12 +483,9 @@ async def test_no_private_field_or_feedback_text_is_ever_sent() -> None:
         notes=SECRETS[1],
     )
     agent = OwnerAgent(AGENT, profile, seed=9, rerate_interval=0)
-    sent: list[Any] = []
-    published: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     stop = asyncio.Event()
-    async with FakeForum() as forum, Client(forum.url) as client:
-        conn = await forum.accept()
-        script = asyncio.create_task(_serve_script(conn, proposals, sent, published))
+    async with ScriptedPeer(proposals) as peer, Client(peer.url) as client:
+        published = peer.published
         runner = asyncio.create_task(agent.run(client, stop=stop, tick=0.05))
         try:
             async with asyncio.timeout(timeout(10)):
@@ -492,13 +508,11 @@ async def test_no_private_field_or_feedback_text_is_ever_sent() -> None:
                     pass
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-            script.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await script
+            await runner
+    sent = [orjson.loads(m) for m in peer.sent]
     assert [f[0] for f in sent].count("PUBLISH") >= len(proposals) + 2
-    text = orjson.dumps(sent).decode()
+    payloads = [f[1]["payload"] for f in sent if f[0] == "PUBLISH"]
+    text = "\n".join(peer.sent + payloads)  # the frames as sent, and the payloads they carry
     for secret in SECRETS:
         assert secret not in text, f"{secret} left the owner's machine"
     for needle in ('"weight', '"note"', '"owner"', '"confidence"', "0.7331", "0.4127", "0.2219"):
@@ -608,10 +622,11 @@ async def test_against_a_real_forum_it_rates_rerates_on_outcomes_and_sends_nothi
     assert sorted(set(targets)) == sorted(ids)
     assert targets.count(ids[4]) >= 2, "no re-rating after the new outcome report"
     mine_frames = [orjson.loads(f) for f in sent]
-    text = "\n".join(sent)
+    payloads = [f[1]["payload"] for f in mine_frames if f[0] == "PUBLISH"]
+    text = "\n".join(sent + payloads)  # the frames as sent, and the payloads they carry
     for secret in SECRETS:
         assert secret not in text
-    for needle in ('\\"weight', '\\"note\\"', '\\"owner\\"', "0.7331", "0.4127"):
+    for needle in ('"weight', '"note"', '"owner"', "0.7331", "0.4127"):
         assert needle not in text
     for frame in mine_frames:
         if frame[0] == "PUBLISH":

@@ -124,7 +124,8 @@ def _as_report(x: OutcomeReport | Mapping[str, Any]) -> OutcomeReport:
             name=str(m["name"]),
             unit=str(m.get("unit", "")),
             baseline=float(m["baseline"]),
-            observed=float(m["observed"]),
+            # null = not measured yet: NaN, so relative_change skips (and counts) it
+            observed=float("nan") if m.get("observed") is None else float(m["observed"]),
             n=float(m["n"]),
             higher_is_better=bool(m.get("higher_is_better", True)),
         )

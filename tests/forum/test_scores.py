@@ -106,17 +106,23 @@ def test_retracted_rating_falls_back_and_outcomes_summarized(tmp_path: Path, dat
         pid = event_id(p)
         first = rating(rater, pid, 0.2, created_at=1000)
         second = rating(rater, pid, 0.8, created_at=2000)
-        envs = [p, first, second, community(steward), outcome(steward, pid)]
+        running = Signer()  # a pilot still running: its metric is not measured yet
+        unmeasured = outcome(
+            running, pid, status="running", verdict=None,
+            metrics=[{"name": "loans", "unit": "count", "baseline": 10, "observed": None, "n": 0, "higher_is_better": True}],
+        )
+        envs = [p, first, second, community(steward), outcome(steward, pid), community(running), unmeasured]
         for env in envs:
             assert client.post("/api/v1/events", json=env).status_code == 201
-        s = _wait_for(client, 5)
+        s = _wait_for(client, 7)
         view = client.get(f"/api/v1/scores/{pid}").json()
         assert view["count"] == 1 and view["mean"] == 0.8
-        assert view["outcomes"]["communities"] == 1 and view["outcomes"]["by_verdict"] == {"success": 1}
+        assert view["outcomes"]["communities"] == 2 and view["outcomes"]["by_verdict"] == {"success": 1}
+        assert view["outcomes"]["metrics"][0]["skipped"] == 1
         client.post("/api/v1/events", json=rater.envelope("retraction", {"target": event_id(second)}))
-        _wait_for(client, 6)
+        _wait_for(client, 8)
         assert client.get(f"/api/v1/scores/{pid}").json()["mean"] == 0.2
-        assert s["cheap"]["as_of_seq"] == 5
+        assert s["cheap"]["as_of_seq"] == 7
 
 
 def test_scores_after_restart_equal_scores_before(tmp_path: Path, database_url: str) -> None:

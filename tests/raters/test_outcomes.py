@@ -87,3 +87,18 @@ def test_success_rate_prior_and_order_independence() -> None:
     ]
     s = summarize_outcomes(as_objects)  # no seq: later in the list wins
     assert s.by_verdict == (("failure", 1),)
+
+
+def test_unmeasured_metric_is_skipped_not_fatal() -> None:
+    """The protocol allows ``observed: null`` while a pilot runs: it is skipped and counted."""
+    from raters.outcomes import summarize_outcomes
+
+    reports = [
+        {"community": "a", "status": "running", "verdict": None, "seq": 1,
+         "metrics": [{"name": "m", "unit": "", "baseline": 10, "observed": None, "n": 5, "higher_is_better": True}]},
+        {"community": "b", "status": "completed", "verdict": "success", "seq": 2,
+         "metrics": [{"name": "m", "unit": "", "baseline": 10, "observed": 12, "n": 5, "higher_is_better": True}]},
+    ]
+    s = summarize_outcomes(reports)
+    (m,) = s.metrics
+    assert m.reports == 1 and m.skipped == 1 and abs(m.mean - 0.2) < 1e-12

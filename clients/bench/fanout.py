@@ -16,9 +16,10 @@ seqs strictly increase, and the same event has the same seq everywhere.
 stops reading after LIVE, and compares the others' latency with the first
 phase's; at the end the slow one reads again and the report says whether the
 forum closed it with "too slow". The slow connection holds
-``slow_subscriptions`` (16) subscriptions to the same events: the kernel
-buffers up to 4 MB per socket (``tcp_wmem``) before the forum's own queue
-starts to fill, and 16 streams fill that within seconds instead of a minute.
+``slow_subscriptions`` (32, the forum's default per-connection maximum)
+subscriptions to the same events: the kernel buffers up to 4 MB per socket
+(``tcp_wmem``) before the forum's own queue starts to fill, and 32 streams
+fill that 32 times sooner than one.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import orjson
 
 from clients.bench import wsclient
 from clients.bench.signing import Presigned, presign
-from clients.bench.stats import LatencyHist, head_seq, metrics_delta, scrape_metrics
+from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
 from clients.bench.target import Target, Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
 
@@ -45,7 +46,7 @@ class FanoutParams:
     rate: float = 100.0
     duration: float = 20.0
     slow_subscriber: bool = False
-    slow_subscriptions: int = 16
+    slow_subscriptions: int = 32
     procs: int = 2
     drain: float = 30.0
     text_bytes: int = 200
@@ -168,7 +169,7 @@ async def _subscribers(
     t_send: Any,
     ctx: WorkerContext,
     slow: bool,
-    slow_subscriptions: int = 16,
+    slow_subscriptions: int = 32,
 ) -> dict[str, Any]:
     shared = _Shared(index, t_send, n, ctx)
     hist = LatencyHist()
@@ -421,6 +422,7 @@ def _phase(
         "cpu": cpu,
         "server_metrics": metrics_delta(m0, m1),
     }
+    out["cpu_us_per_frame"] = cpu_cost(cpu, hist.count / seconds if seconds else 0.0)
     slow_out = next((r["slow"] for r in sub_res if r.get("slow")), None)
     if slow_out is not None:
         out["slow"] = slow_out

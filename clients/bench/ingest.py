@@ -27,7 +27,7 @@ import orjson
 
 from clients.bench import wsclient
 from clients.bench.signing import Presigned, presign
-from clients.bench.stats import LatencyHist, head_seq, metrics_delta, scrape_metrics
+from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
 from clients.bench.target import Target, Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
 
@@ -310,6 +310,7 @@ def _run_phase(
         "server_metrics": metrics_delta(m0, m1),
         "idle_subscribers": idle,
     }
+    out["cpu_us_per_event"] = cpu_cost(cpu, accepted / seconds)
     if prof is not None:
         out["profile"] = prof
     if idle_result is not None:

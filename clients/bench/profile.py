@@ -87,7 +87,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("hub fan-out (matching, queueing)", ("Hub.deliver", "Hub.committed", "Hub._advance")),
     ("WebSocket send", ("_sender", "send_text", "Outbox.get")),
     (
-        "WebSocket receive and frame parsing",
+        "receive and parse (WebSocket frames, HTTP requests)",
         ("_reader", "parse_message", "_publish", "data_received"),
     ),
     (

@@ -20,7 +20,7 @@ import orjson
 from clients.bench.http import HttpConnection, get
 from clients.bench.ingest import publish_all
 from clients.bench.signing import presign
-from clients.bench.stats import LatencyHist, head_seq, metrics_delta, scrape_metrics
+from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
 from clients.bench.target import Target, Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
 
@@ -177,6 +177,7 @@ def run_query(target: Target, p: QueryParams, ui: Ui) -> dict[str, Any]:
         "cpu": cpu,
         "server_metrics": metrics_delta(m0, m1),
     }
+    out["cpu_us_per_request"] = cpu_cost(cpu, out["requests_per_s"])
     if prof is not None:
         out["profile"] = prof
     ui.note(

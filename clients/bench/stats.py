@@ -192,6 +192,23 @@ def limited_by(cpu: dict[str, Any]) -> str:
     return f"not CPU: {busy:.2f} of {cores} cores busy (latency, locks or I/O)"
 
 
+def cpu_cost(cpu: dict[str, Any], per_s: float) -> dict[str, float | None]:
+    """CPU microseconds each process group spent per unit of work (event, frame, request).
+
+    Less sensitive than rates to other load on the machine: a starved server
+    is slow, but spends about the same CPU per event.
+    """
+    out: dict[str, float | None] = {}
+    for key, value in cpu.items():
+        if key.endswith("_cores") and key not in (
+            "machine_cores",
+            "machine_cores_busy",
+            "other_cores",
+        ):
+            out[key.removesuffix("_cores")] = round(value * 1e6 / per_s, 1) if per_s else None
+    return out
+
+
 class ProcessClock:
     """This process's CPU seconds since creation of the clock (for worker processes)."""
 

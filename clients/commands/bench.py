@@ -298,7 +298,7 @@ def fanout(
             max=32,
             help="Subscriptions the slow subscriber holds on its one connection.",
         ),
-    ] = 16,
+    ] = 32,
     procs: ProcsOpt = 2,
     drain: Annotated[
         float, typer.Option("--drain", min=0.1, help="Seconds to wait for the last deliveries.")
@@ -317,8 +317,9 @@ def fanout(
     increasing seq order, with the same seq for the same event everywhere; the
     report says how many were missing, duplicated or out of order. With
     --start and --slow-subscriber the forum runs with
-    FORUM_SUBSCRIBER_QUEUE_FRAMES=500 (unless --server-env sets it) so the
-    slow subscriber is closed within the run.
+    FORUM_SUBSCRIBER_QUEUE_FRAMES=100 (unless --server-env sets it) so the
+    slow subscriber is closed within the run; publish for long enough that
+    it falls 100 frames behind after the kernel's socket buffers (up to 4 MB) filled.
     """
     from clients.bench.fanout import FanoutParams, run_fanout
     from clients.bench.target import Ui
@@ -333,7 +334,7 @@ def fanout(
         procs=procs,
         drain=drain,
     )
-    defaults = {"SUBSCRIBER_QUEUE_FRAMES": "500"} if slow_subscriber else None
+    defaults = {"SUBSCRIBER_QUEUE_FRAMES": "100"} if slow_subscriber else None
     with _target(out, url, start, server_env, server_pid, profile, defaults) as target:
         results = _run(out, lambda: run_fanout(target, params, Ui(quiet)))
         report = _finish(out, "fanout", target, results, json_file)

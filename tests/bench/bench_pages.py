@@ -37,6 +37,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -375,6 +376,7 @@ def _thaw(p: Any) -> Any:
 @dataclass
 class Figures:
     name: str
+    concurrency: int
     n: int
     p50: float
     p90: float
@@ -385,15 +387,15 @@ class Figures:
 
     def row(self) -> str:
         return (
-            f"| {self.name} | {self.n} | {self.p50:.1f} | {self.p90:.1f} | {self.p99:.1f} | {self.max:.1f} | "
+            f"| {self.name} | {self.concurrency} | {self.n} | {self.p50:.1f} | {self.p90:.1f} | {self.p99:.1f} | {self.max:.1f} | "
             f"{self.rps:.0f} | {self.size / 1024:.0f} KiB |"
         )
 
 
-HEADER = "| page | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | size |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+HEADER = "| page | concurrent | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | size |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 
-async def measure(client: httpx2.AsyncClient, name: str, path: str, requests: int, concurrency: int) -> Figures:
+async def measure(client: Any, name: str, path: str, requests: int, concurrency: int) -> Figures:
     for _ in range(min(20, requests)):  # warm up caches and connections
         r = await client.get(path)
         assert r.status_code == 200, (path, r.status_code)
@@ -412,20 +414,105 @@ async def measure(client: httpx2.AsyncClient, name: str, path: str, requests: in
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Figures(name, len(latencies), q[49], q[89], q[98], max(latencies), len(latencies) / wall, size)
+    return Figures(name, concurrency, len(latencies), q[49], q[89], q[98], max(latencies), len(latencies) / wall, size)
 
 
-async def latency_inprocess(url: str, plan: Plan, data_dir: Path, requests: int, concurrency: int) -> list[Figures]:
-    engine = create_engine(url, pool_size=max(10, concurrency))
+async def _measure_pages(client: Any, plan: Plan, requests: int, levels: list[int]) -> list[Figures]:
+    """The main pages (weight 4) at every concurrency level, the others at the highest."""
+    out = []
+    for name, path, weight in page_paths(plan):
+        for c in levels if weight == 4 else levels[-1:]:
+            out.append(await measure(client, name, path, max(50, requests * weight // 4), c))
+            print(out[-1].row(), flush=True)
+    return out
+
+
+async def latency_inprocess(url: str, plan: Plan, data_dir: Path, requests: int, levels: list[int]) -> list[Figures]:
+    engine = create_engine(url, pool_size=max(10, max(levels)))
     store = Store(engine)
     app = inprocess_app(store, await store.head(), data_dir)
-    out = []
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
-        for name, path, weight in page_paths(plan):
-            out.append(await measure(client, name, path, max(50, requests * weight // 4), concurrency))
-            print(out[-1].row(), flush=True)
+        out = await _measure_pages(client, plan, requests, levels)
     await engine.dispose()
     return out
+
+
+@dataclass
+class RawResponse:
+    status_code: int
+    content: bytes
+
+
+def _quickack(writer: asyncio.StreamWriter) -> None:
+    """Acknowledge at once. On loopback the MSS is 64 KiB, so a response arrives as one
+    segment smaller than the MSS, which Linux acknowledges only after its delayed-ACK timer
+    (40 ms) while the server waits for that ACK to send the rest: every response between
+    about 16 and 64 KiB would take 40 ms for nothing. Real networks (1.5 KiB segments) do
+    not have this stall; the benchmark should not measure it."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client: the load generator shares the CPU with the
+    server, so it must cost as little as possible (httpx costs about a millisecond a request)."""
+
+    def __init__(self, url: str, connections: int) -> None:
+        m = re.match(r"http://([^:/]+):(\d+)", url)
+        assert m, url
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.size = connections
+        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self.opened = 0
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> RawResponse:
+        if params:
+            path += ("&" if "?" in path else "?") + "&".join(f"{k}={v}" for k, v in params.items())
+        if self.pool.empty() and self.opened < self.size:
+            self.opened += 1
+            conn = await asyncio.open_connection(self.host, self.port)
+        else:
+            conn = await self.pool.get()
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/html\r\n\r\n".encode()
+        reader, writer = conn
+        _quickack(writer)
+        writer.write(request)
+        line = await reader.readline()
+        if not line:  # the server closed an idle keep-alive connection: open a new one
+            writer.close()
+            conn = reader, writer = await asyncio.open_connection(self.host, self.port)
+            _quickack(writer)
+            writer.write(request)
+            line = await reader.readline()
+        _quickack(writer)  # quick-ACK mode does not last: arm it again for the body
+        status = int(line.split()[1])
+        length, chunked = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
+        if chunked:
+            parts = []
+            while (n := int((await reader.readline()).strip(), 16)) > 0:
+                parts.append(await reader.readexactly(n))
+                await reader.readline()
+            await reader.readline()
+            body = b"".join(parts)
+        else:
+            body = await reader.readexactly(length)
+        self.pool.put_nowait(conn)
+        return RawResponse(status, body)
+
+    def json(self, r: RawResponse) -> Any:
+        return orjson.loads(r.content)
+
+    async def aclose(self) -> None:
+        while not self.pool.empty():
+            _, writer = self.pool.get_nowait()
+            writer.close()
 
 
 class Server:
@@ -465,24 +552,28 @@ class Server:
                 self.proc.wait()
 
 
-async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, requests: int, concurrency: int) -> list[Figures]:
+async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, requests: int, levels: list[int]) -> list[Figures]:
     server = Server(data_dir, database_url if database_url and database_url.startswith("postgresql") else None)
     try:
-        limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx2.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client:
+        client = RawClient(server.url, max(levels))
+        try:
             t0 = time.perf_counter()
-            head = (await client.get("/healthz")).json()["head_seq"]
+            head = client.json(await client.get("/healthz"))["head_seq"]
             while True:
-                doc = (await client.get("/api/v1/scores", params={"limit": 1})).json()
+                doc = client.json(await client.get("/api/v1/scores", {"limit": 1}))
                 if doc["as_of_seq"] >= head and doc["fit_as_of_seq"] >= head - 1000:
                     break
                 await asyncio.sleep(1)
             print(f"scores engine fitted after {time.perf_counter() - t0:.0f} more s (as of {doc['fit_as_of_seq']:,})")
-            out = []
-            for name, path, weight in page_paths(plan):
-                out.append(await measure(client, name, path, max(50, requests * weight // 4), concurrency))
-                print(out[-1].row(), flush=True)
-            return out
+            # Let the engine's loops settle (the fit loop wakes once more), then warm every page up.
+            await asyncio.sleep(15)
+            for _ in range(10):
+                for _name, path, _weight in page_paths(plan):
+                    assert (await client.get(path)).status_code == 200
+            print(f"\n{HEADER}")
+            return await _measure_pages(client, plan, requests, levels)
+        finally:
+            await client.aclose()
     finally:
         server.stop()
 
@@ -497,9 +588,10 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=None, help="where the SQLite database lives (default: a temp dir per size)")
     ap.add_argument("--fresh", action="store_true", help="delete and reload the database")
     ap.add_argument("--requests", type=int, default=1000, help="requests per main page (others get a quarter)")
-    ap.add_argument("--concurrency", type=int, default=8, help="concurrent requests")
+    ap.add_argument("--concurrency", default="1,8", help="concurrent requests: levels, comma-separated (default 1,8)")
     ap.add_argument("--skip", action="append", default=[], choices=["explain", "inprocess", "server"], help="skip a phase")
     args = ap.parse_args()
+    levels = sorted({int(x) for x in str(args.concurrency).split(",") if x.strip()})
 
     data_dir: Path = args.data_dir or Path(tempfile.gettempdir()) / f"mycelium-bench-pages-{args.events}{'-pg' if args.postgres else ''}"
     if args.fresh and data_dir.exists():
@@ -513,8 +605,8 @@ def main() -> None:
         url = pg.create_database("bench_pages")
     else:
         url = f"sqlite+aiosqlite:///{(data_dir / 'forum.db').resolve()}"
-    print(f"# bench_pages: {args.events:,} events, {'PostgreSQL' if pg else 'SQLite'}, concurrency {args.concurrency}")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; data in {data_dir}")
+    print(f"# bench_pages: {args.events:,} events, {'PostgreSQL' if pg else 'SQLite'}, concurrency {levels}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; data in {data_dir}")
     try:
         plan = asyncio.run(load(url, args.events, data_dir / "plan.json"))
         print("log:", ", ".join(f"{k} {v:,}" for k, v in sorted(plan.counts.items())))
@@ -524,12 +616,11 @@ def main() -> None:
             print("\nstatements without an index:", bad or "none")
         results: dict[str, list[Figures]] = {}
         if "inprocess" not in args.skip:
-            print(f"\n## Latency in process, no HTTP, no scores engine (SQL fallback), concurrency {args.concurrency}\n\n{HEADER}")
-            results["inprocess"] = asyncio.run(latency_inprocess(url, plan, data_dir, args.requests, args.concurrency))
+            print(f"\n## Latency in process, no HTTP, no scores engine (SQL fallback)\n\n{HEADER}")
+            results["inprocess"] = asyncio.run(latency_inprocess(url, plan, data_dir, args.requests, levels))
         if "server" not in args.skip:
             print("\n## Latency over HTTP, real server (uvicorn, scores engine on)")
-            print(f"\n{HEADER}")
-            results["server"] = asyncio.run(latency_server(data_dir, url, plan, args.requests, args.concurrency))
+            results["server"] = asyncio.run(latency_server(data_dir, url, plan, args.requests, levels))
     finally:
         if pg is not None:
             pg.stop()

@@ -188,13 +188,11 @@ def compare_table(
     for k in keys:
         va, vb = fa.get(k), fb.get(k)
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (va, vb))
-        if not numeric and not all(isinstance(v, bool) for v in (va, vb)):
-            if not everything or (va is None and vb is None):
-                continue
-            if not isinstance(va, int | float | bool | None) or not isinstance(
-                vb, int | float | bool | None
-            ):
-                continue
+        # A figure one report lacks (e.g. database_cores of a SQLite run) is shown as "–".
+        if not all(isinstance(v, int | float | bool | None) for v in (va, vb)) or (
+            va is None and vb is None
+        ):
+            continue
         ratio = "–"
         if numeric and va:
             ratio = f"{vb / va:.2f}×"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,11 +30,30 @@ import structlog
 
 from forum import wire
 from forum.errors import ProtocolError
+from forum.events import Event
 from forum.filters import Filter
 from forum.metrics import Metrics
 from forum.store import Store, Stored
 
 log = structlog.get_logger("forum.hub")
+
+
+INDEXED_FIELDS = ("ids", "refs", "authors", "tags", "kinds")
+
+
+def match_key(f: Filter) -> Filter:
+    """What live matching depends on: the filter without after_seq and limit."""
+    if f.after_seq is None and f.limit is None:
+        return f
+    return dataclasses.replace(f, after_seq=None, limit=None)
+
+
+def index_field(f: Filter) -> str | None:
+    """The list field a live filter is indexed by (the most selective one it sets)."""
+    for name in INDEXED_FIELDS:
+        if getattr(f, name) is not None:
+            return name
+    return None
 
 
 class Outbox:
@@ -126,6 +146,12 @@ class Hub:
         self.page = page
         self.head = 0
         self.live: set[Subscription] = set()
+        # Live subscriptions grouped by their filter (less after_seq and limit), so equal
+        # filters are matched once per event, and the filters indexed by the entries of
+        # their first list field, so an event is matched only against filters it may pass.
+        self._groups: dict[Filter, set[Subscription]] = {}
+        self._index: dict[str, dict[str, set[Filter]]] = {f: {} for f in INDEXED_FIELDS}
+        self._unindexed: set[Filter] = set()
         self._advances: asyncio.Queue[tuple[int, int, Sequence[Stored] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -188,23 +214,41 @@ class Hub:
         self.head = max(self.head, last)
         self.metrics.head.set(self.head)
 
+    def _candidates(self, ev: Event) -> set[Filter]:
+        """Filters an event may pass: the unindexed ones and those indexed under its values."""
+        index = self._index
+        found = set(self._unindexed)
+        for name, values in (
+            ("ids", (ev.id,)),
+            ("authors", (ev.author,)),
+            ("kinds", (ev.kind,)),
+            ("refs", ev.refs),
+            ("tags", ev.tags),
+        ):
+            bucket = index[name]
+            for v in values:
+                if (hit := bucket.get(v)) is not None:
+                    found |= hit
+        return found
+
     def deliver(self, events: Sequence[Stored]) -> None:
         """Hand events (in seq order, all newer than head) to every live subscription. Never waits."""
         sent = 0
         for stored in events:
             env = stored.envelope_json
             ev = stored.event
-            for sub in tuple(self.live):
-                if stored.seq <= sub.cursor:
+            for key in self._candidates(ev):
+                if not key.matches(ev):
                     continue
-                sub.cursor = stored.seq
-                if not sub.filter.matches(ev):
-                    continue
-                if sub.queued >= self.queue_limit:
-                    self.close_slow(sub)
-                    continue
-                sub.send_event(stored, env)
-                sent += 1
+                for sub in tuple(self._groups.get(key, ())):
+                    if stored.seq <= sub.cursor:
+                        continue
+                    sub.cursor = stored.seq
+                    if sub.queued >= self.queue_limit:
+                        self.close_slow(sub)
+                        continue
+                    sub.send_event(stored, env)
+                    sent += 1
             self.head = stored.seq
         if sent:
             self.metrics.delivered.inc(sent)
@@ -232,6 +276,41 @@ class Hub:
         if sub in self.live:
             self.live.discard(sub)
             self.metrics.subscriptions.dec()
+            key = match_key(sub.filter)
+            group = self._groups.get(key)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self._groups[key]
+                    self._unindex(key)
+
+    def _go_live(self, sub: Subscription) -> None:
+        self.live.add(sub)
+        self.metrics.subscriptions.inc()
+        key = match_key(sub.filter)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = set()
+            name = index_field(key)
+            if name is None:
+                self._unindexed.add(key)
+            else:
+                for v in getattr(key, name):
+                    self._index[name].setdefault(v, set()).add(key)
+        group.add(sub)
+
+    def _unindex(self, key: Filter) -> None:
+        name = index_field(key)
+        if name is None:
+            self._unindexed.discard(key)
+            return
+        bucket = self._index[name]
+        for v in getattr(key, name):
+            keys = bucket.get(v)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del bucket[v]
 
     async def run_subscription(self, sub: Subscription) -> None:
         """Send stored matches, then LIVE, then keep the subscription live (returns once live).
@@ -264,5 +343,4 @@ class Hub:
                 break
         sub.outbox.put(wire.live(sub.sub_id, sub.cursor))
         sub.live = True
-        self.live.add(sub)
-        self.metrics.subscriptions.inc()
+        self._go_live(sub)

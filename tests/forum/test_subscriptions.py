@@ -153,3 +153,55 @@ def test_frame_limit_counts_bytes_and_ids_reject_trailing_newline(tmp_path: Path
             assert m[0] == "NOTICE" and m[1].startswith("invalid: ")
             send(ws, ["SUBSCRIBE", "s1", {"ids": ["0" * 64 + "\n"]}])
             assert recv(ws)[:2] == ["CLOSED", "s1"]
+
+
+async def test_indexed_live_matching_equals_checking_every_filter(tmp_path: Path) -> None:
+    """The hub's index and filter grouping deliver exactly what brute force would."""
+    import random
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/f.db")
+    await migrate(engine)
+    try:
+        store = Store(engine)
+        hub = Hub(store, Metrics(), queue_limit=10_000)
+        await hub.start()
+        rng = random.Random(7)
+        signers = [Signer(f"idx{i}") for i in range(3)]
+        base = [proposal(s, f"Base {i}", tags=[rng.choice(["a", "b", "c"])]) for i, s in enumerate(signers * 2)]
+        base_events = [verify_envelope(e, limits=Limits(), now_ms=2**52) for e in base]
+        await store.write_batch(base_events)
+        ids = [e.id for e in base_events]
+        filters = []
+        for _ in range(40):
+            f: dict[str, Any] = {}
+            for name, pool in (("authors", [s.did for s in signers]), ("kinds", ["proposal", "rating"]),
+                               ("tags", ["a", "b", "c"]), ("refs", ids[:3]), ("ids", ids)):
+                if rng.random() < 0.35:
+                    f[name] = rng.sample(pool, rng.randint(1, 2))
+            filters.append(f)
+        from forum.filters import parse_filter
+
+        subs = []
+        for i, f in enumerate(filters):
+            sub = Subscription(Outbox(), f"s{i}", parse_filter(f))
+            await hub.run_subscription(sub)
+            subs.append(sub)
+        new = []
+        for i in range(60):
+            s = rng.choice(signers)
+            if rng.random() < 0.5:
+                new.append(proposal(s, f"New {i}", tags=[rng.choice(["a", "b", "c"])]))
+            else:
+                target = rng.choice([e for e in base_events if e.author != s.did])
+                new.append(rating(s, target.id, 0.5))
+        events = [verify_envelope(e, limits=Limits(), now_ms=2**52) for e in new]
+        results = await store.write_batch(events)
+        stored = [Stored(r.seq, e) for r, e in zip(results, events, strict=True) if isinstance(r, Accepted)]
+        hub.deliver(stored)
+        for sub in subs:
+            got = [orjson.loads(f)[2] for f, _ in sub.outbox.frames if f.startswith('["EVENT"')]
+            want = [st.seq for st in stored if sub.filter.matches(st.event)]
+            assert got == want, sub.filter
+        await hub.stop()
+    finally:
+        await engine.dispose()

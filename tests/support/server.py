@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -44,6 +45,7 @@ class ForumProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: kill() takes worker processes too
         )
         found = threading.Event()
 
@@ -65,15 +67,17 @@ class ForumProcess:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout(10))
         self._reap()
 
     def _reap(self) -> None:
         if self.proc is not None:
             self._pump.join(timeout(5))
-            if self.proc.stdout:
+            # Closing the pipe while the pump still reads it would block on its lock.
+            if self.proc.stdout and not self._pump.is_alive():
                 self.proc.stdout.close()
 
     def stop(self) -> None:

@@ -34,7 +34,14 @@ from websockets.exceptions import ConnectionClosed
 
 from clients.errors import ClientClosed, Refused, VerificationFailed, split_reason
 from forum.errors import ProtocolError
-from forum.events import Event, Limits, parse_envelope, parse_payload, refs_of, verify_envelope
+from forum.events import (
+    Event,
+    Limits,
+    event_from_parsed,
+    parse_envelope,
+    parse_payload,
+    verify_envelope,
+)
 
 if TYPE_CHECKING:
     from clients.sdk import Client
@@ -73,19 +80,7 @@ def parse_received(envelope: Any, *, verify: bool) -> Event:
         return verify_envelope(envelope, limits=RECEIVE_LIMITS, now_ms=0)
     payload, sig = parse_envelope(envelope)
     obj, eid = parse_payload(payload, limits=RECEIVE_LIMITS, now_ms=0)
-    kind, body = obj["kind"], obj["body"]
-    return Event(
-        id=eid,
-        kind=kind,
-        author=obj["author"],
-        created_at=obj["created_at"],
-        body=body,
-        payload=payload,
-        sig=sig,
-        nonce=obj.get("nonce"),
-        refs=refs_of(kind, body),
-        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
-    )
+    return event_from_parsed(obj, eid, payload, sig)
 
 
 class _Stream(Generic[T]):

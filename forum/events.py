@@ -292,6 +292,23 @@ def parse_payload(payload: str, *, limits: Limits, now_ms: int) -> tuple[dict[st
     return obj, eid
 
 
+def event_from_parsed(obj: Mapping[str, Any], eid: str, payload: str, sig: str) -> Event:
+    """The :class:`Event` of a payload already parsed and checked (by this module or the log)."""
+    kind, body = obj["kind"], obj["body"]
+    return Event(
+        id=eid,
+        kind=kind,
+        author=obj["author"],
+        created_at=obj["created_at"],
+        body=body,
+        payload=payload,
+        sig=sig,
+        nonce=obj.get("nonce"),
+        refs=refs_of(kind, body),
+        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
+    )
+
+
 def parse_envelope(envelope: Any) -> tuple[str, str]:
     """Check the envelope's shape: exactly ``payload`` and ``sig``, both strings."""
     if not isinstance(envelope, dict):
@@ -318,19 +335,7 @@ def verify_envelope(envelope: Any, *, limits: Limits, now_ms: int) -> Event:
         raise
     except Exception as e:  # never let a bug in validation escape as something else
         raise ProtocolError("error", f"could not verify event ({type(e).__name__})") from e
-    kind, body = obj["kind"], obj["body"]
-    return Event(
-        id=eid,
-        kind=kind,
-        author=obj["author"],
-        created_at=obj["created_at"],
-        body=body,
-        payload=payload,
-        sig=sig,
-        nonce=obj.get("nonce"),
-        refs=refs_of(kind, body),
-        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
-    )
+    return event_from_parsed(obj, eid, payload, sig)
 
 
 # --------------------------------------------------------------------------- context rules

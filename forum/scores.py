@@ -65,7 +65,7 @@ class ScoresEngine:
         head = self.hub.head
         # Replay only what scores depend on; the kinds of rated events come from one query.
         self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
-        async for page in self.store.export_kinds(SCORED_KINDS, head):
+        async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
             for seq, eid, payload, sig in page:
                 self.ledger.apply(seq, event_from_row(payload, sig, eid))
         self.ledger.head = max(self.ledger.head, head)

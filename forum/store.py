@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forum.errors import ProtocolError, StorageError
-from forum.events import Event, Known, check_context, refs_of
+from forum.events import Event, Known, check_context, event_from_parsed
 from forum.filters import Filter
 from forum.schema import event_refs, event_tags, events, ratings
 
@@ -61,20 +61,7 @@ WriteResult = Accepted | Duplicate | ProtocolError
 
 def event_from_row(payload: str, sig: str, event_id: str) -> Event:
     """Rebuild an :class:`Event` from a stored (already verified) payload."""
-    obj = orjson.loads(payload)
-    kind, body = obj["kind"], obj["body"]
-    return Event(
-        id=event_id,
-        kind=kind,
-        author=obj["author"],
-        created_at=obj["created_at"],
-        body=body,
-        payload=payload,
-        sig=sig,
-        nonce=obj.get("nonce"),
-        refs=refs_of(kind, body),
-        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
-    )
+    return event_from_parsed(orjson.loads(payload), event_id, payload, sig)
 
 
 def _stored(row: Any) -> Stored:
@@ -345,33 +332,26 @@ class Store:
 
     async def export(self, after_seq: int = 0, page: int = 2000) -> AsyncIterator[list[tuple[int, str, str, str]]]:
         """The whole log after ``after_seq`` as pages of (seq, id, payload, sig); constant memory."""
-        cursor = after_seq
-        while True:
-            async with self.engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        select(events.c.seq, events.c.id, events.c.payload, events.c.sig)
-                        .where(events.c.seq > cursor)
-                        .order_by(events.c.seq)
-                        .limit(page)
-                    )
-                ).all()
-            if not rows:
-                return
-            yield [(r.seq, r.id, r.payload, r.sig) for r in rows]
-            cursor = rows[-1].seq
+        async for rows in self.export_kinds(None, after_seq=after_seq, page=page):
+            yield rows
 
     async def export_kinds(
-        self, kinds: Sequence[str], up_to_seq: int, page: int = 5000
+        self, kinds: Sequence[str] | None, *, after_seq: int = 0, up_to_seq: int | None = None, page: int = 5000
     ) -> AsyncIterator[list[tuple[int, str, str, str]]]:
-        """Like :meth:`export`, only events of ``kinds`` with seq <= ``up_to_seq`` (uses ix_events_kind_seq)."""
-        cursor = 0
+        """Pages of (seq, id, payload, sig) after ``after_seq`` (and at most ``up_to_seq``),
+        only of ``kinds`` when given (then ix_events_kind_seq serves it); constant memory."""
+        cursor = after_seq
         while True:
+            cond = [events.c.seq > cursor]
+            if kinds is not None:
+                cond.append(events.c.kind.in_(list(kinds)))
+            if up_to_seq is not None:
+                cond.append(events.c.seq <= up_to_seq)
             async with self.engine.connect() as conn:
                 rows = (
                     await conn.execute(
                         select(events.c.seq, events.c.id, events.c.payload, events.c.sig)
-                        .where(events.c.kind.in_(list(kinds)), events.c.seq > cursor, events.c.seq <= up_to_seq)
+                        .where(*cond)
                         .order_by(events.c.seq)
                         .limit(page)
                     )

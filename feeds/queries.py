@@ -256,15 +256,25 @@ def revisions_of(conn: Connection, proposal_id: str, author: str) -> list[Stored
 _COMMUNITIES_TRIED = select(func.count(func.distinct(events.c.author))).where(
     OutcomeProposal(events.c.payload) == bindparam("proposal"), _IS_OUTCOME, _LIVE
 )
+_COMMUNITIES_TRIED_MANY = (
+    select(OutcomeProposal(events.c.payload), func.count(func.distinct(events.c.author)))
+    .where(OutcomeProposal(events.c.payload).in_(bindparam("proposals", expanding=True)), _IS_OUTCOME, _LIVE)
+    .group_by(text("1"))
+)
 
 
 def communities_tried(conn: Connection, proposal_ids: Sequence[str]) -> dict[str, int]:
     """Number of distinct communities that reported an outcome for each proposal.
 
-    One small query per proposal: with an ``IN`` list SQLite's planner prefers
-    walking every outcome over the expression index.
+    PostgreSQL answers an ``IN`` list from the expression index in one query;
+    SQLite's planner would rather walk every outcome for it, so there it is one
+    small query per proposal.
     """
     out: dict[str, int] = {}
+    if conn.dialect.name == "postgresql":
+        for chunk in _chunks(list(proposal_ids)):
+            out.update((r[0], int(r[1])) for r in conn.execute(_COMMUNITIES_TRIED_MANY, {"proposals": list(chunk)}).all())
+        return out
     for pid in proposal_ids:
         n = int(conn.execute(_COMMUNITIES_TRIED, {"proposal": pid}).scalar_one())
         if n:

@@ -332,7 +332,10 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
             captured.clear()
             r = await client.get(path)
             assert r.status_code == 200, (path, r.status_code, r.text[:300])
-            statements = list(dict.fromkeys((s, _freeze(p)) for s, p in captured))
+            first: dict[str, Any] = {}
+            for stmt_text, p in captured:
+                first.setdefault(stmt_text, _freeze(p))
+            statements = list(first.items())  # each distinct statement once, with its first parameters
             print(f"\n### {name}: GET {path[:90]}  ({len(captured)} statements, {len(statements)} distinct)")
             sa_event.remove(sync_engine, "before_cursor_execute", capture)
             try:

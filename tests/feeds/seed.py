@@ -133,7 +133,9 @@ def demo(n_proposals: int = 8, raters_per_camp: int = 6) -> Demo:
             for m in p["metrics"]:
                 change = effect + rng.uniform(-0.08, 0.08)
                 sign = 1 if m["higher_is_better"] else -1
-                observed = round(m["baseline"] * (1 + sign * change * (0.5 if running else 1)), 1)
+                observed: float | None = round(m["baseline"] * (1 + sign * change * (0.5 if running else 1)), 1)
+                if running and len(metrics) == 1:
+                    observed = None  # not measured yet
                 metrics.append({**m, "observed": observed, "n": rng.randint(60, 900)})
             verdict = None if running else ("success" if effect > 0.2 else "mixed" if effect > 0.08 else "failure")
             body = {

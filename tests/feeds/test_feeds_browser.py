@@ -337,8 +337,9 @@ def test_hostile_posts_run_no_script(hostile_site: tuple[str, dict[str, str]], b
         assert page.evaluate("document.querySelectorAll('[onerror],[onload],[onclick],[onmouseover],[ontoggle],iframe,object,embed,base,form[action^=http],style').length") == 0, path
         hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))")
         assert not [h for h in hrefs if h.strip().lower().startswith(("javascript:", "data:", "vbscript:"))], (path, hrefs)
-        if path.startswith(("/proposals/", "/outcomes/")) and "withdrawn" not in path:
-            page.screenshot(path=str(screenshot_dir() / f"feeds-hostile-{path.split('/')[1]}.png"), full_page=True)
+        if path in (f"/proposals/{ids['proposal']}", f"/outcomes/{ids['outcome']}", "/"):
+            name = path.strip("/").split("/")[0] or "home"
+            page.screenshot(path=str(screenshot_dir() / f"feeds-hostile-{name}.png"), full_page=True)
         page.close()
     assert foreign == []
     ctx.close()

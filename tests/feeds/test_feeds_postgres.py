@@ -52,6 +52,8 @@ def test_pages_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
         try:
             text_ = Page(c.get(f"/proposals/{p1}").text).text
             assert "Raters 6" in text_ and "Fairness equity" in text_
+            home = Page(c.get("/").text).text
+            assert "1 community tried it" in home and "0 communities tried it" in home
         finally:
             state.scores = engine
 

@@ -68,7 +68,7 @@ ServerPidOpt = Annotated[
 ]
 JsonFileOpt = Annotated[
     Path | None,
-    typer.Option("--json", help="Write the full report (JSON) to this file.", dir_okay=False),
+    typer.Option("--json-file", help="Write the full report (JSON) to this file.", dir_okay=False),
 ]
 ProfileOpt = Annotated[
     Path | None,

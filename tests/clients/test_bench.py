@@ -191,7 +191,7 @@ def test_cli_ingest_starts_a_forum_and_writes_a_report_that_compare_reads(tmp_pa
     for path in (a, b):
         done = subprocess.run(
             [sys.executable, "-m", "clients", "bench", "ingest", "--start", "sqlite", "-n", "200", "-c", "2",
-             "--warmup", "0", "--quiet", "--json", str(path)],
+             "--warmup", "0", "--quiet", "--json-file", str(path)],
             capture_output=True, text=True, timeout=timeout(120), check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr

@@ -28,7 +28,7 @@ import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
 
-from clients.errors import ConnectError, KeyFileError, Refused, VerificationFailed
+from clients.errors import ConnectError, InvalidURL, KeyFileError, Refused, VerificationFailed
 from clients.keys import Key, load_key
 from forum.errors import ProtocolError
 
@@ -177,6 +177,8 @@ def reporting(out: Output) -> Iterator[None]:
         fail(out, ExitCode.REFUSED, f"the forum would refuse this: {e.message}", reason=e.reason)
     except KeyFileError as e:
         fail(out, ExitCode.KEY, str(e))
+    except InvalidURL as e:
+        fail(out, ExitCode.USAGE, str(e))
     except ConnectError as e:
         fail(out, ExitCode.CONNECT, str(e))
     except TimeoutError:

@@ -84,6 +84,10 @@ class InsecureKeyFile(KeyFileError):
     """The key file's permissions let group or others access it (use ``chmod 600``)."""
 
 
+class InvalidURL(ClientError, ValueError):
+    """The URL given to the client is not a ws:// or wss:// URL."""
+
+
 class ConnectError(ClientError):
     """The forum could not be reached."""
 

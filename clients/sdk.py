@@ -47,7 +47,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.uri import parse_uri
 
 from clients.builders import SignedEvent, check_envelope
-from clients.errors import ClientClosed, ConnectError, Refused, split_reason
+from clients.errors import ClientClosed, ConnectError, InvalidURL, Refused, split_reason
 from clients.streams import ScoreSubscription, Subscription, _Stream, check_sub_id
 from forum.errors import Reason
 from forum.events import Event, event_id, parse_envelope
@@ -142,7 +142,7 @@ class Client:
         try:
             parse_uri(url)
         except InvalidURI as e:
-            raise ValueError(f"not a WebSocket URL (ws:// or wss://): {url!r}") from e
+            raise InvalidURL(f"not a WebSocket URL (ws:// or wss://): {url!r}") from e
         self.url = url
         self.verify = verify
         self.backoff = backoff or Backoff()

@@ -350,3 +350,16 @@ def test_watch_stops_on_a_forged_event(forum_serve: ServeProcess, key_file: Path
     unchecked = runner.invoke(app, [*watch, "--no-verify"])
     assert unchecked.exit_code == 0, unchecked.output
     assert [line["id"] for line in _lines(unchecked.stdout)] == [stored["id"]]
+
+
+def test_a_url_that_is_not_websocket_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clients.cli import app
+
+    key = tmp_path / "k.key"
+    assert CliRunner().invoke(app, ["keygen", str(key)]).exit_code == 0
+    res = CliRunner().invoke(
+        app, ["post", "--url", "http://nope", "--key", str(key), "--title", "t", "--summary", "s", "--text", "x"]
+    )
+    assert res.exit_code == 2 and "not a WebSocket URL" in res.output

@@ -35,8 +35,20 @@ def _extra_routes() -> tuple[list[BaseRoute], list[Middleware]]:
     return list(routes()), list(middleware())
 
 
+API_PREFIXES = ("/api/", "/.well-known/", "/healthz", "/metrics", "/openapi.json", "/ws")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """The JSON error shape for the API; the public web's HTML error page elsewhere."""
     assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith(API_PREFIXES):
+        try:
+            from feeds.web import error_page
+        except ImportError:
+            pass
+        else:
+            title = "Not found" if exc.status_code == 404 else "Request refused"
+            return error_page(request, exc.status_code, title, "There is no page at this address.")
     reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid")
     return error(reason, exc.detail or "request refused", status=exc.status_code)
 

@@ -146,3 +146,10 @@ def test_batch_larger_than_the_burst_is_too_large(tmp_path, database_url) -> Non
         body = b"\n".join(orjson.dumps(proposal(s, f"P{i}")) for i in range(4))
         r = c.post("/api/v1/events:batch", content=body)
         assert r.status_code == 413 and r.json()["reason"] == "too-large"
+
+
+def test_unknown_page_is_html_unknown_api_path_is_json(client: TestClient) -> None:
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json()["reason"] == "not-found"

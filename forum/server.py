@@ -98,7 +98,8 @@ def run(settings: Settings) -> None:
     common: dict[str, Any] = dict(
         log_level=settings.log_level,
         ws_max_size=settings.max_frame_bytes * 4,
-        ws_per_message_deflate=False,  # compression costs more CPU than the bytes it saves here
+        ws_per_message_deflate=False,
+        ws="forum.corked:CorkedWebSocketProtocol",  # one socket write per connection per loop pass  # compression costs more CPU than the bytes it saves here
         ws_ping_interval=20.0,
         ws_ping_timeout=60.0,
         access_log=False,

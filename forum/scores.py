@@ -140,7 +140,7 @@ class ScoresEngine:
             old = self.fitted
             self.fitted, self.fit_result = doc, result
             self.index = build_index(self.cheap, self.fitted)
-            log.info("scores refit", fit_as_of_seq=doc["fit_as_of_seq"], seconds=round(time.perf_counter() - t0, 3))
+            log.debug("scores refit", fit_as_of_seq=doc["fit_as_of_seq"], seconds=round(time.perf_counter() - t0, 3))
             self._push(self._fit_changes(old, doc))
 
     @staticmethod

@@ -27,6 +27,14 @@ import orjson
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from clients.errors import ConnectError, InvalidURL, KeyFileError, Refused, VerificationFailed
 from clients.keys import Key, load_key
@@ -200,3 +208,16 @@ def load_key_or_fail(out: Output, path: Path) -> Key:
         return load_key(path)
     except KeyFileError as e:
         fail(out, ExitCode.KEY, str(e))
+
+
+def progress_bar(out: Output) -> Progress:
+    """The progress display of long commands: on stderr, gone when done."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out.stderr,
+        transient=True,
+    )

@@ -12,18 +12,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from clients.cli import app
-from clients.clikit import ExitCode, JsonOption, Output, fail, reporting
+from clients.clikit import ExitCode, JsonOption, Output, fail, progress_bar, reporting
 from raters.bench import SECTIONS, bench_steps, run_bench
 
 #: Polis conversations of a source checkout (absent from an installed package).
@@ -99,15 +91,7 @@ def raters(
         if json:
             report = run_bench(None, polis_dir=polis_dir, scale=scale, sections=sections)
         else:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=out.stderr,
-                transient=True,
-            ) as bar:
+            with progress_bar(out) as bar:
                 task = bar.add_task("starting", total=bench_steps(polis_dir, sections))
                 first = [True]
 

@@ -7,14 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Group
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +17,7 @@ from clients.clikit import (
     Output,
     TimeoutOption,
     fail,
+    progress_bar,
     reporting,
     run_async,
     safe_text,
@@ -80,15 +73,7 @@ def verify(
 def _run(out: Output, base: str, timeout: float) -> VerifyReport:
     if out.json:
         return run_async(verify_forum(base, http_timeout=timeout))
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out.stderr,
-        transient=True,
-    ) as bar:
+    with progress_bar(out) as bar:
         tasks: dict[str, Any] = {}
         labels = {
             "download": "download and verify events (seq)",

@@ -29,7 +29,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from forum.events import Event
+from forum.protocol.events import Event
 from forum.store import Stored
 
 MAX_STREAMS = 5000

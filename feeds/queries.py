@@ -15,9 +15,9 @@ Every query here is shaped to walk an index of forum/schema.py and stop early:
   ``event_refs`` (ref, seq) and join ``events`` on its key;
 * per-target rating aggregates read ``ratings`` through ``ix_ratings_target``.
 
-``tests/bench/bench_pages.py`` prints the plan of every query a page runs.
+``clients/bench/pages.py`` prints the plan of every query a page runs.
 All functions are synchronous and take an open :class:`Connection`: a page
-runs its queries together through :class:`feeds.db.Reader`. Statements are
+runs its queries together through :class:`feeds.reader.Reader`. Statements are
 built once per shape (with bound parameters) and reused, so SQLAlchemy
 compiles each only once.
 """

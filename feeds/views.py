@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from feeds import queries
 from feeds.render import short_did
-from feeds.scores import Scores, badges
+from feeds.scorecards import Scores, badges
 from forum.store import Stored
 
 # --------------------------------------------------------------------------- URLs

@@ -3,7 +3,7 @@
 forum/app.py mounts :func:`routes` after the API and wraps the app in
 :func:`middleware`. Handlers read ``request.app.state.store`` (through
 :mod:`feeds.queries`, one connection per request), ``.hub`` (live updates),
-``.settings`` and, when present, ``.scores`` (through :mod:`feeds.scores`).
+``.settings`` and, when present, ``.scores`` (through :mod:`feeds.scorecards`).
 
 Pages (all GET, HTML, work without JavaScript):
 
@@ -36,9 +36,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from feeds import live, queries, syndication
-from feeds.db import reader
+from feeds.reader import reader
 from feeds.render import STATIC, environment
-from feeds.scores import Scores, full, summarize_reports
+from feeds.scorecards import Scores, full, summarize_reports
 from feeds.security import SecurityHeaders
 from feeds.views import (
     Item,

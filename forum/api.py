@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from forum import __version__, strictjson
-from forum.errors import ProtocolError
-from forum.events import KINDS, PROTOCOL_VERSION
-from forum.filters import DECIMAL, DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
+from forum import __version__
 from forum.ingest import Result
 from forum.openapi import openapi_document
+from forum.protocol import strictjson
+from forum.protocol.errors import ProtocolError
+from forum.protocol.events import KINDS, PROTOCOL_VERSION
+from forum.protocol.filters import DECIMAL, DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
 from forum.responses import JSON, error, from_protocol_error
 from forum.store import Stored
 from forum.ws import client_address

@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from forum import api, scores_api
+from forum import api
 from forum.db import create_engine, is_postgres, migrate
 from forum.hub import Hub
 from forum.ingest import Ingest
 from forum.metrics import Metrics
 from forum.ratelimit import TokenBuckets
 from forum.responses import error
+from forum.scores import api as scores_api
 from forum.settings import Settings
 from forum.store import Store
 from forum.ws import websocket_endpoint
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 async def _start_scores(app: Starlette, settings: Settings) -> Any:
     """The scores engine: replays the log, then follows the hub."""
-    from forum.scores import ScoresEngine
+    from forum.scores.engine import ScoresEngine
 
     engine = ScoresEngine(app.state.store, app.state.hub, settings)
     app.state.scores = engine

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from forum import wire
-from forum.errors import ProtocolError
-from forum.events import Event
-from forum.filters import Filter
 from forum.metrics import Metrics
+from forum.protocol import wire
+from forum.protocol.errors import ProtocolError
+from forum.protocol.events import Event
+from forum.protocol.filters import Filter
 from forum.store import Store, Stored
 
 log = structlog.get_logger("forum.hub")

@@ -26,10 +26,10 @@ from typing import Any
 
 import structlog
 
-from forum.errors import ProtocolError, StorageError
-from forum.events import Event, Limits, event_id, verify_envelope
 from forum.hub import Hub
 from forum.metrics import Metrics
+from forum.protocol.errors import ProtocolError, StorageError
+from forum.protocol.events import Event, Limits, event_id, verify_envelope
 from forum.ratelimit import TokenBuckets
 from forum.store import Accepted, Duplicate, Store, Stored
 

@@ -4,7 +4,7 @@ Every error from the HTTP API looks like::
 
     {"ok": false, "status": 400, "reason": "invalid", "message": "invalid: ..."}
 
-``reason`` is one of the protocol's reasons (forum.errors.REASONS) or
+``reason`` is one of the protocol's reasons (forum.protocol.errors.REASONS) or
 ``not-found`` / ``method-not-allowed`` for routing errors.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from forum.errors import ProtocolError
+from forum.protocol.errors import ProtocolError
 
 STATUS_BY_REASON = {
     "invalid": 400,

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from forum.events import Limits
+from forum.protocol.events import Limits
 
 
 class Settings(BaseSettings):

@@ -4,7 +4,7 @@ The writer path is :meth:`Store.write_batch`: one transaction per batch
 (group commit). Inside it, under a lock that serializes every writer process
 (PostgreSQL: an advisory transaction lock; SQLite: the database's own write
 lock), it drops duplicates, applies the rules that need the log
-(:func:`forum.events.check_context`), assigns consecutive ``seq`` numbers,
+(:func:`forum.protocol.events.check_context`), assigns consecutive ``seq`` numbers,
 inserts the rows, maintains the current-ratings table, applies retractions and
 (PostgreSQL) queues a ``NOTIFY`` carrying the seq range, delivered on commit.
 Commit order therefore equals seq order, across any number of processes.
@@ -22,9 +22,9 @@ import orjson
 from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from forum.errors import ProtocolError, StorageError
-from forum.events import Event, Known, check_context, event_from_parsed
-from forum.filters import Filter
+from forum.protocol.errors import ProtocolError, StorageError
+from forum.protocol.events import Event, Known, check_context, event_from_parsed
+from forum.protocol.filters import Filter
 from forum.schema import event_refs, event_tags, events, ratings
 
 WRITER_LOCK = 0x6D796C67  # pg_advisory_xact_lock key of the single logical writer

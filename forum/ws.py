@@ -1,6 +1,6 @@
 """The WebSocket endpoint ``/ws``: one reader loop and one sender task per connection.
 
-The reader parses each frame (sans-I/O, forum.wire), hands PUBLISH to the
+The reader parses each frame (sans-I/O, forum.protocol.wire), hands PUBLISH to the
 ingest path without waiting for the commit (so clients can pipeline), and
 starts a catch-up task per SUBSCRIBE. The sender drains the connection's
 Outbox. Bad frames get an error and the connection keeps working.
@@ -15,10 +15,10 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from forum import wire
-from forum.errors import ProtocolError
 from forum.hub import Outbox, Subscription
 from forum.ingest import Result, envelope_id
+from forum.protocol import wire
+from forum.protocol.errors import ProtocolError
 
 log = structlog.get_logger("forum.ws")
 

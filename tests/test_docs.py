@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from forum import api, errors, scores_api, wire
+from forum import api
 from forum.api import well_known_document
-from forum.events import BODY_MODELS, KINDS, Metric, Period
-from forum.filters import FIELDS
 from forum.openapi import openapi_document
+from forum.protocol import errors, wire
+from forum.protocol.events import BODY_MODELS, KINDS, Metric, Period
+from forum.protocol.filters import FIELDS
+from forum.scores import api as scores_api
 from forum.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +75,7 @@ def test_serve_flags_are_documented(flag: str) -> None:
 
 
 def route_methods() -> dict[str, set[str]]:
-    """Every HTTP route of the JSON API (forum.api and forum.scores_api)."""
+    """Every HTTP route of the JSON API (forum.api and forum.scores.api)."""
     out: dict[str, set[str]] = {}
     for r in [*api.routes, *scores_api.routes]:
         out.setdefault(r.path, set()).update(m.lower() for m in (r.methods or ()) if m != "HEAD")

@@ -2,10 +2,10 @@
 
 Events are signed by a pool of processes (about 20 µs per Ed25519 signature
 per core, plus the payload's JSON), with reproducible keys
-(:func:`clients.keys.derive_key` of a per-run secret), payloads built by
-:func:`clients.builders.encode_payload` (byte for byte what the builders
+(:func:`clients.sdk.keys.derive_key` of a per-run secret), payloads built by
+:func:`clients.sdk.builders.encode_payload` (byte for byte what the builders
 sign) and each chunk's first event checked with the forum's own
-:func:`clients.builders.check_envelope`. Every event comes back as its id,
+:func:`clients.sdk.builders.check_envelope`. Every event comes back as its id,
 its signature and a finished, masked WebSocket frame ``["PUBLISH", envelope]``
 that a connection only has to write.
 """
@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from clients.bench.wsclient import encode_frame
-from clients.builders import check_envelope, encode_payload, now_ms
-from clients.keys import Key, derive_key
+from clients.sdk.builders import check_envelope, encode_payload, now_ms
+from clients.sdk.keys import Key, derive_key
 
 KINDS = ("proposal", "rating", "agent")
 _CHUNK = 4000

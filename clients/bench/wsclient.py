@@ -1,6 +1,6 @@
 """A minimal RFC 6455 client for load generation: frames in, frames out, no per-message tasks.
 
-The SDK's :class:`clients.sdk.Client` verifies every received signature and
+The SDK's :class:`clients.sdk.client.Client` verifies every received signature and
 keeps a future per publish; that is right for an agent, but a load generator
 must cost far less than the server it measures (2,000 subscribers at 100
 events/s is 200,000 frames a second to read). This module is an

@@ -1,9 +1,9 @@
-"""Benchmark of the raters package: a thin wrapper around :mod:`raters.bench`.
+"""Benchmark of the raters package: a thin wrapper around :mod:`clients.bench.raters`.
 
 Run: ``python tests/bench/bench_raters.py [--json FILE]`` (prints a JSON report), or
 ``forum bench raters`` (progress bar, same report), or call :func:`run_bench`.  The
 Polis section reads the conversations in ``tests/data/polis``.  Sections and figures:
-see :mod:`raters.bench` and docs/raters.md.
+see :mod:`clients.bench.raters` and docs/raters.md.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from raters import bench as _bench  # noqa: E402
-from raters.bench import Progress, bench_bridging, bench_groups  # noqa: E402, F401
+from clients.bench import raters as _bench  # noqa: E402
+from clients.bench.raters import Progress, bench_bridging, bench_groups  # noqa: E402, F401
 
 POLIS_DIR = ROOT / "tests" / "data" / "polis"
 

@@ -14,12 +14,8 @@ import numpy as np
 import orjson
 import pytest
 
-from clients import builders
-from clients.agent import CONFLICT_THRESHOLD, OwnerAgent
-from clients.builders import SignedEvent
-from clients.keys import derive_key
-from clients.model import Board, OwnerModel, Results
-from clients.owner import (
+from clients.agent.model import Board, OwnerModel, Results
+from clients.agent.owner import (
     Criterion,
     Notice,
     OwnerProfile,
@@ -27,8 +23,12 @@ from clients.owner import (
     PriorityShiftNotice,
     RequestConflictNotice,
 )
-from clients.sdk import Client
-from clients.world import load_corpus
+from clients.agent.owner_agent import CONFLICT_THRESHOLD, OwnerAgent
+from clients.demo.world import load_corpus
+from clients.sdk import builders
+from clients.sdk.builders import SignedEvent
+from clients.sdk.client import Client
+from clients.sdk.keys import derive_key
 from tests.support.timeouts import timeout
 
 AUTHOR = derive_key("tests/agent", "author")
@@ -294,7 +294,7 @@ def test_streamed_outcomes_make_the_predictions_better(seed: int) -> None:
     with_stream = OwnerModel(OwnerProfile.from_weights(GREEN).weights, seed=seed)
     without = OwnerModel(OwnerProfile.from_weights(GREEN).weights, seed=seed, use_stream=False)
     frng = np.random.default_rng(seed + 200)
-    from clients.owner import Feedback
+    from clients.agent.owner import Feedback
 
     for p, ev in events[:20]:
         score, crit = owner_scores(p, GREEN, frng, effect=1.5 * mean_effect(p))

@@ -24,7 +24,7 @@ from clients.bench.server import BenchServer
 from clients.bench.signing import presign
 from clients.bench.stats import LatencyHist
 from clients.bench.target import Target, Ui
-from clients.builders import check_envelope
+from clients.sdk.builders import check_envelope
 from tests.support.timeouts import timeout
 
 QUIET = Ui(quiet=True)
@@ -78,7 +78,7 @@ def test_profile_summary_reads_py_spy_raw_stacks() -> None:
     raw = "\n".join(
         [
             'process 1:"python -m forum";thread (0x1): "MainThread";run_forever (asyncio/base_events.py:600);Ingest._writer (forum/ingest.py:170);Store.write_batch (forum/store.py:120) 30',
-            'process 1:"python -m forum";thread (0x2): "verify_0";_worker (concurrent/futures/thread.py:83);_verify_chunk (forum/ingest.py:63);verify (forum/identity.py:90);crypto_sign_open (nacl/bindings/crypto_sign.py:90) 70',
+            'process 1:"python -m forum";thread (0x2): "verify_0";_worker (concurrent/futures/thread.py:83);_verify_chunk (forum/ingest.py:63);verify (forum/protocol/identity.py:90);crypto_sign_open (nacl/bindings/crypto_sign.py:90) 70',
         ]
     )
     s = summarize(raw)

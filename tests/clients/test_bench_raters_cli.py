@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
+from clients.bench.raters import bench_steps, polis_conversations
 from clients.cli import app
-from clients.clikit import ExitCode
-from raters.bench import bench_steps, polis_conversations
+from clients.cli.kit import ExitCode
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "polis"
 

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from clients import builders
-from clients.builders import check_envelope, encode_payload, mine_pow, sign_event
-from clients.keys import Key, derive_key
-from forum.errors import ProtocolError
-from forum.events import Limits, leading_zero_bits, verify_envelope
-from forum.identity import b64url_decode
+from clients.sdk import builders
+from clients.sdk.builders import check_envelope, encode_payload, mine_pow, sign_event
+from clients.sdk.keys import Key, derive_key
+from forum.protocol.errors import ProtocolError
+from forum.protocol.events import Limits, leading_zero_bits, verify_envelope
+from forum.protocol.identity import b64url_decode
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "protocol-vectors.json").read_text(
@@ -131,7 +131,7 @@ def test_body_fields_follow_the_protocol_order() -> None:
 
 
 def _forum_error(kind: str, body: dict[str, Any], **top: Any) -> str:
-    """What the forum itself says about an event: sign it by hand, verify with forum.events."""
+    """What the forum itself says about an event: sign it by hand, verify with forum.protocol.events."""
     payload = encode_payload(kind, KEY.did, top.get("created_at", builders.now_ms()), body)
     with pytest.raises(ProtocolError) as err:
         verify_envelope(

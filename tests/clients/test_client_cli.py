@@ -15,11 +15,11 @@ import typer
 from typer.testing import CliRunner
 
 from clients.cli import app
-from clients.clikit import ExitCode, Output, reporting, safe_text
-from clients.errors import ConnectError, InsecureKeyFile, Refused, VerificationFailed
-from clients.keys import derive_key, load_key, save_key
-from forum.errors import ProtocolError
-from forum.events import Limits, verify_envelope
+from clients.cli.kit import ExitCode, Output, reporting, safe_text
+from clients.sdk.errors import ConnectError, InsecureKeyFile, Refused, VerificationFailed
+from clients.sdk.keys import derive_key, load_key, save_key
+from forum.protocol.errors import ProtocolError
+from forum.protocol.events import Limits, verify_envelope
 from tests.clients.conftest import ServeProcess, tamper_event
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from clients.cli import app
-from clients.clikit import ExitCode
-from clients.keys import derive_key, save_key
+from clients.cli.kit import ExitCode
+from clients.sdk.keys import derive_key, save_key
 from tests.clients.conftest import ServeProcess
 
 pytestmark = pytest.mark.slow

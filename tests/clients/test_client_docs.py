@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from clients.cli import app
-from clients.clikit import ExitCode
+from clients.cli.kit import ExitCode
 
 SDK_DOC = (Path(__file__).resolve().parents[2] / "docs" / "sdk.md").read_text(encoding="utf-8")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from clients.errors import InsecureKeyFile, KeyFileError, KeyFileExists
-from clients.keys import Key, derive_key, generate_key, load_key, save_key
-from forum.identity import is_did
+from clients.sdk.errors import InsecureKeyFile, KeyFileError, KeyFileExists
+from clients.sdk.keys import Key, derive_key, generate_key, load_key, save_key
+from forum.protocol.identity import is_did
 
 
 def test_save_creates_a_0600_file_and_load_round_trips(tmp_path: Path) -> None:

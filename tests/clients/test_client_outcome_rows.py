@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from clients import builders
-from clients.keys import derive_key
-from clients.outcome_rows import RowError, read_outcome_rows
+from clients.importers.outcome_rows import RowError, read_outcome_rows
+from clients.sdk import builders
+from clients.sdk.keys import derive_key
 
 PROPOSAL = "c" * 64
 HEADER = (

@@ -30,12 +30,12 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clients import builders
-from clients.errors import ClientClosed, ConnectError, Refused, VerificationFailed
-from clients.keys import Key, derive_key
-from clients.sdk import Backoff, Client
-from clients.streams import Subscription
-from forum.errors import ProtocolError
+from clients.sdk import builders
+from clients.sdk.client import Backoff, Client
+from clients.sdk.errors import ClientClosed, ConnectError, Refused, VerificationFailed
+from clients.sdk.keys import Key, derive_key
+from clients.sdk.streams import Subscription
+from forum.protocol.errors import ProtocolError
 from tests.clients.conftest import tamper_event
 from tests.support.server import ForumProcess
 from tests.support.timeouts import timeout

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from clients import builders
-from clients.errors import Refused
-from clients.keys import derive_key
-from clients.sdk import Backoff, Client
-from clients.streams import Subscription
+from clients.sdk import builders
+from clients.sdk.client import Backoff, Client
+from clients.sdk.errors import Refused
+from clients.sdk.keys import derive_key
+from clients.sdk.streams import Subscription
 from tests.clients.conftest import ServeProcess
 from tests.support.timeouts import timeout
 

@@ -1,4 +1,4 @@
-"""Structural checks for the demo content corpus shipped in ``clients/data/corpus.json``."""
+"""Structural checks for the demo content corpus shipped in ``clients/demo/data/corpus.json``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 
 
 def _load() -> dict[str, Any]:
-    text = resources.files("clients").joinpath("data").joinpath("corpus.json").read_text("utf-8")
+    text = resources.files("clients.demo").joinpath("data").joinpath("corpus.json").read_text("utf-8")
     data = json.loads(text)
     assert isinstance(data, dict)
     return data

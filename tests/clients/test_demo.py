@@ -19,7 +19,7 @@ import pytest
 import typer
 
 from clients.cli import app
-from clients.world import (
+from clients.demo.world import (
     STATED_CRITERIA,
     load_corpus,
     make_owners,

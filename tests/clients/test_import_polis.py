@@ -20,9 +20,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
+from clients.audit import verify_forum
 from clients.cli import app
-from clients.clikit import ExitCode
-from clients.polis import (
+from clients.cli.kit import ExitCode
+from clients.importers.polis import (
     MODERATED_OUT_TAG,
     ari_against_polis,
     forum_labels,
@@ -33,7 +34,6 @@ from clients.polis import (
     read_map,
     write_map,
 )
-from clients.verify import verify_forum
 from raters.compare import LABELS_MIN_ARI
 from raters.polis import parse_participants_votes
 from tests.support.server import ForumProcess

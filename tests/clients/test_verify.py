@@ -1,6 +1,6 @@
 """``forum verify``: auditing served scores against the signed export.
 
-The core, :func:`clients.verify.audit`, takes export lines and served documents, so
+The core, :func:`clients.audit.audit`, takes export lines and served documents, so
 tampering is tested honestly: documents computed the way the forum computes them (or
 downloaded from a real forum), with one served number, one membership or one
 signature altered afterwards.  The slow tests run a real ``python -m forum`` process,
@@ -21,15 +21,15 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from clients import builders
-from clients.builders import SignedEvent
+from clients.audit import audit, http_base, verify_forum
 from clients.cli import app
-from clients.clikit import ExitCode
-from clients.keys import derive_key
-from clients.sdk import Client
-from clients.verify import audit, http_base, verify_forum
-from forum.ledger import Ledger
-from forum.scoring import cheap_document, fitted_document, groups_document
+from clients.cli.kit import ExitCode
+from clients.sdk import builders
+from clients.sdk.builders import SignedEvent
+from clients.sdk.client import Client
+from clients.sdk.keys import derive_key
+from forum.scores.documents import cheap_document, fitted_document, groups_document
+from forum.scores.ledger import Ledger
 from forum.store import event_from_row
 from raters.bridging import BRIDGING_THRESHOLD, FACTOR_THRESHOLD, MIN_RATERS
 from tests.support.server import ForumProcess
@@ -447,8 +447,8 @@ def test_cli_verify(forum: LiveForum, monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["ok"] is True and data["findings"] == [] and data["bad_signatures"] == 0
 
     # Exit 4 on a difference: the real downloads, one served count altered before the audit.
-    import clients.commands.verify as cmd
-    import clients.verify as core
+    import clients.audit as core
+    import clients.cli.commands.verify as cmd
 
     def tampered(lines: Any, snapshot: Any, groups: Any, **kw: Any) -> Any:
         snapshot = copy.deepcopy(snapshot)

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.feeds.helpers import Agent, event_id
 
-CORPUS = Path(__file__).resolve().parents[2] / "clients" / "data" / "corpus.json"
+CORPUS = Path(__file__).resolve().parents[2] / "clients" / "demo" / "data" / "corpus.json"
 DAY = 86_400_000
 
 

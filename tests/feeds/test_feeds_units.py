@@ -9,8 +9,8 @@ import pytest
 from feeds import charts
 from feeds.live import LiveListener, matcher
 from feeds.render import ALLOWED_TAGS, markdown_html, metric_change, plain_text, xml_safe
-from feeds.scores import Bridging, Scores, from_engine, settle, summarize_reports
-from forum.events import Event
+from feeds.scorecards import Bridging, Scores, from_engine, settle, summarize_reports
+from forum.protocol.events import Event
 from forum.store import Stored
 from tests.feeds.test_feeds_pages import Page
 

@@ -9,7 +9,7 @@ from typing import Any
 import nacl.signing
 import orjson
 
-from forum.identity import did_from_public_key, sign
+from forum.protocol.identity import did_from_public_key, sign
 
 
 class Signer:

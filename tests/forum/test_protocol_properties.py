@@ -12,11 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forum import strictjson
-from forum.errors import ProtocolError
-from forum.events import Limits, event_id, leading_zero_bits, verify_envelope
-from forum.identity import b58decode, b58encode, did_from_public_key, public_key_from_did, sign
-from forum.wire import parse_message
+from forum.protocol import strictjson
+from forum.protocol.errors import ProtocolError
+from forum.protocol.events import Limits, event_id, leading_zero_bits, verify_envelope
+from forum.protocol.identity import (
+    b58decode,
+    b58encode,
+    did_from_public_key,
+    public_key_from_did,
+    sign,
+)
+from forum.protocol.wire import parse_message
 
 VECTORS = Path(__file__).parent.parent / "data" / "protocol-vectors.json"
 LIMITS = Limits()

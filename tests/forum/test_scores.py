@@ -10,8 +10,8 @@ import orjson
 from starlette.testclient import TestClient
 
 from forum.app import create_app
-from forum.ledger import Ledger
-from forum.scoring import cheap_document
+from forum.scores.documents import cheap_document
+from forum.scores.ledger import Ledger
 from forum.store import event_from_row
 from raters.compare import compare_results
 from tests.forum.conftest import make_settings

@@ -11,10 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from forum.db import create_engine, migrate
-from forum.events import Limits, verify_envelope
-from forum.filters import Filter
 from forum.hub import Hub, Outbox, Subscription
 from forum.metrics import Metrics
+from forum.protocol.events import Limits, verify_envelope
+from forum.protocol.filters import Filter
 from forum.store import Accepted, Store, Stored
 from tests.forum.helpers import Signer, agent, event_id, proposal, rating
 
@@ -179,7 +179,7 @@ async def test_indexed_live_matching_equals_checking_every_filter(tmp_path: Path
                 if rng.random() < 0.35:
                     f[name] = rng.sample(pool, rng.randint(1, 2))
             filters.append(f)
-        from forum.filters import parse_filter
+        from forum.protocol.filters import parse_filter
 
         subs = []
         for i, f in enumerate(filters):

@@ -1,0 +1,415 @@
+"""``forum bench``: load a forum and measure it (ingest, fan-out, queries), and compare reports.
+
+Every mode either loads the forum at ``--url`` or starts one itself with
+``--start sqlite|postgres`` (a temporary database, rate limits off, deleted
+afterwards). Progress goes to stderr, a summary table to stdout, and the
+full report to ``--json FILE``. The group is ``bench_app``: other modules may
+add subcommands to it (``from clients.cli.commands.bench import bench_app``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from clients.cli.app import app
+from clients.cli.kit import ExitCode, Output, fail
+
+bench_app = typer.Typer(
+    name="bench",
+    help=(
+        "Load a forum and measure it: ingest (events/s, OK latency), fanout "
+        "(publish-to-delivery latency to many subscribers), query (HTTP reads); "
+        "compare two reports. Point it at a forum with --url, or let it start one "
+        "with --start sqlite|postgres. Other modules add their own benchmarks here "
+        "(raters)."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench", rich_help_panel="Forum")
+
+
+class Start(enum.StrEnum):
+    sqlite = "sqlite"
+    postgres = "postgres"
+
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="The forum to load: ws://HOST:PORT/ws or http://HOST:PORT (only loopback or your own deployment).",
+    ),
+]
+StartOpt = Annotated[
+    Start | None,
+    typer.Option(
+        "--start", help="Start a forum for the run on a throwaway database instead of --url."
+    ),
+]
+ServerEnvOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server-env",
+        help="With --start: a FORUM_* setting for the started forum, NAME=VALUE; repeatable.",
+    ),
+]
+ServerPidOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--server-pid", help="With --url: the forum's pid, to report its CPU use (and profile it)."
+    ),
+]
+JsonFileOpt = Annotated[
+    Path | None,
+    typer.Option("--json-file", help="Write the full report (JSON) to this file.", dir_okay=False),
+]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="Sample the server with py-spy during each measured phase; raw stacks go to FILE.<phase>.txt "
+        "and the hottest functions into the report.",
+        dir_okay=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ProcsOpt = Annotated[
+    int,
+    typer.Option(
+        "--procs", min=1, help="Load-generating processes (the client can be the bottleneck)."
+    ),
+]
+
+
+def _parse_env(items: list[str] | None, out: Output) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            fail(out, ExitCode.USAGE, f"--server-env wants NAME=VALUE, not {item!r}")
+        env[name.upper().removeprefix("FORUM_")] = value
+    return env
+
+
+@contextmanager
+def _target(
+    out: Output,
+    url: str | None,
+    start: Start | None,
+    server_env: list[str] | None,
+    server_pid: int | None,
+    profile: Path | None,
+    defaults: dict[str, str] | None = None,
+) -> Iterator[Any]:
+    from clients.bench.server import BenchServer, BenchServerError, raise_fd_limit
+    from clients.bench.target import Target
+
+    if (url is None) == (start is None):
+        fail(
+            out,
+            ExitCode.USAGE,
+            "give exactly one of --url (a forum to load) or --start sqlite|postgres",
+        )
+    raise_fd_limit()
+    server: BenchServer | None = None
+    try:
+        if start is not None:
+            env = {**(defaults or {}), **_parse_env(server_env, out)}
+            out.info(f"starting a forum on {start.value} …")
+            try:
+                server = BenchServer(start.value, env).start()
+            except BenchServerError as e:
+                fail(out, ExitCode.CONNECT, str(e))
+            target = Target.from_url(server.url, server.pid)
+            target.description = server.describe()
+            if server.pg is not None and server.pg.postmaster_pid:
+                target.database_pids = [server.pg.postmaster_pid]
+            out.info(f"forum at {server.url} (pid {server.pid})")
+        else:
+            assert url is not None
+            try:
+                target = Target.from_url(url, server_pid)
+            except ValueError as e:
+                fail(out, ExitCode.USAGE, str(e))
+        if profile is not None:
+            from clients.bench.profile import Profiler
+
+            pid = target.server_pids[0] if target.server_pids else None
+            if pid is None:
+                fail(
+                    out,
+                    ExitCode.USAGE,
+                    "--profile needs the server's pid: use --start, or --server-pid with --url",
+                )
+            try:
+                target.profiler = Profiler(pid, profile)
+            except RuntimeError as e:
+                fail(out, ExitCode.USAGE, str(e))
+        yield target
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _finish(
+    out: Output, mode: str, target: Any, results: dict[str, Any], json_file: Path | None
+) -> dict[str, Any]:
+    from clients.bench.report import new_report, print_table, summary_table, write_report
+
+    report = new_report(mode, target.description, results)
+    if json_file is not None:
+        write_report(report, json_file)
+        out.info(f"report written to {json_file}")
+    print_table(summary_table(report))
+    return report
+
+
+def _run(out: Output, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from clients.bench.wsclient import WsError
+
+    try:
+        return fn()
+    except (OSError, WsError, TimeoutError) as e:
+        fail(out, ExitCode.CONNECT, f"the forum could not be loaded: {e}")
+    except KeyboardInterrupt:
+        fail(out, ExitCode.INTERRUPTED, "interrupted")
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
+@bench_app.command()
+def ingest(
+    events: Annotated[
+        int, typer.Option("--events", "-n", min=1, help="Events to publish per measured phase.")
+    ] = 100_000,
+    connections: Annotated[
+        int, typer.Option("--connections", "-c", min=1, help="Concurrent publishing connections.")
+    ] = 8,
+    window: Annotated[
+        int,
+        typer.Option(
+            "--window", "-w", min=1, max=2000, help="PUBLISH frames in flight per connection."
+        ),
+    ] = 500,
+    kind: Annotated[
+        str, typer.Option("--kind", help="Kind of event: proposal, rating (of agents) or agent.")
+    ] = "proposal",
+    authors: Annotated[int, typer.Option("--authors", min=1, help="Distinct signing keys.")] = 1000,
+    text_bytes: Annotated[
+        int, typer.Option("--text-bytes", min=0, max=30000, help="Length of each event's text.")
+    ] = 200,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Events published (and not measured) first.")
+    ] = 2000,
+    idle_subscribers: Annotated[
+        int,
+        typer.Option(
+            "--idle-subscribers",
+            min=0,
+            help="Extra connections each holding a subscription that matches nothing published.",
+        ),
+    ] = 0,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="With --idle-subscribers: first measure without them, then report the ratio.",
+        ),
+    ] = True,
+    procs: ProcsOpt = 1,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds a phase may take before it is cut.")
+    ] = 600.0,
+    url: UrlOpt = None,
+    start: StartOpt = None,
+    server_env: ServerEnvOpt = None,
+    server_pid: ServerPidOpt = None,
+    json_file: JsonFileOpt = None,
+    profile: ProfileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Publish pre-signed events over pipelined connections: accepted events/s and OK latency.
+
+    Events are signed before the clock starts (signing is the client's cost).
+    The rate is accepted events over the time from the first PUBLISH to the
+    last OK; the forum answers OK only after the commit.
+    """
+    from clients.bench.ingest import IngestParams, run_ingest
+    from clients.bench.signing import KINDS
+    from clients.bench.target import Ui
+
+    out = Output(False)
+    if kind not in KINDS:
+        fail(out, ExitCode.USAGE, f"--kind must be one of {', '.join(KINDS)}")
+    params = IngestParams(
+        events=events,
+        connections=connections,
+        window=window,
+        procs=procs,
+        kind=kind,
+        authors=authors,
+        text_bytes=text_bytes,
+        warmup=warmup,
+        idle_subscribers=idle_subscribers,
+        baseline=baseline,
+        timeout=timeout,
+    )
+    with _target(out, url, start, server_env, server_pid, profile) as target:
+        results = _run(out, lambda: run_ingest(target, params, Ui(quiet)))
+        _finish(out, "ingest", target, results, json_file)
+
+
+# ---------------------------------------------------------------------------- fanout
+
+
+@bench_app.command()
+def fanout(
+    subscribers: Annotated[
+        int, typer.Option("--subscribers", "-s", min=1, help="Subscribing connections.")
+    ] = 2000,
+    rate: Annotated[
+        float,
+        typer.Option("--rate", "-r", min=0.1, help="Events a second the one publisher sends."),
+    ] = 100.0,
+    duration: Annotated[
+        float, typer.Option("--duration", "-d", min=0.1, help="Seconds of publishing per phase.")
+    ] = 20.0,
+    slow_subscriber: Annotated[
+        bool,
+        typer.Option(
+            "--slow-subscriber",
+            help="Also run a phase with one more subscriber that reads nothing: report the others' latency "
+            "against the phase without it, and whether the forum closed the slow one.",
+        ),
+    ] = False,
+    slow_subscriptions: Annotated[
+        int,
+        typer.Option(
+            "--slow-subscriptions",
+            min=1,
+            max=32,
+            help="Subscriptions the slow subscriber holds on its one connection.",
+        ),
+    ] = 32,
+    procs: ProcsOpt = 2,
+    drain: Annotated[
+        float, typer.Option("--drain", min=0.1, help="Seconds to wait for the last deliveries.")
+    ] = 30.0,
+    url: UrlOpt = None,
+    start: StartOpt = None,
+    server_env: ServerEnvOpt = None,
+    server_pid: ServerPidOpt = None,
+    json_file: JsonFileOpt = None,
+    profile: ProfileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """One publisher at a fixed rate, many subscribers: publish-to-delivery latency, exactly once in order.
+
+    Every subscriber must receive every accepted event exactly once, in
+    increasing seq order, with the same seq for the same event everywhere; the
+    report says how many were missing, duplicated or out of order. With
+    --start and --slow-subscriber the forum runs with
+    FORUM_SUBSCRIBER_QUEUE_FRAMES=100 (unless --server-env sets it) so the
+    slow subscriber is closed within the run; publish for long enough that
+    it falls 100 frames behind after the kernel's socket buffers (up to 4 MB) filled.
+    """
+    from clients.bench.fanout import FanoutParams, run_fanout
+    from clients.bench.target import Ui
+
+    out = Output(False)
+    params = FanoutParams(
+        subscribers=subscribers,
+        rate=rate,
+        duration=duration,
+        slow_subscriber=slow_subscriber,
+        slow_subscriptions=slow_subscriptions,
+        procs=procs,
+        drain=drain,
+    )
+    defaults = {"SUBSCRIBER_QUEUE_FRAMES": "100"} if slow_subscriber else None
+    with _target(out, url, start, server_env, server_pid, profile, defaults) as target:
+        results = _run(out, lambda: run_fanout(target, params, Ui(quiet)))
+        report = _finish(out, "fanout", target, results, json_file)
+    if not report["results"]["check"]["ok"]:
+        fail(
+            out,
+            ExitCode.REFUSED,
+            "delivery check failed: " + orjson.dumps(report["results"]["check"]).decode(),
+        )
+
+
+# ---------------------------------------------------------------------------- query
+
+
+@bench_app.command()
+def query(
+    requests: Annotated[
+        int, typer.Option("--requests", "-n", min=1, help="Requests in the measured phase.")
+    ] = 5000,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Concurrent keep-alive connections.")
+    ] = 32,
+    path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--path", help="A path to GET (repeatable); default: feeds, pages and the events API."
+        ),
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", min=0, help="Publish this many events first if the log holds fewer."
+        ),
+    ] = 2000,
+    procs: ProcsOpt = 1,
+    url: UrlOpt = None,
+    start: StartOpt = None,
+    server_env: ServerEnvOpt = None,
+    server_pid: ServerPidOpt = None,
+    json_file: JsonFileOpt = None,
+    profile: ProfileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Concurrent HTTP reads of the feeds, pages and the events API: requests/s and latency per path."""
+    from clients.bench.query import QueryParams, run_query
+    from clients.bench.target import Ui
+
+    out = Output(False)
+    params = QueryParams(
+        requests=requests, concurrency=concurrency, paths=list(path or []), seed=seed, procs=procs
+    )
+    with _target(out, url, start, server_env, server_pid, profile) as target:
+        results = _run(out, lambda: run_query(target, params, Ui(quiet)))
+        _finish(out, "query", target, results, json_file)
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+@bench_app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="The first report (A).", exists=True, dir_okay=False)],
+    b: Annotated[Path, typer.Argument(help="The second report (B).", exists=True, dir_okay=False)],
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every numeric figure, not only the headline ones.")
+    ] = False,
+) -> None:
+    """Two reports side by side, with B/A for every figure."""
+    from clients.bench.report import compare_table, load_report, print_table
+
+    out = Output(False)
+    try:
+        ra, rb = load_report(a), load_report(b)
+    except (ValueError, orjson.JSONDecodeError) as e:
+        fail(out, ExitCode.USAGE, str(e))
+    if ra.get("mode") != rb.get("mode"):
+        out.info(f"note: comparing a {ra.get('mode')} report with a {rb.get('mode')} report")
+    print_table(compare_table(ra, rb, a.name, b.name, everything))

@@ -1,0 +1,330 @@
+"""Scores as the pages show them, from the scores engine when there is one.
+
+The forum's scores engine (``request.app.state.scores``, built by the raters
+issue) answers ``get(target_id) -> dict | None`` with the full picture: count,
+mean, shrunk mean, per-criterion means, the bridging fit, opinion groups, a
+histogram and, for proposals, the outcome summary. Pages read it only through
+this module, and tolerate any field being absent.
+
+Without an engine (or when it has nothing yet for a target), the cheap parts
+come straight from the ``ratings`` table (count, mean, histogram, per-criterion
+means) and the outcome summary from the reports on the page; bridging status
+and opinion groups are then shown as "not computed yet".
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from starlette.requests import Request
+
+from feeds import queries
+from feeds.reader import reader
+
+BRIDGING_STATUSES = ("bridging", "divisive", "insufficient")
+STATUS_WORDS = {
+    "bridging": "Raters who usually disagree with each other both rate this well.",
+    "divisive": "Raters split along their usual lines of disagreement, or shared approval is too low.",
+    "insufficient": "Too few raters yet (or too few with standing) to tell whether it bridges.",
+    "pending": "Bridging has not been computed for this yet.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionScore:
+    key: str
+    count: int
+    mean: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bridging:
+    status: str  # bridging / divisive / insufficient / pending
+    score: float | None = None
+    factor: float | None = None
+
+    @property
+    def words(self) -> str:
+        return STATUS_WORDS.get(self.status, STATUS_WORDS["pending"])
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    mean: float | None
+    votes: int | None
+
+
+def _group_name(key: str) -> str:
+    """Group 0, 1, ... are shown as A, B, ..."""
+    return chr(ord("A") + int(key)) if key.isdigit() and int(key) < 26 else key
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    name: str
+    units: tuple[str, ...]
+    reports: int
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSummary:
+    communities: int
+    by_status: tuple[tuple[str, int], ...]
+    by_verdict: tuple[tuple[str, int], ...]
+    success_rate: float | None
+    metrics: tuple[MetricSummary, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    count: int = 0
+    mean: float | None = None
+    shrunk_mean: float | None = None
+    criteria: tuple[CriterionScore, ...] = ()
+    bridging: Bridging = field(default_factory=lambda: Bridging("pending"))
+    groups: tuple[Group, ...] = ()
+    consensus: float | None = None
+    histogram: tuple[int, ...] = ()
+    outcomes: OutcomeSummary | None = None
+    as_of_seq: int | None = None
+    algorithm: str | None = None
+    version: str | None = None
+    source: str = "ratings"  # "engine" or "ratings" (computed here from the ratings table)
+    communities: int | None = None  # communities that reported outcomes (proposals)
+
+    @property
+    def computed(self) -> bool:
+        return self.source == "engine"
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def engine(request: Request) -> Any | None:
+    return getattr(request.app.state, "scores", None)
+
+
+async def _engine_get(eng: Any, target: str) -> Mapping[str, Any] | None:
+    try:
+        got = eng.get(target)
+        if inspect.isawaitable(got):
+            got = await got
+    except Exception:  # the pages must not fail because the engine did
+        return None
+    return got if isinstance(got, Mapping) else None
+
+
+def _f(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _i(x: Any, default: int = 0) -> int:
+    if isinstance(x, bool):
+        return default
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float) and math.isfinite(x):
+        return int(x)
+    return default
+
+
+def _pairs(x: Any) -> tuple[tuple[str, int], ...]:
+    if isinstance(x, Mapping):
+        items = list(x.items())
+    elif isinstance(x, list | tuple):
+        items = [tuple(p) for p in x if isinstance(p, list | tuple) and len(p) == 2]
+    else:
+        return ()
+    return tuple(sorted((str(k), _i(v)) for k, v in items))
+
+
+def _outcomes(x: Any) -> OutcomeSummary | None:
+    if not isinstance(x, Mapping):
+        return None
+    metrics = []
+    for m in x.get("metrics") or ():
+        if isinstance(m, Mapping) and isinstance(m.get("name"), str):
+            units = m.get("units") or ()
+            metrics.append(
+                MetricSummary(
+                    name=m["name"],
+                    units=tuple(str(u) for u in units) if isinstance(units, list | tuple) else (),
+                    reports=_i(m.get("reports")),
+                    mean=_f(m.get("mean")),
+                    low=_f(m.get("low")),
+                    high=_f(m.get("high")),
+                )
+            )
+    return OutcomeSummary(
+        communities=_i(x.get("communities")),
+        by_status=_pairs(x.get("by_status")),
+        by_verdict=_pairs(x.get("by_verdict")),
+        success_rate=_f(x.get("success_rate")),
+        metrics=tuple(metrics),
+    )
+
+
+def from_engine(d: Mapping[str, Any]) -> Scores:
+    """Normalize whatever the engine returned; unknown or malformed fields are dropped."""
+    crit = []
+    raw = d.get("criteria")
+    if isinstance(raw, Mapping):
+        for k, v in raw.items():
+            if isinstance(v, Mapping):
+                crit.append(CriterionScore(str(k), _i(v.get("count")), _f(v.get("mean"))))
+    b = d.get("bridging")
+    if isinstance(b, Mapping):
+        status = str(b["status"]) if b.get("status") in BRIDGING_STATUSES else "pending"
+        bridging = Bridging(status, _f(b.get("score")), _f(b.get("factor")))
+    else:
+        bridging = Bridging("pending")
+    groups: list[Group] = []
+    consensus = None
+    g = d.get("groups")
+    if isinstance(g, Mapping):
+        # {"means": {id: mean}, "votes": {id: n}, "consensus": x} (forum/scores/documents.py), or plainly {id: mean}.
+        means = g["means"] if isinstance(g.get("means"), Mapping) else g
+        votes = g["votes"] if isinstance(g.get("votes"), Mapping) else {}
+        consensus = _f(g.get("consensus"))
+        for k, v in means.items():
+            if k in ("votes", "consensus", "fit_as_of_seq"):
+                continue
+            mean = _f(v.get("mean")) if isinstance(v, Mapping) else _f(v)
+            groups.append(Group(_group_name(str(k)), mean, _i(votes.get(k)) if k in votes else None))
+    hist = d.get("histogram")
+    outcomes = _outcomes(d.get("outcomes"))
+    return Scores(
+        count=_i(d.get("count")),
+        mean=_f(d.get("mean")),
+        shrunk_mean=_f(d.get("shrunk_mean")),
+        criteria=tuple(sorted(crit, key=lambda c: (-c.count, c.key))),
+        bridging=bridging,
+        groups=tuple(groups),
+        consensus=consensus,
+        histogram=tuple(_i(n) for n in hist) if isinstance(hist, list | tuple) else (),
+        outcomes=outcomes,
+        as_of_seq=_i(d.get("as_of_seq"), 0) or None,
+        algorithm=d.get("algorithm") if isinstance(d.get("algorithm"), str) else None,
+        version=str(d.get("version")) if d.get("version") is not None else None,
+        source="engine",
+        communities=outcomes.communities if outcomes else 0,
+    )
+
+
+def badge_from_engine(d: Mapping[str, Any]) -> Scores:
+    """Only what a list badge shows (count, mean, bridging status, communities): cheap."""
+    b = d.get("bridging")
+    status = b.get("status") if isinstance(b, Mapping) else None
+    o = d.get("outcomes")
+    return Scores(
+        count=_i(d.get("count")),
+        mean=_f(d.get("mean")),
+        bridging=Bridging(str(status) if status in BRIDGING_STATUSES else "pending"),
+        source="engine",
+        communities=_i(o.get("communities")) if isinstance(o, Mapping) else 0,
+    )
+
+
+# --------------------------------------------------------------------------- pages
+
+MIN_RATERS = 5  # raters/bridging.py: below this support the status is "insufficient"
+
+
+def settle(s: Scores) -> Scores:
+    """Fewer raters than MIN_RATERS means "insufficient" whatever was (not) computed:
+    support is the sum of rater weights, each at most 1, so it cannot reach the minimum."""
+    if s.bridging.status == "pending" and s.count < MIN_RATERS:
+        return replace(s, bridging=Bridging("insufficient", s.bridging.score, s.bridging.factor))
+    return s
+
+
+async def badges(request: Request, targets: Sequence[str], proposals: Sequence[str] = ()) -> dict[str, Scores]:
+    """Scores for a list (count, mean, bridging status, communities), one per target."""
+    out: dict[str, Scores] = {}
+    eng = engine(request)
+    if eng is not None:
+        for t in targets:
+            got = await _engine_get(eng, t)
+            if got is not None:
+                out[t] = badge_from_engine(got)
+    missing = [t for t in targets if t not in out]
+    need = [p for p in proposals if p not in out]
+    if missing:
+        stats, tried = await reader(request).run(
+            lambda conn: (queries.rating_stats(conn, missing), queries.communities_tried(conn, need) if need else {})
+        )
+        for t in missing:
+            s = stats.get(t)
+            out[t] = Scores(count=s.count, mean=s.mean) if s else Scores()
+        for p in need:
+            out[p] = replace(out[p], communities=tried.get(p, 0))
+    return {t: settle(s) for t, s in out.items()}
+
+
+async def full(request: Request, target: str) -> Scores:
+    """Everything a target's own page shows."""
+    eng = engine(request)
+    if eng is not None:
+        got = await _engine_get(eng, target)
+        if got is not None:
+            s = from_engine(got)
+            if not s.histogram and s.count:
+                s = replace(s, histogram=tuple(await reader(request).run(lambda conn: queries.histogram(conn, target))))
+            return settle(s)
+    return settle(await reader(request).run(lambda conn: from_ratings_table(conn, target)))
+
+
+def from_ratings_table(conn: Connection, target: str) -> Scores:
+    """What the ratings table alone says about a target (when no engine has it)."""
+    hist, stats = queries.histogram_and_stats(conn, target)
+    if stats is None:
+        return Scores()
+    crit = queries.criteria_stats(conn, target)
+    return Scores(
+        count=stats.count,
+        mean=stats.mean,
+        criteria=tuple(
+            sorted((CriterionScore(k, v.count, v.mean) for k, v in crit.items()), key=lambda c: (-c.count, c.key))
+        ),
+        histogram=tuple(hist),
+    )
+
+
+def summarize_reports(reports: Sequence[Any]) -> OutcomeSummary:
+    """Outcome summary from the reports themselves (latest per community), when the engine has none.
+
+    Follows raters/outcomes.py: latest report per community; counts by status and
+    verdict; success rate (successes + 1) / (completed + 2).
+    """
+    latest: dict[str, Any] = {}
+    for s in sorted(reports, key=lambda s: s.seq):
+        latest[s.event.author] = s
+    by_status: dict[str, int] = {}
+    by_verdict: dict[str, int] = {}
+    completed = successes = 0
+    for s in latest.values():
+        body = s.event.body
+        by_status[body["status"]] = by_status.get(body["status"], 0) + 1
+        if body.get("verdict"):
+            by_verdict[body["verdict"]] = by_verdict.get(body["verdict"], 0) + 1
+        if body["status"] == "completed":
+            completed += 1
+            successes += body.get("verdict") == "success"
+    return OutcomeSummary(
+        communities=len(latest),
+        by_status=tuple(sorted(by_status.items())),
+        by_verdict=tuple(sorted(by_verdict.items())),
+        success_rate=(successes + 1) / (completed + 2) if latest else None,
+    )

@@ -1,0 +1,393 @@
+"""Events: the envelope, the payload schema of every kind, and verification.
+
+Everything here is a plain function over bytes and dicts, with no I/O, so the
+server's thread pool, the SDK and the property tests all run the same code.
+
+Verification happens in two stages:
+
+1. :func:`verify_envelope` (stateless, CPU-bound, safe to run in threads):
+   envelope shape, payload size, strict JSON, top-level keys, the body schema
+   of the kind, clock skew, proof of work, then the Ed25519 signature.
+2. :func:`check_context` (needs what the log already holds): rules that refer
+   to other events, such as "an outcome's author must have a community
+   profile" or "you may only retract your own events".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Final, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from forum.protocol import strictjson
+from forum.protocol.errors import ProtocolError, invalid
+from forum.protocol.identity import is_did, public_key_from_did, verify
+
+PROTOCOL_VERSION: Final = 1
+KINDS: Final = ("agent", "community", "criterion", "proposal", "outcome", "rating", "retraction")
+TOP_LEVEL_KEYS: Final = frozenset({"v", "kind", "author", "created_at", "body", "nonce"})
+REQUIRED_TOP_LEVEL: Final = frozenset({"v", "kind", "author", "created_at", "body"})
+
+SLUG_RE: Final = r"^[a-z0-9-]{1,40}$"
+EVENT_ID_RE: Final = r"^[0-9a-f]{64}$"
+_slug = re.compile(SLUG_RE)
+_event_id = re.compile(EVENT_ID_RE)
+
+# --------------------------------------------------------------------------- bodies
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_RE)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Line = Annotated[str, StringConstraints(max_length=280)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+LongText = Annotated[str, StringConstraints(max_length=32000)]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>\"]+$", max_length=500)]
+Score = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+CriterionRef = Annotated[str, StringConstraints(pattern=r"^([a-z0-9-]{1,40}|[0-9a-f]{64})$")]
+Did = Annotated[str, StringConstraints(pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class AgentBody(_Body):
+    name: Name
+    about: Text
+    owner: Name | None = None
+
+
+class CommunityBody(_Body):
+    name: Name
+    about: Text
+    place: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class CriterionBody(_Body):
+    title: Title
+    description: Text
+    policies: Annotated[list[Line], Field(max_length=10)]
+
+
+class ProposalBody(_Body):
+    title: Title
+    summary: Annotated[str, StringConstraints(max_length=1000)]
+    text: LongText
+    tags: Annotated[list[Slug], Field(max_length=10)]
+    criteria: Annotated[list[CriterionRef], Field(max_length=20)] | None = None
+    revises: EventId | None = None
+
+    @field_validator("tags", "criteria")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("entries must be unique")
+        return v
+
+
+class Period(_Body):
+    start: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    end: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        if v is not None:
+            date.fromisoformat(v)
+        return v
+
+
+class Metric(_Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    unit: Annotated[str, StringConstraints(max_length=40)]
+    baseline: Annotated[float, Field(allow_inf_nan=False)]
+    observed: Annotated[float, Field(allow_inf_nan=False)] | None
+    n: Annotated[int, Field(ge=0, le=10**9)]
+    higher_is_better: bool
+
+
+OutcomeStatus = Literal["planned", "running", "completed", "abandoned"]
+Verdict = Literal["success", "failure", "mixed", "inconclusive"]
+
+
+class OutcomeBody(_Body):
+    proposal: EventId
+    status: OutcomeStatus
+    verdict: Verdict | None
+    period: Period
+    metrics: Annotated[list[Metric], Field(max_length=20)]
+    summary: Annotated[str, StringConstraints(max_length=4000)]
+    evidence: Annotated[list[Url], Field(max_length=20)]
+
+
+class RatingBody(_Body):
+    target: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64}|did:key:z[1-9A-HJ-NP-Za-km-z]{47})$")]
+    score: Score
+    criteria: Annotated[dict[CriterionRef, Score], Field(max_length=20)]
+    confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    note: Text | None = None
+
+
+class RetractionBody(_Body):
+    target: EventId
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
+    "agent": AgentBody,
+    "community": CommunityBody,
+    "criterion": CriterionBody,
+    "proposal": ProposalBody,
+    "outcome": OutcomeBody,
+    "rating": RatingBody,
+    "retraction": RetractionBody,
+}
+
+
+# --------------------------------------------------------------------------- the event
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A verified event. ``payload`` is the exact text that was signed."""
+
+    id: str
+    kind: str
+    author: str
+    created_at: int
+    body: dict[str, Any]
+    payload: str
+    sig: str
+    nonce: str | None = None
+    refs: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = field(default=())
+
+    def envelope(self) -> dict[str, str]:
+        return {"payload": self.payload, "sig": self.sig}
+
+    def envelope_json(self) -> str:
+        """The envelope as compact JSON text (what EVENT frames and the export carry)."""
+        return orjson.dumps({"payload": self.payload, "sig": self.sig}).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The verification limits a forum enforces (all published in the well-known document)."""
+
+    max_payload_bytes: int = 65536
+    max_future_ms: int = 600_000
+    min_pow_bits: int = 0
+
+
+def event_id(payload: str | bytes) -> str:
+    """Lowercase hex SHA-256 of the payload's UTF-8 bytes."""
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    return hashlib.sha256(data).hexdigest()
+
+
+def leading_zero_bits(hex_id: str) -> int:
+    """Proof-of-work difficulty of an id: the number of leading zero bits."""
+    n = int(hex_id, 16)
+    return len(hex_id) * 4 - n.bit_length()
+
+
+def refs_of(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Ids and did:keys an event's body points at (what the ``refs`` filter matches)."""
+    if kind == "outcome":
+        return (body["proposal"],)
+    if kind in ("rating", "retraction"):
+        return (body["target"],)
+    if kind == "proposal" and body.get("revises"):
+        return (body["revises"],)
+    return ()
+
+
+def _validation_message(kind: str, err: ValidationError) -> str:
+    first = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"]
+    if first["type"] == "missing":
+        return f"{kind} body is missing required field {loc!r}"
+    if first["type"] == "extra_forbidden":
+        return f"{kind} body has unknown field {loc!r}"
+    return f"{kind} body field {loc!r}: {msg}"
+
+
+def validate_body(kind: str, body: Any) -> dict[str, Any]:
+    """Check a body against its kind's schema and cross-field rules; returns it unchanged."""
+    model = BODY_MODELS.get(kind)
+    if model is None:
+        raise invalid(f"unknown kind {kind[:40]!r}" if isinstance(kind, str) else "kind must be a string")
+    if not isinstance(body, dict):
+        raise invalid("body must be an object")
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as e:
+        raise invalid(_validation_message(kind, e)) from None
+    if isinstance(parsed, OutcomeBody):
+        if parsed.status == "completed" and parsed.verdict is None:
+            raise invalid("outcome body: a completed outcome needs a verdict")
+        if parsed.status in ("planned", "running") and parsed.verdict is not None:
+            raise invalid("outcome body: verdict must be null while planned or running")
+        if parsed.period.end is not None and parsed.period.end < parsed.period.start:
+            raise invalid("outcome body: period.end is before period.start")
+    return body
+
+
+def parse_payload(payload: str, *, limits: Limits, now_ms: int) -> tuple[dict[str, Any], str]:
+    """Parse and validate a payload (no signature check). Returns (event dict, id)."""
+    if not isinstance(payload, str):
+        raise invalid("payload must be a string")
+    data = payload.encode("utf-8", "surrogatepass")
+    if len(data) > limits.max_payload_bytes:
+        raise ProtocolError("too-large", f"payload is {len(data)} bytes, limit {limits.max_payload_bytes}")
+    try:
+        payload.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("payload is not valid UTF-8 text") from None
+    obj = strictjson.loads(data, what="payload")
+    if not isinstance(obj, dict):
+        raise invalid("payload must be a JSON object")
+    keys = obj.keys()
+    if unknown := keys - TOP_LEVEL_KEYS:
+        raise invalid(f"unknown top-level key {sorted(unknown)[0][:40]!r}")
+    if missing := REQUIRED_TOP_LEVEL - keys:
+        raise invalid(f"missing top-level key {sorted(missing)[0]!r}")
+    if obj["v"] != PROTOCOL_VERSION or type(obj["v"]) is not int:
+        raise invalid(f"v must be {PROTOCOL_VERSION}")
+    kind = obj["kind"]
+    if not isinstance(kind, str) or kind not in BODY_MODELS:
+        raise invalid(f"unknown kind {str(kind)[:40]!r}")
+    author = obj["author"]
+    if not isinstance(author, str):
+        raise invalid("author must be a did:key string")
+    public_key_from_did(author)  # raises invalid: malformed did:key
+    created_at = obj["created_at"]
+    if type(created_at) is not int or created_at < 0:
+        raise invalid("created_at must be a non-negative integer (milliseconds since the epoch)")
+    if created_at > now_ms + limits.max_future_ms:
+        raise invalid(f"created_at is more than {limits.max_future_ms} ms in the future")
+    if "nonce" in obj:
+        nonce = obj["nonce"]
+        if not isinstance(nonce, str) or len(nonce) > 64:
+            raise invalid("nonce must be a string of at most 64 characters")
+    validate_body(kind, obj["body"])
+    eid = hashlib.sha256(data).hexdigest()
+    if limits.min_pow_bits and leading_zero_bits(eid) < limits.min_pow_bits:
+        raise ProtocolError("pow", f"difficulty {leading_zero_bits(eid)} is below the minimum {limits.min_pow_bits}")
+    return obj, eid
+
+
+def event_from_parsed(obj: Mapping[str, Any], eid: str, payload: str, sig: str) -> Event:
+    """The :class:`Event` of a payload already parsed and checked (by this module or the log)."""
+    kind, body = obj["kind"], obj["body"]
+    return Event(
+        id=eid,
+        kind=kind,
+        author=obj["author"],
+        created_at=obj["created_at"],
+        body=body,
+        payload=payload,
+        sig=sig,
+        nonce=obj.get("nonce"),
+        refs=refs_of(kind, body),
+        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
+    )
+
+
+def parse_envelope(envelope: Any) -> tuple[str, str]:
+    """Check the envelope's shape: exactly ``payload`` and ``sig``, both strings."""
+    if not isinstance(envelope, dict):
+        raise invalid("envelope must be an object with payload and sig")
+    if envelope.keys() != {"payload", "sig"}:
+        extra = sorted(envelope.keys() ^ {"payload", "sig"})
+        raise invalid(f"envelope must have exactly the keys payload and sig (not {extra[0][:40]!r})")
+    payload, sig = envelope["payload"], envelope["sig"]
+    if not isinstance(payload, str) or not isinstance(sig, str):
+        raise invalid("envelope payload and sig must be strings")
+    return payload, sig
+
+
+def verify_envelope(envelope: Any, *, limits: Limits, now_ms: int) -> Event:
+    """Everything that can be checked without the log, ending with the signature.
+
+    Raises only :class:`ProtocolError`. Safe to call from any thread.
+    """
+    try:
+        payload, sig = parse_envelope(envelope)
+        obj, eid = parse_payload(payload, limits=limits, now_ms=now_ms)
+        verify(obj["author"], payload.encode("utf-8"), sig)
+    except ProtocolError:
+        raise
+    except Exception as e:  # never let a bug in validation escape as something else
+        raise ProtocolError("error", f"could not verify event ({type(e).__name__})") from e
+    return event_from_parsed(obj, eid, payload, sig)
+
+
+# --------------------------------------------------------------------------- context rules
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What :func:`check_context` needs to know about an event the log already holds."""
+
+    kind: str
+    author: str
+
+
+def check_context(
+    event: Event,
+    lookup: Callable[[str], Known | None],
+    has_community: Callable[[str], bool],
+) -> None:
+    """Rules that depend on the log. ``lookup(id)`` returns the stored event's kind and author."""
+    body = event.body
+    if event.kind == "rating":
+        target = body["target"]
+        if target.startswith("did:"):
+            if not is_did(target):
+                raise invalid("rating target is a malformed did:key")
+            if target == event.author:
+                raise invalid("rating yourself is not allowed")
+        else:
+            known = lookup(target)
+            if known is None:
+                raise invalid("rating target is not an event this forum holds")
+            if known.author == event.author:
+                raise invalid("rating your own event is not allowed")
+            if known.kind in ("rating", "retraction"):
+                raise invalid(f"a {known.kind} cannot be rated")
+    elif event.kind == "outcome":
+        if not has_community(event.author):
+            raise invalid("outcome author has not published a community profile")
+        known = lookup(body["proposal"])
+        if known is None or known.kind != "proposal":
+            raise invalid("outcome proposal is not a proposal this forum holds")
+    elif event.kind == "retraction":
+        known = lookup(body["target"])
+        if known is None:
+            raise invalid("retraction target is not an event this forum holds")
+        if known.author != event.author:
+            raise invalid("only the author of an event can retract it")
+        if known.kind == "retraction":
+            raise invalid("a retraction cannot be retracted")
+    elif event.kind == "proposal" and body.get("revises"):
+        known = lookup(body["revises"])
+        if known is None or known.kind != "proposal":
+            raise invalid("revises does not name a proposal this forum holds")
+        if known.author != event.author:
+            raise invalid("a proposal can only revise its own author's proposal")

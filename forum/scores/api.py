@@ -1,0 +1,79 @@
+"""HTTP reads of the published scores: /api/v1/scores..., /api/v1/groups."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from forum.protocol.filters import DECIMAL
+from forum.responses import JSON, error
+from forum.scores.engine import SORT_KEYS, ScoresEngine
+
+
+def _engine(request: Request) -> ScoresEngine | None:
+    return getattr(request.app.state, "scores", None)
+
+
+async def score(request: Request) -> Response:
+    target = request.path_params["target"]
+    engine = _engine(request)
+    view = engine.get(target) if engine else None
+    if view is None:
+        return error("not-found", f"no scores for {target[:80]!r} yet")
+    return JSON(view)
+
+
+LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset"})
+
+
+async def listing(request: Request) -> Response:
+    q = request.query_params
+    if unknown := set(q.keys()) - LISTING_PARAMS:
+        return error("invalid", f"unknown query parameter {sorted(unknown)[0][:40]!r}")
+    sort = q.get("sort", "shrunk_mean")
+    if sort not in SORT_KEYS:
+        return error("invalid", f"sort must be one of {', '.join(SORT_KEYS)}")
+    order = q.get("order", "desc")
+    if order not in ("asc", "desc"):
+        return error("invalid", "order must be asc or desc")
+    kind = q.get("kind")
+    if kind is not None and kind not in ("proposal", "outcome", "agent", "community", "criterion"):
+        return error("invalid", "kind must be proposal, outcome, agent, community or criterion")
+    raw_limit, raw_offset = q.get("limit", "50"), q.get("offset", "0")
+    if not (DECIMAL.fullmatch(raw_limit) and DECIMAL.fullmatch(raw_offset)):
+        return error("invalid", "limit and offset must be non-negative integers")
+    limit, offset = int(raw_limit), int(raw_offset)
+    if not 1 <= limit <= 1000 or offset < 0:
+        return error("invalid", "limit must be 1..1000 and offset >= 0")
+    engine = _engine(request)
+    items = engine.listing(sort, kind, order == "desc", limit, offset) if engine else []
+    cheap = engine.cheap if engine else None
+    fitted = engine.fitted if engine else None
+    return JSON(
+        {
+            "as_of_seq": cheap["as_of_seq"] if cheap else 0,
+            "fit_as_of_seq": fitted["fit_as_of_seq"] if fitted else 0,
+            "sort": sort,
+            "order": order,
+            "scores": items,
+        }
+    )
+
+
+async def snapshot(request: Request) -> Response:
+    engine = _engine(request)
+    return JSON(engine.snapshot() if engine else {"cheap": None, "fitted": None})
+
+
+async def groups(request: Request) -> Response:
+    engine = _engine(request)
+    return JSON(engine.groups() if engine else {"fit_as_of_seq": 0, "k": 0, "groups": []})
+
+
+routes = [
+    Route("/api/v1/scores", listing, methods=["GET"]),
+    Route("/api/v1/scores:snapshot", snapshot, methods=["GET"]),
+    Route("/api/v1/scores/{target}", score, methods=["GET"]),
+    Route("/api/v1/groups", groups, methods=["GET"]),
+]

@@ -3,7 +3,7 @@
 * :mod:`clients.sdk`: keys, event builders, the async client (installable alone);
 * :mod:`clients.agent`: the owner's agent and its private model;
 * :mod:`clients.cli`: the ``forum`` command line;
-* :mod:`clients.demo`: the simulated world of ``forum demo``;
+* :mod:`clients.demo`: ``forum demo`` (run, sim, agents, communities, measure, display, world);
 * :mod:`clients.bench`: every benchmark;
 * :mod:`clients.importers`: Polis conversations and outcome tables;
 * :mod:`clients.audit`: ``forum verify``;

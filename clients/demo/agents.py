@@ -1,0 +1,73 @@
+"""The owners and their agents in the run: proposals, private feedback, refits and ratings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from clients.agent.owner_agent import OwnerAgent
+from clients.demo.state import Member
+from clients.sdk import builders
+from clients.sdk.builders import SignedEvent
+
+if TYPE_CHECKING:
+    from clients.demo.sim import Demo
+
+
+def on_proposal(demo: Demo, pi: int, t: float) -> None:
+    p = demo.proposals[pi]
+    author = demo.members[int(demo.rng.integers(len(demo.members)))]
+    ev = builders.proposal(
+        author.agent.key,
+        title=p.title,
+        summary=p.summary,
+        text=p.text,
+        tags=p.tags,
+        criteria=p.criteria,
+    )
+    demo.proposal_ids[ev.id] = p.slug
+    demo.ids_by_slug[p.slug] = ev.id
+    demo.counts.proposals += 1
+    demo.publish_later(author.conn, [ev])
+
+
+def on_feedback(demo: Demo, index: int, t: float) -> None:
+    m = demo.members[index]
+    board = m.agent.board
+    choices = [pid for pid in board.order if pid not in m.given and pid in demo.proposal_ids]
+    if not choices:
+        return
+    pid = choices[int(demo.rng.integers(len(choices)))]
+    p = demo.proposals[demo.slug_index[demo.proposal_ids[pid]]]
+    score, crit = m.owner.feedback(p, demo.rng)
+    m.given.add(pid)
+    before = len(m.agent.notices)
+    m.agent.feedback(pid, score, crit, note=f"private note of owner {index} about {p.slug}")
+    m.shadow.learn(board, m.agent.history)
+    demo.counts.feedback += 1
+    demo.counts.notices += len(m.agent.notices) - before
+
+
+def refit(m: Member) -> None:
+    if m.agent.history:
+        m.agent.relearn()
+        m.shadow.learn(m.agent.board, m.agent.history)
+
+
+def rate(demo: Demo, t: float) -> None:
+    """Refit agents whose results moved (a slice per tick), then publish every due rating."""
+    stale = [m for m in demo.members if m.agent.stale]
+    budget = max(1, len(demo.members) // 10)
+    for m in stale[:budget]:
+        refit(m)
+    by_conn: dict[int, list[SignedEvent]] = {}
+    agents: dict[str, OwnerAgent] = {}
+    for m in demo.members:
+        had = len(m.agent.published)
+        due = m.agent.due_ratings()
+        if due:
+            demo.counts.rerates += len(due) - (len(m.agent.published) - had)
+            demo.counts.ratings += len(due)
+            by_conn.setdefault(m.conn, []).extend(due)
+            agents[m.agent.did] = m.agent
+    for conn, events in by_conn.items():
+        demo.publish_later(conn, events, agents)

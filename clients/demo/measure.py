@@ -1,0 +1,112 @@
+"""What the demo measures: accuracy checkpoints (with vs without the stream) and the report.
+
+Definitions of every figure are in docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+if TYPE_CHECKING:
+    from clients.demo.sim import Demo
+
+
+def checkpoint(demo: Demo, t: float) -> dict[str, Any]:
+    err_with: list[np.ndarray] = []
+    err_without: list[np.ndarray] = []
+    for m in demo.members:
+        board = m.agent.board
+        cols = [
+            (i, demo.slug_index[demo.proposal_ids[pid]])
+            for i, pid in enumerate(board.order)
+            if pid in demo.proposal_ids and pid not in m.given
+        ]
+        if not cols:
+            continue
+        rows = np.array([c[0] for c in cols])
+        truth = demo.truth[m.owner.index, [c[1] for c in cols]]
+        with_stream, _ = m.agent.predictions()
+        without, _ = m.shadow.predict_all(board)
+        err_with.append(np.abs(with_stream[rows] - truth))
+        err_without.append(np.abs(without[rows] - truth))
+    pairs = int(sum(len(e) for e in err_with))
+    point = {
+        "t": round(t, 2),
+        "pairs": pairs,
+        "accuracy_with_stream": _accuracy(err_with),
+        "accuracy_without_stream": _accuracy(err_without),
+        "feedback": demo.counts.feedback,
+        "ratings": demo.counts.ratings,
+        "outcomes_completed": demo.counts.completed,
+    }
+    demo.curve.append(point)
+    return point
+
+
+async def report(demo: Demo) -> dict[str, Any]:
+    listing = await asyncio.to_thread(
+        demo.server.get_json, "/api/v1/scores?kind=proposal&limit=1000"
+    )
+    views = {v["target"]: v for v in listing["scores"] if v["target"] in demo.proposal_ids}
+    slugs = [demo.proposal_ids[t] for t in views]
+    util = np.array([demo.utility[demo.slug_index[s]] for s in slugs])
+    effect = np.array([demo.proposals[demo.slug_index[s]].mean_effect for s in slugs])
+
+    def corr(values: list[float | None], truth: np.ndarray) -> tuple[float | None, int]:
+        keep = [i for i, v in enumerate(values) if v is not None]
+        if len(keep) < 3:
+            return None, len(keep)
+        rho = spearmanr([values[i] for i in keep], truth[keep]).statistic
+        return (None if not math.isfinite(rho) else round(float(rho), 4)), len(keep)
+
+    shrunk = [v.get("shrunk_mean") for v in views.values()]
+    bridging = [(v.get("bridging") or {}).get("score") for v in views.values()]
+    measured = []
+    for v in views.values():
+        o = v.get("outcomes") or {}
+        means = [m["mean"] for m in o.get("metrics", []) if m.get("mean") is not None]
+        measured.append(float(np.mean(means)) if means else None)
+    rank_corr, n_ranked = corr(shrunk, util)
+    bridging_corr, n_bridged = corr(bridging, util)
+    outcome_corr, n_tried = corr(measured, effect)
+    final = demo.curve[-1] if demo.curve else {}
+    order = sorted(views, key=lambda t: -(views[t].get("shrunk_mean") or -9))
+    true_rank = {demo.proposals[i].slug: r + 1 for r, i in enumerate(np.argsort(-demo.utility))}
+    return {
+        "seed": demo.config.seed,
+        "agents": len(demo.members),
+        "duration_s": demo.config.duration,
+        "elapsed_s": round(demo.now(), 2),
+        "interrupted": demo.interrupted,
+        "rank_correlation": rank_corr,
+        "rank_correlation_bridging": bridging_corr,
+        "rank_correlation_outcomes": outcome_corr,
+        "proposals_ranked": n_ranked,
+        "proposals_bridged": n_bridged,
+        "proposals_tried": n_tried,
+        "accuracy_with_stream": final.get("accuracy_with_stream"),
+        "accuracy_without_stream": final.get("accuracy_without_stream"),
+        "curve": demo.curve,
+        "counts": demo.counts.__dict__ | {"running": demo.counts.running},
+        "top": [
+            {
+                "title": demo.proposals[demo.slug_index[demo.proposal_ids[t]]].title,
+                "shrunk_mean": views[t].get("shrunk_mean"),
+                "bridging": (views[t].get("bridging") or {}).get("score"),
+                "true_rank": true_rank[demo.proposal_ids[t]],
+            }
+            for t in order[:10]
+        ],
+    }
+
+
+def _accuracy(errors: list[np.ndarray]) -> float | None:
+    if not errors:
+        return None
+    flat = np.concatenate(errors)
+    return round(float(1.0 - flat.mean() / 2.0), 4) if flat.size else None

@@ -30,7 +30,7 @@ from forum.ws import websocket_endpoint
 def _extra_routes() -> tuple[list[BaseRoute], list[Middleware]]:
     """Routes of the public web (feeds/), when that package provides them."""
     try:
-        from feeds.web import middleware, routes
+        from feeds.routes import middleware, routes
     except ImportError:
         return [], []
     return list(routes()), list(middleware())
@@ -44,7 +44,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if not request.url.path.startswith(API_PREFIXES):
         try:
-            from feeds.web import error_page
+            from feeds.pages.base import error_page
         except ImportError:
             pass
         else:

@@ -295,7 +295,7 @@ def page_paths(plan: Plan) -> list[tuple[str, str, int]]:
 
 def inprocess_app(store: Store, head: int, data_dir: Path) -> Starlette:
     """The feeds routes alone, on the benchmark's store, without a scores engine."""
-    from feeds.web import middleware, routes
+    from feeds.routes import middleware, routes
 
     app = Starlette(routes=routes(), middleware=middleware())
     app.state.store = store

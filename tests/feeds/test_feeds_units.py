@@ -169,7 +169,7 @@ def test_live_matcher() -> None:
 def test_every_route_is_documented() -> None:
     from pathlib import Path
 
-    from feeds.web import routes
+    from feeds.routes import routes
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "feeds.md").read_text("utf-8")
     for r in routes():

@@ -1,0 +1,1 @@
+"""The pages of the public web, one module per concept; feeds/routes.py lists their routes."""

@@ -1,0 +1,87 @@
+"""What every page shares: identifier patterns, parameters, rendering and HTML error pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from feeds import queries, syndication
+from feeds.reader import reader
+from feeds.render import environment
+from forum.store import Stored
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+DID = re.compile(r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")
+SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
+SEQ = re.compile(r"^[0-9]{1,17}$")
+PAGE_SIZE = 25
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def base_url(request: Request) -> str:
+    public = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200, feeds: Sequence[syndication.FeedInfo] = ()) -> HTMLResponse:
+    settings = request.app.state.settings
+    alternates = []
+    for info in [*feeds, syndication.all_info("all")]:
+        for alt in syndication.alternates(info):
+            if alt not in alternates:
+                alternates.append(alt)
+    ctx = {
+        "site": settings.name,
+        "alternates": alternates,
+        "feed_links": [info for info in feeds],
+        "live": False,
+        "nav": "",
+        "request_path": request.url.path,
+        "has_engine": getattr(request.app.state, "scores", None) is not None,
+        **context,
+    }
+    html = environment().get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status)
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return error_page(request, 404, "Not found", f"This forum holds no {what} at this address.")
+
+
+def seq_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not SEQ.match(raw):
+        raise BadRequest(f"{name} must be a whole number")
+    return int(raw)
+
+
+def retraction_of(conn: Any, s: Stored) -> Stored | None:
+    if not s.retracted:
+        return None
+    found = queries.referring(conn, s.event.id, ["retraction"], limit=1, include_retracted=True)
+    return found[0] if found else None
+
+
+async def criteria_titles(request: Request, keys: Sequence[str]) -> dict[str, str]:
+    """Titles of criteria named by event id (slugs need no lookup)."""
+    ids = [k for k in keys if HEX64.match(k)]
+    if not ids:
+        return {}
+    found = await reader(request).run(lambda conn: queries.by_ids(conn, ids))
+    return {k: str(v.event.body.get("title", k)) for k, v in found.items() if v.event.kind == "criterion"}

@@ -1,0 +1,115 @@
+"""A proposal's page: text, versions, outcome timeline, ratings and scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from feeds import queries, syndication
+from feeds.pages.base import (
+    HEX64,
+    BadRequest,
+    criteria_titles,
+    error_page,
+    not_found,
+    render,
+    retraction_of,
+    seq_param,
+)
+from feeds.reader import reader
+from feeds.scorecards import full, summarize_reports
+from feeds.views import Names, page_url, proposal_url
+from forum.store import Stored
+
+
+async def proposal_page(request: Request) -> Response:
+    pid = request.path_params["id"]
+    if not HEX64.match(pid):
+        return not_found(request, "proposal")
+    try:
+        before = seq_param(request, "before")
+    except BadRequest as e:
+        return error_page(request, e.status, "Bad request", e.message)
+    names = Names()
+
+    def fetch(conn: Any) -> dict[str, Any] | Stored | None:
+        s = queries.by_id(conn, pid)
+        if s is None or s.event.kind != "proposal":
+            return s
+        body = s.event.body
+        # Older versions: follow body.revises back.
+        older: list[Stored] = []
+        cur = body.get("revises")
+        while cur and len(older) < 20:
+            prev = queries.by_id(conn, cur)
+            if prev is None:
+                break
+            older.append(prev)
+            cur = prev.event.body.get("revises")
+        outcomes = queries.outcomes_of(conn, pid, limit=101, before=before)
+        # Newer versions, and versions of those (same author), through ix_events_proposal_revises.
+        newer: list[Stored] = []
+        frontier = [pid]
+        while frontier and len(newer) < 50:
+            nxt = []
+            for ref in frontier:
+                for r in queries.revisions_of(conn, ref, s.event.author):
+                    newer.append(r)
+                    nxt.append(r.event.id)
+            frontier = nxt
+        newer.sort(key=lambda r: r.seq)
+        latest_ratings = queries.referring(conn, pid, ["rating"], limit=10)
+        names.want(s.event.author, *(o.event.author for o in outcomes[:100]), *(r.event.author for r in latest_ratings))
+        names.load(conn)
+        return {
+            "s": s,
+            "older": older,
+            "newer": newer,
+            "outcomes": outcomes,
+            "latest_ratings": latest_ratings,
+            "retraction": retraction_of(conn, s),
+        }
+
+    got = await reader(request).run(fetch)
+    if got is None:
+        return not_found(request, "proposal")
+    if isinstance(got, Stored):
+        return RedirectResponse(page_url(got), status_code=301)
+    s, body = got["s"], got["s"].event.body
+    outcomes = got["outcomes"]
+    more_outcomes = outcomes[99].seq if len(outcomes) > 100 else None
+    outcomes = outcomes[:100]
+    outcomes.reverse()  # oldest first: a timeline
+    scores = await full(request, pid)
+    crit_titles = await criteria_titles(request, [c.key for c in scores.criteria])
+    older, newer, latest_ratings, retraction = got["older"], got["newer"], got["latest_ratings"], got["retraction"]
+    summary = scores.outcomes or summarize_reports(outcomes)
+    info = syndication.proposal_info(pid, body["title"])
+    return render(
+        request,
+        "proposal.html",
+        {
+            "s": s,
+            "body": body,
+            "author": names(s.event.author),
+            "older_versions": older,
+            "newer_versions": newer,
+            "outcomes": outcomes,
+            "more_outcomes": f"{proposal_url(pid)}?before={more_outcomes}#outcomes" if more_outcomes else None,
+            "scores": scores,
+            "summary": summary,
+            "latest_ratings": latest_ratings,
+            "retraction": retraction,
+            "names": names,
+            "crit_titles": crit_titles,
+            "feed": info,
+        },
+        feeds=[info],
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/proposals/{id}", proposal_page, methods=["GET"])]

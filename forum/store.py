@@ -19,16 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forum.protocol.errors import ProtocolError, StorageError
 from forum.protocol.events import Event, Known, check_context, event_from_parsed
 from forum.protocol.filters import Filter
-from forum.schema import event_refs, event_tags, events, ratings
+from forum.schema import OutcomeProposal, event_refs, event_tags, events, ratings
 
 WRITER_LOCK = 0x6D796C67  # pg_advisory_xact_lock key of the single logical writer
 NOTIFY_CHANNEL = "mycelium_log"
+_PROPOSAL_OF = ("amendment", "adoption")  # kinds whose Known carries body.proposal
 _CHUNK = 900  # bound parameters per IN list (well inside SQLite's and asyncpg's limits)
 
 
@@ -145,13 +146,13 @@ class Store:
 
         wanted = list({r for ev in batch for r in ev.refs if not r.startswith("did:")})
         known: dict[str, Known] = {}
-        for chunk in _chunks(wanted):
-            rows = await conn.execute(
-                select(events.c.id, events.c.kind, events.c.author).where(events.c.id.in_(chunk))
-            )
-            known.update((r.id, Known(r.kind, r.author)) for r in rows)
+        await self._known(conn, wanted, known)
+        # Accepting an amendment checks the author of the proposal it amends: one more round.
+        amended = [k.proposal for k in known.values() if k.proposal is not None and k.proposal not in known]
+        if amended:
+            await self._known(conn, amended, known)
 
-        outcome_authors = list({ev.author for ev in batch if ev.kind == "outcome"})
+        outcome_authors = list({ev.author for ev in batch if ev.kind in ("outcome", "adoption")})
         communities: set[str] = set()
         for chunk in _chunks(outcome_authors):
             rows = await conn.execute(
@@ -176,7 +177,7 @@ class Store:
                 continue
             seq += 1
             seen.add(ev.id)
-            known[ev.id] = Known(ev.kind, ev.author)
+            known[ev.id] = Known(ev.kind, ev.author, ev.body.get("proposal") if ev.kind in _PROPOSAL_OF else None)
             if ev.kind == "community":
                 communities.add(ev.author)
             accepted.append((seq, ev))
@@ -190,6 +191,18 @@ class Store:
                     {"c": NOTIFY_CHANNEL, "p": f"{accepted[0][0]}:{accepted[-1][0]}:{self.instance}"},
                 )
         return results
+
+    @staticmethod
+    async def _known(conn: AsyncConnection, ids: Sequence[str], known: dict[str, Known]) -> None:
+        """Kind, author (and, for amendments and adoptions, body.proposal) of the held ``ids``."""
+        proposal_of = case((events.c.kind.in_(_PROPOSAL_OF), OutcomeProposal(events.c.payload)), else_=None)
+        for chunk in _chunks(ids):
+            rows = await conn.execute(
+                select(events.c.id, events.c.kind, events.c.author, proposal_of.label("proposal")).where(
+                    events.c.id.in_(chunk)
+                )
+            )
+            known.update((r.id, Known(r.kind, r.author, r.proposal)) for r in rows)
 
     async def _insert(self, conn: AsyncConnection, accepted: list[tuple[int, Event]]) -> None:
         now = int(time.time() * 1000)

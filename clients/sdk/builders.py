@@ -34,7 +34,9 @@ from forum.protocol.events import PROTOCOL_VERSION, Event, Limits, validate_body
 __all__ = [
     "DEFAULT_LIMITS",
     "SignedEvent",
+    "adoption",
     "agent",
+    "amendment",
     "check_envelope",
     "community",
     "criterion",
@@ -45,6 +47,7 @@ __all__ = [
     "outcome",
     "proposal",
     "rating",
+    "reply",
     "retraction",
     "sign_event",
 ]
@@ -216,13 +219,28 @@ def community(
     name: str,
     about: str,
     place: str | None = None,
+    type: str | None = None,
+    size: int | None = None,
+    region: str | None = None,
+    tags: Iterable[str] | None = None,
     created_at: int | None = None,
     pow_bits: int = 0,
 ) -> SignedEvent:
-    """A community profile (needed before the key can publish outcomes)."""
-    return _sign(
-        key, "community", _compact(name=name, about=about, place=place), created_at, pow_bits
+    """A community profile (needed before the key can publish outcomes and adoptions).
+
+    ``type`` is one of :data:`forum.protocol.events.COMMUNITY_TYPES` or an ``x-`` slug,
+    ``size`` the number of members, ``region`` an ISO 3166 code (``DE``, ``DE-BY``).
+    """
+    body = _compact(
+        name=name,
+        about=about,
+        place=place,
+        type=type,
+        size=size,
+        region=region,
+        tags=None if tags is None else list(tags),
     )
+    return _sign(key, "community", body, created_at, pow_bits)
 
 
 def criterion(
@@ -248,10 +266,16 @@ def proposal(
     tags: Iterable[str] = (),
     criteria: Iterable[str] | None = None,
     revises: str | None = None,
+    accepts: Iterable[str] | None = None,
+    forks: str | None = None,
     created_at: int | None = None,
     pow_bits: int = 0,
 ) -> SignedEvent:
-    """A proposal; ``criteria`` are criterion slugs or ids, ``revises`` a previous proposal's id."""
+    """A proposal; ``criteria`` are criterion slugs or ids, ``revises`` a previous proposal's id.
+
+    A revision takes in amendments of the proposal it revises with ``accepts`` (their
+    ids); a new proposal forked from someone's proposal or amendment names it in ``forks``.
+    """
     body = _compact(
         title=title,
         summary=summary,
@@ -259,6 +283,8 @@ def proposal(
         tags=list(tags),
         criteria=None if criteria is None else list(criteria),
         revises=revises,
+        accepts=None if accepts is None else list(accepts),
+        forks=forks,
     )
     return _sign(key, "proposal", body, created_at, pow_bits)
 
@@ -294,11 +320,17 @@ def outcome(
     metrics: Iterable[Mapping[str, Any]] = (),
     summary: str = "",
     evidence: Iterable[str] = (),
+    adoption: str | None = None,
+    milestone: str | None = None,
     created_at: int | None = None,
     pow_bits: int = 0,
 ) -> SignedEvent:
-    """What happened when a community tried a proposal (the key needs a community profile)."""
-    body = {
+    """What happened when a community tried a proposal (the key needs a community profile).
+
+    ``adoption`` is the id of the community's adoption this report measures; ``milestone``
+    (planned, started, first-results, completed) needs it.
+    """
+    body: dict[str, Any] = {
         "proposal": proposal,
         "status": status,
         "verdict": verdict,
@@ -307,6 +339,7 @@ def outcome(
         "summary": summary,
         "evidence": list(evidence),
     }
+    body.update(_compact(adoption=adoption, milestone=milestone))
     return _sign(key, "outcome", body, created_at, pow_bits)
 
 
@@ -342,6 +375,71 @@ def retraction(
 ) -> SignedEvent:
     """Retract one of the key's own events."""
     return _sign(key, "retraction", _compact(target=target, reason=reason), created_at, pow_bits)
+
+
+# --- governance kinds (issue 13)
+
+
+def reply(
+    key: Key,
+    *,
+    target: str,
+    stance: str,
+    text: str,
+    quote: str | None = None,
+    criteria: Iterable[str] | None = None,
+    created_at: int | None = None,
+    pow_bits: int = 0,
+) -> SignedEvent:
+    """An argument about any event (replies nest): ``stance`` is support, oppose, question,
+    evidence or neutral; ``text`` is Markdown; ``quote`` the passage answered."""
+    body = _compact(
+        target=target,
+        stance=stance,
+        text=text,
+        quote=quote,
+        criteria=None if criteria is None else list(criteria),
+    )
+    return _sign(key, "reply", body, created_at, pow_bits)
+
+
+def amendment(
+    key: Key,
+    *,
+    proposal: str,
+    reason: str,
+    text: str | None = None,
+    diff: str | None = None,
+    title: str | None = None,
+    created_at: int | None = None,
+    pow_bits: int = 0,
+) -> SignedEvent:
+    """A change to someone else's proposal: exactly one of the whole new ``text`` or a ``diff``."""
+    body = _compact(proposal=proposal, title=title, text=text, diff=diff, reason=reason)
+    return _sign(key, "amendment", body, created_at, pow_bits)
+
+
+def adoption(
+    key: Key,
+    *,
+    proposal: str,
+    start: str,
+    action: str = "adopt",
+    params: Mapping[str, str] | None = None,
+    note: str | None = None,
+    created_at: int | None = None,
+    pow_bits: int = 0,
+) -> SignedEvent:
+    """A community adopts (``action="adopt"``) or drops a proposal version from ``start``
+    (a date), with its local ``params`` (the key needs a community profile)."""
+    body = _compact(
+        proposal=proposal,
+        action=action,
+        start=start,
+        params=None if params is None else dict(params),
+        note=note,
+    )
+    return _sign(key, "adoption", body, created_at, pow_bits)
 
 
 def _number(value: Any) -> Any:

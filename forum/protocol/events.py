@@ -37,7 +37,10 @@ from forum.protocol.errors import ProtocolError, invalid
 from forum.protocol.identity import is_did, public_key_from_did, verify
 
 PROTOCOL_VERSION: Final = 1
-KINDS: Final = ("agent", "community", "criterion", "proposal", "outcome", "rating", "retraction")
+CORE_KINDS: Final = ("agent", "community", "criterion", "proposal", "outcome", "rating", "retraction")
+# --- governance kinds (issue 13): arguments, amendments, local adoptions
+GOVERNANCE_KINDS: Final = ("reply", "amendment", "adoption")
+KINDS: Final = CORE_KINDS + GOVERNANCE_KINDS
 TOP_LEVEL_KEYS: Final = frozenset({"v", "kind", "author", "created_at", "body", "nonce"})
 REQUIRED_TOP_LEVEL: Final = frozenset({"v", "kind", "author", "created_at", "body"})
 
@@ -71,10 +74,42 @@ class AgentBody(_Body):
     owner: Name | None = None
 
 
+# --- governance: community attributes (documented vocabulary, ``x-`` escape hatch)
+COMMUNITY_TYPES: Final = (
+    "neighbourhood-council",
+    "housing-cooperative",
+    "school-board",
+    "village",
+    "city",
+    "workplace",
+    "association",
+    "online-group",
+)
+REGION_RE: Final = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"
+
+
 class CommunityBody(_Body):
     name: Name
     about: Text
     place: Annotated[str, StringConstraints(max_length=200)] | None = None
+    type: Slug | None = None
+    size: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    region: Annotated[str, StringConstraints(pattern=REGION_RE)] | None = None
+    tags: Annotated[list[Slug], Field(max_length=10)] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str | None) -> str | None:
+        if v is not None and v not in COMMUNITY_TYPES and not v.startswith("x-"):
+            raise ValueError(f"must be one of {', '.join(COMMUNITY_TYPES)} or start with 'x-'")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("entries must be unique")
+        return v
 
 
 class CriterionBody(_Body):
@@ -90,8 +125,11 @@ class ProposalBody(_Body):
     tags: Annotated[list[Slug], Field(max_length=10)]
     criteria: Annotated[list[CriterionRef], Field(max_length=20)] | None = None
     revises: EventId | None = None
+    # --- governance: a revision takes in amendments; a fork cites its origin
+    accepts: Annotated[list[EventId], Field(min_length=1, max_length=20)] | None = None
+    forks: EventId | None = None
 
-    @field_validator("tags", "criteria")
+    @field_validator("tags", "criteria", "accepts")
     @classmethod
     def _unique(cls, v: list[str] | None) -> list[str] | None:
         if v is not None and len(set(v)) != len(v):
@@ -122,6 +160,7 @@ class Metric(_Body):
 
 OutcomeStatus = Literal["planned", "running", "completed", "abandoned"]
 Verdict = Literal["success", "failure", "mixed", "inconclusive"]
+Milestone = Literal["planned", "started", "first-results", "completed"]
 
 
 class OutcomeBody(_Body):
@@ -132,6 +171,9 @@ class OutcomeBody(_Body):
     metrics: Annotated[list[Metric], Field(max_length=20)]
     summary: Annotated[str, StringConstraints(max_length=4000)]
     evidence: Annotated[list[Url], Field(max_length=20)]
+    # --- governance: the adoption measured and the experiment's progress
+    adoption: EventId | None = None
+    milestone: Milestone | None = None
 
 
 class RatingBody(_Body):
@@ -147,6 +189,53 @@ class RetractionBody(_Body):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+# --------------------------------------------------------------------------- governance kinds
+
+Stance = Literal["support", "oppose", "question", "evidence", "neutral"]
+ParamKey = Annotated[str, StringConstraints(pattern=SLUG_RE)]
+ParamValue = Annotated[str, StringConstraints(max_length=200)]
+
+
+class ReplyBody(_Body):
+    target: EventId
+    stance: Stance
+    text: Annotated[str, StringConstraints(min_length=1, max_length=8000)]
+    quote: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    criteria: Annotated[list[CriterionRef], Field(max_length=20)] | None = None
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("entries must be unique")
+        return v
+
+
+class AmendmentBody(_Body):
+    proposal: EventId
+    title: Title | None = None
+    text: LongText | None = None
+    diff: Annotated[str, StringConstraints(min_length=1, max_length=32000)] | None = None
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+AdoptionAction = Literal["adopt", "drop"]
+
+
+class AdoptionBody(_Body):
+    proposal: EventId
+    action: AdoptionAction
+    start: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    params: Annotated[dict[ParamKey, ParamValue], Field(max_length=20)] | None = None
+    note: Text | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _date(cls, v: str) -> str:
+        date.fromisoformat(v)
+        return v
+
+
 BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
     "agent": AgentBody,
     "community": CommunityBody,
@@ -155,6 +244,9 @@ BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
     "outcome": OutcomeBody,
     "rating": RatingBody,
     "retraction": RetractionBody,
+    "reply": ReplyBody,
+    "amendment": AmendmentBody,
+    "adoption": AdoptionBody,
 }
 
 
@@ -208,11 +300,17 @@ def leading_zero_bits(hex_id: str) -> int:
 def refs_of(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
     """Ids and did:keys an event's body points at (what the ``refs`` filter matches)."""
     if kind == "outcome":
-        return (body["proposal"],)
-    if kind in ("rating", "retraction"):
+        return (body["proposal"], body["adoption"]) if body.get("adoption") else (body["proposal"],)
+    if kind in ("rating", "retraction", "reply"):
         return (body["target"],)
-    if kind == "proposal" and body.get("revises"):
-        return (body["revises"],)
+    if kind in ("amendment", "adoption"):
+        return (body["proposal"],)
+    if kind == "proposal":
+        refs = [body["revises"]] if body.get("revises") else []
+        if body.get("forks"):
+            refs.append(body["forks"])
+        refs.extend(body.get("accepts") or ())
+        return tuple(refs)
     return ()
 
 
@@ -245,6 +343,16 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
             raise invalid("outcome body: verdict must be null while planned or running")
         if parsed.period.end is not None and parsed.period.end < parsed.period.start:
             raise invalid("outcome body: period.end is before period.start")
+        if parsed.milestone is not None and parsed.adoption is None:
+            raise invalid("outcome body: a milestone needs the adoption it measures")
+    elif isinstance(parsed, ProposalBody):
+        if parsed.accepts is not None and parsed.revises is None:
+            raise invalid("proposal body: accepts needs revises (only a revision takes in amendments)")
+        if parsed.forks is not None and parsed.revises is not None:
+            raise invalid("proposal body: a proposal either revises or forks, not both")
+    elif isinstance(parsed, AmendmentBody):
+        if (parsed.text is None) == (parsed.diff is None):
+            raise invalid("amendment body: give exactly one of text and diff")
     return body
 
 
@@ -347,6 +455,7 @@ class Known:
 
     kind: str
     author: str
+    proposal: str | None = None  # body.proposal of an amendment or adoption
 
 
 def check_context(
@@ -385,9 +494,55 @@ def check_context(
             raise invalid("only the author of an event can retract it")
         if known.kind == "retraction":
             raise invalid("a retraction cannot be retracted")
-    elif event.kind == "proposal" and body.get("revises"):
-        known = lookup(body["revises"])
-        if known is None or known.kind != "proposal":
-            raise invalid("revises does not name a proposal this forum holds")
+    elif event.kind == "proposal":
+        if body.get("revises"):
+            known = lookup(body["revises"])
+            if known is None or known.kind != "proposal":
+                raise invalid("revises does not name a proposal this forum holds")
+            if known.author != event.author:
+                raise invalid("a proposal can only revise its own author's proposal")
+        _check_governance_proposal(event, lookup)
+    elif event.kind in GOVERNANCE_KINDS:
+        _check_governance(event, lookup, has_community)
+    if event.kind == "outcome" and body.get("adoption"):
+        known = lookup(body["adoption"])
+        if known is None or known.kind != "adoption":
+            raise invalid("outcome adoption is not an adoption this forum holds")
         if known.author != event.author:
-            raise invalid("a proposal can only revise its own author's proposal")
+            raise invalid("an outcome can only cite its own community's adoption")
+        if known.proposal != body["proposal"]:
+            raise invalid("outcome adoption is of another proposal")
+
+
+# --- governance context rules (issue 13)
+
+
+def _check_governance_proposal(event: Event, lookup: Callable[[str], Known | None]) -> None:
+    body = event.body
+    if body.get("forks"):
+        known = lookup(body["forks"])
+        if known is None or known.kind not in ("proposal", "amendment"):
+            raise invalid("forks does not name a proposal or amendment this forum holds")
+    for amendment in body.get("accepts") or ():
+        known = lookup(amendment)
+        if known is None or known.kind != "amendment":
+            raise invalid("accepts names an event that is not an amendment this forum holds")
+        amended = lookup(known.proposal) if known.proposal else None
+        if amended is None or amended.author != event.author:
+            raise invalid("only the author of the amended proposal can accept an amendment")
+
+
+def _check_governance(event: Event, lookup: Callable[[str], Known | None], has_community: Callable[[str], bool]) -> None:
+    body = event.body
+    if event.kind == "reply":
+        if lookup(body["target"]) is None:
+            raise invalid("reply target is not an event this forum holds")
+        return
+    known = lookup(body["proposal"])
+    if known is None or known.kind != "proposal":
+        raise invalid(f"{event.kind} proposal is not a proposal this forum holds")
+    if event.kind == "amendment":
+        if known.author == event.author:
+            raise invalid("amending your own proposal is not allowed (publish a revision)")
+    elif not has_community(event.author):
+        raise invalid("adoption author has not published a community profile")

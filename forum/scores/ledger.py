@@ -44,7 +44,7 @@ class Ledger:
         if seq <= self.head:
             return set()
         self.head = seq
-        if ev.kind in ("proposal", "outcome", "agent", "community", "criterion"):
+        if ev.kind in ("proposal", "outcome", "agent", "community", "criterion", "reply", "amendment", "adoption"):
             self.target_kinds.setdefault(ev.id, ev.kind)
         if ev.kind == "rating":
             b = ev.body

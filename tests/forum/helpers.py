@@ -76,3 +76,30 @@ def rating(s: Signer, target: str, score: float = 0.5, created_at: int | None = 
     body: dict[str, Any] = {"target": target, "score": score, "criteria": {"fairness": score}}
     body.update(over)
     return s.envelope("rating", body, created_at=created_at)
+
+
+# --- governance kinds (issue 13)
+
+
+def reply(s: Signer, target: str, stance: str = "support", text: str = "Because it helps.", **over: Any) -> dict[str, str]:
+    body: dict[str, Any] = {"target": target, "stance": stance, "text": text}
+    body.update(over)
+    return s.envelope("reply", body)
+
+
+def amendment(s: Signer, proposal_id: str, **over: Any) -> dict[str, str]:
+    body: dict[str, Any] = {"proposal": proposal_id, "text": "# Tools\nShare them on weekends too.", "reason": "More hours."}
+    body.update(over)
+    return s.envelope("amendment", body)
+
+
+def adoption(s: Signer, proposal_id: str, action: str = "adopt", **over: Any) -> dict[str, str]:
+    body: dict[str, Any] = {"proposal": proposal_id, "action": action, "start": "2026-03-01", "params": {"hours": "9-17"}}
+    body.update(over)
+    return s.envelope("adoption", body)
+
+
+def revision(s: Signer, revises: str, title: str = "Tool library v2", **over: Any) -> dict[str, str]:
+    body: dict[str, Any] = {"title": title, "summary": "Share tools.", "text": "# Tools\nv2", "tags": ["commons"], "revises": revises}
+    body.update(over)
+    return s.envelope("proposal", body)

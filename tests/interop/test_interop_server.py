@@ -311,3 +311,39 @@ async def test_the_test_vectors_are_accepted_by_the_forum(server: Server) -> Non
             assert ok.accepted and ok.message == "duplicate: already in the log"
         await refused(s, {"payload": envs[2]["payload"], "sig": envs[0]["sig"]}, "invalid")
         await refused(s, two.envelope("rating", {"target": target, "score": 1, "criteria": {}}), "invalid")
+
+
+async def test_governance_kinds_from_the_document(server: Server) -> None:
+    """Reply, amendment (accepted, forked), community attributes, adoption and an outcome
+    citing it, built from docs/protocol.md sections 6.2, 6.4, 6.5, 6.9-6.11 and 7 alone."""
+    author, critic, town = fresh_agent(), fresh_agent(), fresh_agent()
+    async with await mc.Session.open(server.ws_url) as s:
+        p = author.envelope("proposal", proposal_body("Governed"))
+        pid = mc.envelope_id(p)
+        await publish_ok(s, p)
+        arg = critic.envelope("reply", {"target": pid, "stance": "oppose", "text": "Too *strict*.", "quote": "Some"})
+        await publish_ok(s, arg)
+        await publish_ok(s, author.envelope("reply", {"target": mc.envelope_id(arg), "stance": "question", "text": "Why?"}))
+        amend = critic.envelope("amendment", {"proposal": pid, "text": "Looser.", "reason": "Fewer rules."})
+        aid = mc.envelope_id(amend)
+        await publish_ok(s, amend)
+        # Only the proposal's author may accept it, in a revision.
+        stolen = critic.envelope("proposal", proposal_body("Mine now", accepts=[aid]))
+        await refused(s, stolen, "invalid")
+        v2 = author.envelope("proposal", proposal_body("Governed v2", revises=pid, accepts=[aid]))
+        await publish_ok(s, v2)
+        await publish_ok(s, town.envelope("proposal", proposal_body("A fork", forks=aid)))
+        # An adoption needs a community profile first.
+        adopt_body = {"proposal": mc.envelope_id(v2), "action": "adopt", "start": "2026-04-01", "params": {"quorum": "10"}}
+        await refused(s, town.envelope("adoption", adopt_body), "invalid")
+        await publish_ok(s, town.envelope("community", {"name": "Hamlet", "about": "", "type": "village", "size": 300, "region": "FR-BRE", "tags": ["rural"]}))
+        await refused(s, town.envelope("community", {"name": "Hamlet", "about": "", "type": "commune"}), "invalid")
+        adoption = town.envelope("adoption", adopt_body)
+        await publish_ok(s, adoption)
+        report = {
+            "proposal": mc.envelope_id(v2), "status": "running", "verdict": None, "period": {"start": "2026-04-01"},
+            "metrics": [], "summary": "", "evidence": [], "adoption": mc.envelope_id(adoption), "milestone": "started",
+        }
+        await publish_ok(s, town.envelope("outcome", report))
+    doc = await asyncio.to_thread(server.get_json, "/.well-known/mycelium.json")
+    assert {"reply", "amendment", "adoption"} <= set(doc["kinds"])

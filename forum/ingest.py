@@ -1,7 +1,8 @@
 """The ingest path: verify in parallel, commit in batches, acknowledge after commit.
 
-    submit() ──► verifier task ──► thread pool (PyNaCl releases the GIL)
-                                      │ verified events
+    submit() ──► verifier task ──► worker processes (forum.verifypool: parse,
+                                      │  strict JSON, schema, signature)
+                                      │ ready fields of verified events
                                       ▼
                  writer task ──► Store.write_batch (one transaction per batch)
                                       │ committed
@@ -19,8 +20,6 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +28,12 @@ import structlog
 from forum.hub import Hub
 from forum.metrics import Metrics
 from forum.protocol.errors import ProtocolError, StorageError
-from forum.protocol.events import Event, Limits, event_id, verify_envelope
+from forum.protocol.events import Event, Limits
 from forum.ratelimit import TokenBuckets
 from forum.store import Accepted, Duplicate, Store, Stored
+from forum.verifypool import VerifyPool, envelope_id, event_of
+
+__all__ = ["Ingest", "Result", "envelope_id", "id_of_submitted"]
 
 log = structlog.get_logger("forum.ingest")
 
@@ -45,30 +47,11 @@ class Result:
     message: str = ""
     seq: int | None = None
     retry_after: float | None = None
+    notice: bool = False  # the frame was not a valid PUBLISH message: answer with NOTICE, not OK
 
     @property
     def reason(self) -> str | None:
         return self.message.split(":", 1)[0] if self.message else None
-
-
-def envelope_id(envelope: Any) -> str:
-    """The id to report for an envelope, even an invalid one ("" if it has no payload string)."""
-    if isinstance(envelope, dict) and isinstance(envelope.get("payload"), str):
-        try:
-            return event_id(envelope["payload"])
-        except UnicodeEncodeError:
-            return ""
-    return ""
-
-
-def _verify_chunk(envelopes: Sequence[Any], limits: Limits, now_ms: int) -> list[Event | ProtocolError]:
-    out: list[Event | ProtocolError] = []
-    for env in envelopes:
-        try:
-            out.append(verify_envelope(env, limits=limits, now_ms=now_ms))
-        except ProtocolError as e:
-            out.append(e)
-    return out
 
 
 class Ingest:
@@ -93,12 +76,13 @@ class Ingest:
         self.batch_max = batch_max
         self.author_buckets = author_buckets
         self.workers = workers
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+        self.pool = VerifyPool(workers)
         self._inbox: asyncio.Queue[tuple[Any, asyncio.Future[Result]]] = asyncio.Queue(max_pending)
         self._verified: asyncio.Queue[tuple[Event, asyncio.Future[Result]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        self.pool.warm()
         self._tasks = [
             asyncio.create_task(self._verifier(), name="verifier"),
             asyncio.create_task(self._writer(), name="writer"),
@@ -112,17 +96,18 @@ class Ingest:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown()
 
     # ------------------------------------------------------------------ API
 
     def submit_nowait(self, envelope: Any) -> asyncio.Future[Result]:
-        """Queue an envelope; the future resolves with its OK once committed (or refused)."""
+        """Queue an envelope (a dict) or a whole ``["PUBLISH", envelope]`` frame (its raw
+        text, parsed by a worker); the future resolves with its OK once committed (or refused)."""
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         try:
             self._inbox.put_nowait((envelope, fut))
         except asyncio.QueueFull:
-            fut.set_result(Result(envelope_id(envelope), False, "rate-limited: the forum is busy, retry shortly", retry_after=1.0))
+            fut.set_result(Result(id_of_submitted(envelope), False, "rate-limited: the forum is busy, retry shortly", retry_after=1.0))
         return fut
 
     async def submit(self, envelope: Any) -> Result:
@@ -136,33 +121,29 @@ class Ingest:
             fut.set_result(Result(eid, False, err.message, retry_after=retry_after))
 
     async def _verifier(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             items = [await self._inbox.get()]
             while len(items) < 4096 and not self._inbox.empty():
                 items.append(self._inbox.get_nowait())
             now_ms = int(time.time() * 1000)
-            envs = [env for env, _ in items]
-            if len(envs) < 8:
-                chunks = [envs]
-            else:
-                step = -(-len(envs) // self.workers)
-                chunks = [envs[i : i + step] for i in range(0, len(envs), step)]
-            parts = await asyncio.gather(
-                *(loop.run_in_executor(self.pool, _verify_chunk, c, self.limits, now_ms) for c in chunks)
-            )
-            results = [r for part in parts for r in part]
-            for (env, fut), res in zip(items, results, strict=True):
-                if isinstance(res, ProtocolError):
-                    self._refuse(fut, envelope_id(env), res)
-                    continue
-                wait = self.author_buckets.take(res.author)
-                if wait:
-                    self._refuse(
-                        fut, res.id, ProtocolError("rate-limited", f"author over its rate limit, retry in {wait:.2f}s"), wait
-                    )
-                    continue
-                self._verified.put_nowait((res, fut))
+            results = await self.pool.check([env for env, _ in items], self.limits, now_ms)
+            take = self.author_buckets.take if self.author_buckets.rate else None
+            verified = self._verified
+            for (_, fut), res in zip(items, results, strict=True):
+                tag = res[0]
+                if tag == "e":
+                    if take is not None and (wait := take(res[3])):
+                        self._refuse(fut, res[1], ProtocolError("rate-limited", f"author over its rate limit, retry in {wait:.2f}s"), wait)
+                        continue
+                    verified.put_nowait((event_of(res), fut))
+                elif tag == "r":
+                    self.metrics.refused.labels(res[2]).inc()
+                    if not fut.done():
+                        fut.set_result(Result(res[1], False, res[3]))
+                else:
+                    self.metrics.refused.labels("invalid").inc()
+                    if not fut.done():
+                        fut.set_result(Result("", False, res[1], notice=True))
 
     async def _writer(self) -> None:
         while True:
@@ -202,3 +183,16 @@ class Ingest:
                 self.metrics.duplicates.inc(duplicates)
             if committed:
                 self.hub.committed(committed[0].seq, committed[-1].seq, committed)
+
+
+def id_of_submitted(item: Any) -> str:
+    """The id to report for what :meth:`Ingest.submit_nowait` takes (an envelope or a raw frame)."""
+    if isinstance(item, str):  # a raw frame: only parsed here on this rare path
+        from forum.protocol import wire
+
+        try:
+            msg = wire.parse_message(item)
+        except ProtocolError:
+            return ""
+        return envelope_id(msg.envelope) if isinstance(msg, wire.Publish) else ""
+    return envelope_id(item)

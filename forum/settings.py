@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # --- processes and ingest
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the listening socket. More than 1 needs PostgreSQL: the processes share the log through the writer lock and LISTEN/NOTIFY.")
-    verify_workers: int = Field(2, ge=1, description="Threads that verify signatures (PyNaCl releases the GIL).")
+    verify_workers: int = Field(2, ge=0, description="Worker processes that parse and verify published events (strict JSON, schema, signature) off the event loop; 0 = one thread in the server process.")
     batch_max_events: int = Field(2000, ge=1, description="Most events the writer commits in one transaction (group commit).")
     sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only a crash of the process.")
 

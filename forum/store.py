@@ -92,6 +92,17 @@ _UPSERT_RATING = text(
 )
 
 
+_EVENT_COLUMNS = "seq, id, kind, author, created_at, received_at, payload, sig, retracted"
+_SQLITE_INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
+_PG_INSERT_EVENTS = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT s, i, k, a, c, r, p, g, false FROM unnest("
+    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[]"
+    ") AS t(s, i, k, a, c, r, p, g)"
+)
+_PG_INSERT_REFS = "INSERT INTO event_refs (ref, seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
+_PG_INSERT_TAGS = "INSERT INTO event_tags (tag, seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
+
+
 def rating_row(seq: int, ev: Event) -> dict[str, Any]:
     body = ev.body
     return {
@@ -205,30 +216,25 @@ class Store:
             known.update((r.id, Known(r.kind, r.author, r.proposal)) for r in rows)
 
     async def _insert(self, conn: AsyncConnection, accepted: list[tuple[int, Event]]) -> None:
+        """The batch's rows in a few statements: PostgreSQL inserts each table from
+        ``unnest`` of one array per column (one statement, no per-row binding);
+        SQLite runs the driver's ``executemany`` over plain tuples."""
         now = int(time.time() * 1000)
-        await conn.execute(
-            events.insert(),
-            [
-                {
-                    "seq": seq,
-                    "id": ev.id,
-                    "kind": ev.kind,
-                    "author": ev.author,
-                    "created_at": ev.created_at,
-                    "received_at": now,
-                    "payload": ev.payload,
-                    "sig": ev.sig,
-                    "retracted": False,
-                }
-                for seq, ev in accepted
-            ],
-        )
-        refs = [{"ref": r, "seq": seq} for seq, ev in accepted for r in set(ev.refs)]
-        if refs:
-            await conn.execute(event_refs.insert(), refs)
-        tags = [{"tag": t, "seq": seq} for seq, ev in accepted for t in set(ev.tags)]
-        if tags:
-            await conn.execute(event_tags.insert(), tags)
+        rows = [(seq, ev.id, ev.kind, ev.author, ev.created_at, now, ev.payload, ev.sig) for seq, ev in accepted]
+        refs = [(r, seq) for seq, ev in accepted for r in set(ev.refs)]
+        tags = [(t, seq) for seq, ev in accepted for t in set(ev.tags)]
+        if self.postgres:
+            await conn.exec_driver_sql(_PG_INSERT_EVENTS, tuple(list(col) for col in zip(*rows, strict=True)))
+            if refs:
+                await conn.exec_driver_sql(_PG_INSERT_REFS, tuple(list(col) for col in zip(*refs, strict=True)))
+            if tags:
+                await conn.exec_driver_sql(_PG_INSERT_TAGS, tuple(list(col) for col in zip(*tags, strict=True)))
+        else:
+            await conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, rows)
+            if refs:
+                await conn.exec_driver_sql("INSERT INTO event_refs (ref, seq) VALUES (?, ?)", refs)
+            if tags:
+                await conn.exec_driver_sql("INSERT INTO event_tags (tag, seq) VALUES (?, ?)", tags)
         rating_rows = [rating_row(seq, ev) for seq, ev in accepted if ev.kind == "rating"]
         if rating_rows:
             await conn.execute(_UPSERT_RATING, rating_rows)

@@ -1,7 +1,8 @@
 """The WebSocket endpoint ``/ws``: one reader loop and one sender task per connection.
 
-The reader parses each frame (sans-I/O, forum.protocol.wire), hands PUBLISH to the
-ingest path without waiting for the commit (so clients can pipeline), and
+The reader hands PUBLISH frames, unparsed, to the ingest path without waiting
+for the commit (so clients can pipeline; worker processes parse and verify
+them), parses every other frame (sans-I/O, forum.protocol.wire), and
 starts a catch-up task per SUBSCRIBE. The sender drains the connection's
 Outbox. Bad frames get an error and the connection keeps working.
 """
@@ -16,13 +17,14 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from forum.hub import Outbox, Subscription
-from forum.ingest import Result, envelope_id
+from forum.ingest import Result, id_of_submitted
 from forum.protocol import wire
 from forum.protocol.errors import ProtocolError
 
 log = structlog.get_logger("forum.ws")
 
 MAX_INFLIGHT_PUBLISHES = 2000  # per connection: beyond it the reader waits for OKs
+PUBLISH_PREFIX = '["PUBLISH",'  # frames starting so go to the workers unparsed; any other spelling is parsed here
 
 
 def client_address(scope: Any) -> str:
@@ -109,6 +111,9 @@ class _Connection:
             if len(text) > max_frame // 4 and len(text.encode("utf-8", "surrogatepass")) > max_frame:
                 self.outbox.put(wire.notice(f"too-large: frame is over {max_frame} bytes"))
                 continue
+            if text.startswith(PUBLISH_PREFIX):  # parsed and verified by a worker process
+                await self._publish(text)
+                continue
             try:
                 msg = wire.parse_message(text)
             except ProtocolError as e:
@@ -125,9 +130,10 @@ class _Connection:
                 self._unsubscribe(msg.sub_id)
 
     async def _publish(self, envelope: Any) -> None:
+        """Submit an envelope (dict) or a raw ``["PUBLISH", ...]`` frame (str)."""
         wait = self.address_buckets.take(self.address)
         if wait:
-            self.outbox.put(wire.ok(envelope_id(envelope), False, f"rate-limited: address over its rate limit, retry in {wait:.2f}s"))
+            self.outbox.put(wire.ok(id_of_submitted(envelope), False, f"rate-limited: address over its rate limit, retry in {wait:.2f}s"))
             return
         if self.inflight >= MAX_INFLIGHT_PUBLISHES:
             self.room.clear()
@@ -143,7 +149,7 @@ class _Connection:
         if fut.cancelled():
             return
         r = fut.result()
-        self.outbox.put(wire.ok(r.id, r.accepted, r.message))
+        self.outbox.put(wire.notice(r.message) if r.notice else wire.ok(r.id, r.accepted, r.message))
 
     def _drop(self, sub_id: str) -> bool:
         sub = self.subs.pop(sub_id, None)

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from clients.bench import wsclient
-from clients.bench.signing import Presigned, presign
+from clients.bench.signing import Presigned, presign, signature_check_us
 from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
 from clients.bench.target import Target, Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
@@ -373,7 +373,12 @@ def run_ingest(target: Target, p: IngestParams, ui: Ui) -> dict[str, Any]:
         ui.note(
             f"{label}: {res['accepted_per_s']:,.0f} accepted/s, OK p50 {res['ok_latency']['p50_ms']} ms, p99 {res['ok_latency']['p99_ms']} ms"
         )
+    sig_us = signature_check_us(p.text_bytes)
+    out["signature_check_us"] = round(sig_us, 1)
+    for res in out["phases"]:
+        _split_cost(res, sig_us)
     main = out["phases"][-1]
+    out["cpu_us_per_event"] = main["cpu_us_per_event"]
     out["accepted_per_s"] = main["accepted_per_s"]
     out["ok_latency"] = main["ok_latency"]
     out["errors"] = main["errors"]
@@ -391,3 +396,23 @@ def run_ingest(target: Target, p: IngestParams, ui: Ui) -> dict[str, Any]:
             "within_10pct": ratio >= 0.9,
         }
     return out
+
+
+def _split_cost(res: dict[str, Any], sig_us: float) -> None:
+    """Add the forum's CPU per event without the signature check and, when profiled,
+    where the forum's CPU per event goes (µs by category: profile share x server µs)."""
+    cost = res["cpu_us_per_event"]
+    server = cost.get("server")
+    if server is None:
+        return
+    cost["signature_check"] = round(sig_us, 1)
+    cost["server_excluding_signature"] = round(server - sig_us, 1)
+    prof = res.get("profile")
+    if prof and prof.get("categories"):
+        cats = prof["categories"]
+        busy = 100.0 - cats.get("event loop waiting (select)", 0.0)
+        res["server_us_per_event_by_category"] = {
+            name: round(server * share / busy, 1)
+            for name, share in cats.items()
+            if name != "event loop waiting (select)" and busy > 0
+        }

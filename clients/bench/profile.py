@@ -49,6 +49,7 @@ class Profiler:
                 "--format",
                 "raw",
                 "--threads",
+                "--subprocesses",  # the forum's verify worker processes
                 "--nonblocking",
                 "--output",
                 str(self.path),
@@ -83,7 +84,7 @@ class Profiler:
 # Where a sample's time goes, by the first marker found anywhere on its stack (in this order).
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("signature check (libsodium, GIL released)", ("crypto_sign_open",)),
-    ("event validation (strict JSON, pydantic)", ("verify_envelope",)),
+    ("event validation (strict JSON, pydantic)", ("verify_envelope", "check_chunk")),
     ("hub fan-out (matching, queueing)", ("Hub.deliver", "Hub.committed", "Hub._advance")),
     ("WebSocket send", ("_sender", "send_text", "Outbox.get")),
     (
@@ -96,7 +97,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "ingest pipeline (queues, futures, thread hand-off)",
-        ("Ingest.", "_verify_chunk", "futures/thread.py", "_chain_future", "call_soon_threadsafe"),
+        ("Ingest.", "VerifyPool.", "_verify_chunk", "futures/thread.py", "futures/process.py", "_chain_future", "call_soon_threadsafe"),
     ),
     (
         "HTTP handling and rendering",
@@ -149,8 +150,8 @@ def summarize(raw: str, top: int = 15) -> dict[str, Any]:
         if not body:
             continue
         kind = (
-            "verify threads"
-            if any("_verify_chunk" in f for f in body)
+            "verify workers"
+            if any("_verify_chunk" in f or "check_chunk" in f for f in body)
             else (
                 "event loop"
                 if "MainThread" in thread

@@ -136,3 +136,25 @@ def presign(
             if progress:
                 progress(len(part))
     return out
+
+
+def signature_check_us(text_bytes: int = 200, rounds: int = 2000) -> float:
+    """CPU µs of one Ed25519 check (libsodium, as the forum calls it) on this machine now.
+
+    ``forum bench ingest`` subtracts it from the forum's CPU per event to report
+    the cost of everything else (``server_excluding_signature``).
+    """
+    import time
+
+    import nacl.bindings
+
+    from clients.sdk.keys import derive_key as _derive
+
+    key = _derive("signature-calibration", "k")
+    message = b"x" * (text_bytes + 300)
+    signed = key.signing_key.sign(message)
+    public = bytes(key.signing_key.verify_key)
+    t0 = time.process_time()
+    for _ in range(rounds):
+        nacl.bindings.crypto_sign_open(bytes(signed), public)
+    return (time.process_time() - t0) * 1e6 / rounds

@@ -117,6 +117,7 @@ class CpuMeter:
 
     groups: dict[str, list[int]] = field(default_factory=dict)
     recursive: set[str] = field(default_factory=set)
+    detail: set[str] = field(default_factory=set)  # groups that are part of another (not added to the total)
     _start: dict[str, dict[int, float]] = field(default_factory=dict)
     _machine: Any = None
     _t0: float = 0.0
@@ -159,7 +160,8 @@ class CpuMeter:
             used = sum(v - start.get(pid, 0.0) for pid, v in end.items())
             if name == "client":
                 used += extra_client_seconds
-            used_total += used
+            if name not in self.detail:
+                used_total += used
             out[f"{name}_cores"] = round(used / wall, 3)
         m1 = psutil.cpu_times()
         m0 = self._machine
@@ -187,6 +189,8 @@ def limited_by(cpu: dict[str, Any]) -> str:
         return f"CPU: all {cores} cores busy; the largest user is {top[0]} ({top[1]:.2f} cores)"
     if cpu.get("client_cores", 0.0) >= 0.9:
         return f"client: the load generator used {cpu['client_cores']:.2f} of its cores"
+    if cpu.get("server_main_cores", 0.0) >= 0.9:
+        return f"server: the forum's main process used {cpu['server_main_cores']:.2f} cores (one event loop saturates at ~1)"
     if cpu.get("server_cores", 0.0) >= 0.9:
         return f"server: the forum used {cpu['server_cores']:.2f} cores (one event loop saturates at ~1)"
     return f"not CPU: {busy:.2f} of {cores} cores busy (latency, locks or I/O)"

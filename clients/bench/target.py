@@ -54,13 +54,17 @@ class Target:
         import os
 
         groups = {"client": [os.getpid(), *client_pids]}
-        recursive = set()
+        recursive = {"server"}  # the forum's verify workers (and uvicorn workers) are its children
+        detail = set()
         if self.server_pids:
             groups["server"] = list(self.server_pids)
+            # The forum's own process (its event loop, writer and hub) apart from its workers.
+            groups["server_main"] = list(self.server_pids)
+            detail.add("server_main")
         if self.database_pids:
             groups["database"] = list(self.database_pids)
             recursive.add("database")
-        return CpuMeter(groups=groups, recursive=recursive)
+        return CpuMeter(groups=groups, recursive=recursive, detail=detail)
 
 
 class Ui:

@@ -78,12 +78,12 @@ def test_profile_summary_reads_py_spy_raw_stacks() -> None:
     raw = "\n".join(
         [
             'process 1:"python -m forum";thread (0x1): "MainThread";run_forever (asyncio/base_events.py:600);Ingest._writer (forum/ingest.py:170);Store.write_batch (forum/store.py:120) 30',
-            'process 1:"python -m forum";thread (0x2): "verify_0";_worker (concurrent/futures/thread.py:83);_verify_chunk (forum/ingest.py:63);verify (forum/protocol/identity.py:90);crypto_sign_open (nacl/bindings/crypto_sign.py:90) 70',
+            'process 1:"python -m forum";thread (0x2): "verify_0";_worker (concurrent/futures/thread.py:83);check_chunk (forum/verifypool.py:63);verify (forum/protocol/identity.py:90);crypto_sign_open (nacl/bindings/crypto_sign.py:90) 70',
         ]
     )
     s = summarize(raw)
     assert s["samples"] == 100
-    assert s["threads"] == {"verify threads": 70.0, "event loop": 30.0}
+    assert s["threads"] == {"verify workers": 70.0, "event loop": 30.0}
     assert s["categories"] == {
         "signature check (libsodium, GIL released)": 70.0,
         "database (SQLAlchemy, drivers)": 30.0,

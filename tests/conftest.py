@@ -1,7 +1,7 @@
 """Suite-wide fixtures: databases.  Feature fixtures live in subdirectory conftests.
 
 ``postgres_server`` (session)
-    The PostgreSQL server (``tests.support.postgres.PostgresServer``), started on
+    The PostgreSQL server (``clients.launch.PostgresServer``), started on
     first use and stopped at the end of the session; or the server named by
     ``MYCELIUM_TEST_POSTGRES_URL``.
 ``postgres_url``
@@ -17,6 +17,7 @@ automatically, so ``-m "not postgres"`` never starts PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import uuid
@@ -29,8 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # make `tests.support` importable under plain `pytest`
     sys.path.insert(0, str(ROOT))
 
-from tests.support.postgres import PostgresServer  # noqa: E402
+from clients.launch import PostgresServer  # noqa: E402
 
+URL_ENV = "MYCELIUM_TEST_POSTGRES_URL"
+"""A server you already run, instead of a throwaway one (its user needs CREATEDB)."""
+BINDIR_ENV = "MYCELIUM_TEST_POSTGRES_BINDIR"
+"""Directory with initdb/pg_ctl when auto-detection does not find it."""
+POSTGRES_HINT = (
+    "Run the suite with scripts/test (it installs PostgreSQL), set "
+    f"{URL_ENV} to a server you run, or deselect these tests with -m 'not postgres'."
+)
 POSTGRES_FIXTURES = frozenset({"postgres_server", "postgres_url"})
 
 
@@ -44,7 +53,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer.from_environment().start()
+    bindir = os.environ.get(BINDIR_ENV)
+    server = PostgresServer(
+        external_url=os.environ.get(URL_ENV) or None,
+        bindir=Path(bindir) if bindir else None,
+        hint=POSTGRES_HINT,
+    ).start()
     try:
         yield server
     finally:

@@ -8,8 +8,8 @@ import aiosqlite
 import asyncpg
 import pytest
 
+from clients.launch import PostgresServer
 from tests.support import chromium, timeouts
-from tests.support.postgres import PostgresServer
 
 
 async def test_postgres_server_accepts_queries(postgres_server: PostgresServer) -> None:

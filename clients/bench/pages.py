@@ -36,13 +36,10 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,6 +58,7 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
+from clients.launch import ForumProcess, PostgresServer  # noqa: E402
 from feeds.reader import Reader  # noqa: E402
 from forum.db import create_engine, migrate  # noqa: E402
 from forum.protocol.events import Event, refs_of  # noqa: E402
@@ -68,7 +66,7 @@ from forum.protocol.identity import did_from_public_key, sign  # noqa: E402
 from forum.settings import Settings  # noqa: E402
 from forum.store import Accepted, Store  # noqa: E402
 
-CORPUS = ROOT / "clients" / "data" / "corpus.json"
+CORPUS = ROOT / "clients" / "demo" / "data" / "corpus.json"
 BATCH = 10_000
 DAY_MS = 86_400_000
 
@@ -518,45 +516,16 @@ class RawClient:
             writer.close()
 
 
-class Server:
+def start_server(data_dir: Path, database_url: str | None) -> ForumProcess:
     """``python -m forum`` on the benchmark database (waits as long as the replay takes)."""
-
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
-        env.update(FORUM_DATA_DIR=str(data_dir), FORUM_PORT="0", FORUM_LOG_LEVEL="warning")
-        if database_url:
-            env["FORUM_DATABASE_URL"] = database_url
-        self.proc = subprocess.Popen([sys.executable, "-m", "forum"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.url = ""
-        found = threading.Event()
-
-        def pump() -> None:
-            assert self.proc.stdout
-            for line in self.proc.stdout:
-                m = re.search(r"listening on (http://\S+)", line)
-                if m:
-                    self.url = m.group(1)
-                    found.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        t0 = time.perf_counter()
-        while not found.wait(1):
-            if self.proc.poll() is not None:
-                raise SystemExit("the forum server exited during startup")
-        print(f"server up at {self.url} after {time.perf_counter() - t0:.0f} s (includes the scores engine's replay of the log)")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    t0 = time.perf_counter()
+    server = ForumProcess(data_dir, database_url=database_url, cwd=ROOT).start(None)
+    print(f"server up at {server.url} after {time.perf_counter() - t0:.0f} s (includes the scores engine's replay of the log)")
+    return server
 
 
 async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, requests: int, levels: list[int]) -> list[Figures]:
-    server = Server(data_dir, database_url if database_url and database_url.startswith("postgresql") else None)
+    server = start_server(data_dir, database_url if database_url and database_url.startswith("postgresql") else None)
     try:
         client = RawClient(server.url, max(levels))
         try:
@@ -587,7 +556,7 @@ async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, r
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
-    ap.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server (tests/support/postgres.py)")
+    ap.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server (clients/launch.py)")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the SQLite database lives (default: a temp dir per size)")
     ap.add_argument("--fresh", action="store_true", help="delete and reload the database")
     ap.add_argument("--requests", type=int, default=1000, help="requests per main page (others get a quarter)")
@@ -602,8 +571,6 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     pg = None
     if args.postgres:
-        from tests.support.postgres import PostgresServer
-
         pg = PostgresServer().start()
         url = pg.create_database("bench_pages")
     else:

@@ -56,7 +56,7 @@ from clients.importers.polis import (  # noqa: E402
     read_map,
     write_map,
 )
-from tests.support.server import ForumProcess  # noqa: E402
+from clients.launch import ForumProcess  # noqa: E402
 
 SEED = "polis-through-forum"
 SHARED = ROOT.parent / "shared" / "data" / "polis"
@@ -108,7 +108,7 @@ def run_one(folder: Path, mode: str, work: Path, progress: Any) -> dict[str, Any
     t_sign = time.perf_counter() - t0
     map_file = work / f"{name}-{mode}-map.csv"
     write_map(plan, map_file)
-    forum = ForumProcess(work / f"{name}-{mode}-forum", None, **FORUM_SETTINGS).start()
+    forum = ForumProcess(work / f"{name}-{mode}-forum", settings=FORUM_SETTINGS).start()
     try:
         progress(f"{name} [{mode}]: publishing {len(plan.proposals) + len(plan.ratings):,} events")
         result = asyncio.run(publish_plan(plan, forum.ws_url))

@@ -36,10 +36,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from clients.demo.config import DemoConfig
+from clients.demo.config import FORUM_SETTINGS, DemoConfig
 from clients.demo.display import print_report, render
-from clients.demo.forum_process import ForumServer, port_is_free
 from clients.demo.sim import Demo
+from clients.launch import ForumProcess, port_is_free
 
 __all__ = ["DemoConfig", "print_report", "run_demo"]
 
@@ -62,7 +62,7 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict[s
     if port and not port_is_free(config.host, port):
         console.print(f"port {port} is taken; using a free one")
         port = 0
-    server = ForumServer(data_dir, config.host, port)
+    server = ForumProcess(data_dir, host=config.host, port=port, settings=FORUM_SETTINGS)
     loop = asyncio.get_running_loop()
     demo: Demo | None = None
     try:

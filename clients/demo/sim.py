@@ -29,9 +29,9 @@ from clients.demo.config import (
     DemoConfig,
 )
 from clients.demo.connection import Connection
-from clients.demo.forum_process import ForumServer
 from clients.demo.state import Counts, Member
 from clients.demo.world import communities_of, load_corpus, make_owners, proposals_of
+from clients.launch import ForumProcess
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.keys import derive_key
@@ -54,7 +54,7 @@ class Demo:
     what is shown in :mod:`clients.demo.display`.
     """
 
-    def __init__(self, config: DemoConfig, server: ForumServer, console: Console) -> None:
+    def __init__(self, config: DemoConfig, server: ForumProcess, console: Console) -> None:
         self.config = config
         self.server = server
         self.console = console

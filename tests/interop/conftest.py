@@ -15,4 +15,4 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield srv
     finally:
-        stop_server(srv.proc)
+        stop_server(srv)

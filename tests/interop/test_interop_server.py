@@ -290,7 +290,7 @@ async def test_pow_rate_limits_and_subscription_limit(tmp_path: Any) -> None:
         assert err == {"ok": False, "status": 429, "reason": "rate-limited", "message": err["message"]}
         assert err["message"].startswith("rate-limited: ")
     finally:
-        stop_server(srv.proc)
+        stop_server(srv)
 
 
 async def test_the_test_vectors_are_accepted_by_the_forum(server: Server) -> None:

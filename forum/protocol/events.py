@@ -40,7 +40,9 @@ PROTOCOL_VERSION: Final = 1
 CORE_KINDS: Final = ("agent", "community", "criterion", "proposal", "outcome", "rating", "retraction")
 # --- governance kinds (issue 13): arguments, amendments, local adoptions
 GOVERNANCE_KINDS: Final = ("reply", "amendment", "adoption")
-KINDS: Final = CORE_KINDS + GOVERNANCE_KINDS
+# --- values and arbitration kinds (issue 14, docs/arbitration.md)
+ARBITRATION_KINDS: Final = ("wiser", "flag", "assessment", "commitment", "reveal", "appeal")
+KINDS: Final = CORE_KINDS + GOVERNANCE_KINDS + ARBITRATION_KINDS
 TOP_LEVEL_KEYS: Final = frozenset({"v", "kind", "author", "created_at", "body", "nonce"})
 REQUIRED_TOP_LEVEL: Final = frozenset({"v", "kind", "author", "created_at", "body"})
 
@@ -236,6 +238,89 @@ class AdoptionBody(_Body):
         return v
 
 
+# ---- values and arbitration (docs/arbitration.md; protocol.md sections 6.9-6.14)
+
+Judgement = Literal["wiser", "not_wiser", "unsure"]
+RIGHTS: Final = ("property", "reputation", "livelihood", "bodily-integrity", "due-process", "other")
+Right = Literal["property", "reputation", "livelihood", "bodily-integrity", "due-process", "other"]
+Layer = Literal["benign", "negotiation", "rights"]
+Vote = Literal["uphold", "dismiss"]
+Target = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64}|did:key:z[1-9A-HJ-NP-Za-km-z]{47})$")]
+Salt = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+UNRETRACTABLE: Final = frozenset({"assessment", "commitment", "reveal", "appeal"})
+"""Kinds that bind their author once published: a retraction of one is refused."""
+
+
+def _unique_list(v: list[str] | None) -> list[str] | None:
+    if v is not None and len(set(v)) != len(v):
+        raise ValueError("entries must be unique")
+    return v
+
+
+class WiserBody(_Body):
+    """In ``context``, is values card ``b`` wiser than card ``a``?"""
+
+    context: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    tags: Annotated[list[Slug], Field(max_length=10)]
+    a: EventId
+    b: EventId
+    judgement: Judgement
+    story: Text
+
+    _tags = field_validator("tags")(_unique_list)
+
+
+class FlagBody(_Body):
+    """A claim that ``target`` (an event or an agent's conduct) violates someone's equal rights."""
+
+    target: Target
+    right: Right
+    description: Text | None = None
+    harm: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    evidence: Annotated[list[EventId], Field(max_length=20)]
+    links: Annotated[list[Url], Field(max_length=20)]
+
+    _evidence = field_validator("evidence", "links")(_unique_list)
+
+
+class AssessmentBody(_Body):
+    """Which layer of conflict a flag is in, in the author's judgement."""
+
+    flag: EventId
+    layer: Layer
+    reason: Text
+
+
+class CommitmentBody(_Body):
+    """A juror's sealed vote: ``hash`` = :func:`vote_hash` of the vote it will reveal."""
+
+    case: EventId
+    round: Annotated[int, Field(ge=0, le=1)]
+    hash: EventId
+
+
+class RevealBody(_Body):
+    """Opens a commitment: the vote, the reason and the salt that were hashed."""
+
+    commitment: EventId
+    vote: Vote
+    reason: Text
+    salt: Salt
+
+
+class AppealBody(_Body):
+    """A party asks for a larger jury."""
+
+    case: EventId
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+def vote_hash(author: str, case: str, round: int, vote: str, salt: str, reason: str) -> str:
+    """The commitment hash of a vote (protocol.md 6.12): binds the juror, the case and the round."""
+    text = f"mycelium/vote/v1\n{author}\n{case}\n{round}\n{vote}\n{salt}\n{reason}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
     "agent": AgentBody,
     "community": CommunityBody,
@@ -247,6 +332,12 @@ BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
     "reply": ReplyBody,
     "amendment": AmendmentBody,
     "adoption": AdoptionBody,
+    "wiser": WiserBody,
+    "flag": FlagBody,
+    "assessment": AssessmentBody,
+    "commitment": CommitmentBody,
+    "reveal": RevealBody,
+    "appeal": AppealBody,
 }
 
 
@@ -311,7 +402,26 @@ def refs_of(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
             refs.append(body["forks"])
         refs.extend(body.get("accepts") or ())
         return tuple(refs)
+    return _arbitration_refs(kind, body)
+
+
+def _arbitration_refs(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
+    if kind == "wiser":
+        return (body["a"], body["b"])
+    if kind == "flag":
+        return (body["target"], *body["evidence"])
+    if kind == "assessment":
+        return (body["flag"],)
+    if kind in ("commitment", "appeal"):
+        return (body["case"],)
+    if kind == "reveal":
+        return (body["commitment"],)
     return ()
+
+
+def tags_of(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Slugs an event's body carries (what the ``tags`` filter matches)."""
+    return tuple(body.get("tags", ())) if kind in ("proposal", "wiser") else ()
 
 
 def _validation_message(kind: str, err: ValidationError) -> str:
@@ -353,6 +463,10 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
     elif isinstance(parsed, AmendmentBody):
         if (parsed.text is None) == (parsed.diff is None):
             raise invalid("amendment body: give exactly one of text and diff")
+    elif isinstance(parsed, WiserBody) and parsed.a == parsed.b:
+        raise invalid("wiser body: a and b must be two different values cards")
+    elif isinstance(parsed, FlagBody) and parsed.right == "other" and not (parsed.description or "").strip():
+        raise invalid("flag body: right 'other' needs a description of the right")
     return body
 
 
@@ -413,7 +527,7 @@ def event_from_parsed(obj: Mapping[str, Any], eid: str, payload: str, sig: str) 
         sig=sig,
         nonce=obj.get("nonce"),
         refs=refs_of(kind, body),
-        tags=tuple(body.get("tags", ())) if kind == "proposal" else (),
+        tags=tags_of(kind, body),
     )
 
 
@@ -494,6 +608,8 @@ def check_context(
             raise invalid("only the author of an event can retract it")
         if known.kind == "retraction":
             raise invalid("a retraction cannot be retracted")
+        if known.kind in UNRETRACTABLE:
+            raise invalid(f"a {known.kind} is binding and cannot be retracted")
     elif event.kind == "proposal":
         if body.get("revises"):
             known = lookup(body["revises"])
@@ -504,6 +620,8 @@ def check_context(
         _check_governance_proposal(event, lookup)
     elif event.kind in GOVERNANCE_KINDS:
         _check_governance(event, lookup, has_community)
+    elif event.kind in ARBITRATION_KINDS:
+        _check_arbitration_context(event, lookup)
     if event.kind == "outcome" and body.get("adoption"):
         known = lookup(body["adoption"])
         if known is None or known.kind != "adoption":
@@ -546,3 +664,45 @@ def _check_governance(event: Event, lookup: Callable[[str], Known | None], has_c
             raise invalid("amending your own proposal is not allowed (publish a revision)")
     elif not has_community(event.author):
         raise invalid("adoption author has not published a community profile")
+
+
+# --- values and arbitration context rules (issue 14)
+
+
+def _held(lookup: Callable[[str], Known | None], eid: str, kind: str, what: str) -> Known:
+    known = lookup(eid)
+    if known is None or known.kind != kind:
+        raise invalid(f"{what} is not a {kind} this forum holds")
+    return known
+
+
+def _check_arbitration_context(event: Event, lookup: Callable[[str], Known | None]) -> None:
+    """Context rules of the values and arbitration kinds (protocol.md section 7)."""
+    body = event.body
+    if event.kind == "wiser":
+        _held(lookup, body["a"], "criterion", "wiser card a")
+        _held(lookup, body["b"], "criterion", "wiser card b")
+    elif event.kind == "flag":
+        target = body["target"]
+        if target.startswith("did:"):
+            if not is_did(target):
+                raise invalid("flag target is a malformed did:key")
+            if target == event.author:
+                raise invalid("flagging yourself is not allowed")
+        else:
+            known = lookup(target)
+            if known is None:
+                raise invalid("flag target is not an event this forum holds")
+            if known.author == event.author:
+                raise invalid("flagging your own event is not allowed")
+        for i, eid in enumerate(body["evidence"]):
+            if lookup(eid) is None:
+                raise invalid(f"flag evidence.{i} is not an event this forum holds")
+    elif event.kind == "assessment":
+        if _held(lookup, body["flag"], "flag", "assessment flag").author == event.author:
+            raise invalid("the flagger cannot assess their own flag")
+    elif event.kind in ("commitment", "appeal"):
+        _held(lookup, body["case"], "flag", f"{event.kind} case")
+    elif event.kind == "reveal":
+        if _held(lookup, body["commitment"], "commitment", "reveal commitment").author != event.author:
+            raise invalid("a reveal must open its own author's commitment")

@@ -75,7 +75,7 @@ total = the forum's head when known), ``"cheap"`` and ``"fitted"`` (0/1 then 1/1
 
 _MAX_LISTED_BAD = 100
 _CHEAP_EXACT = ("algorithm", "version", "raters", "targets", "target_kinds", "criteria",
-                "histogram_edges", "histogram", "outcomes")  # fmt: skip
+                "histogram_edges", "histogram", "outcomes", "communities")  # fmt: skip
 _FITTED_EXACT = ("algorithm", "version", "raters", "targets")
 _PER_TARGET = {
     "count", "mean", "shrunk_mean", "target_intercept", "target_factor", "target_support",

@@ -168,6 +168,16 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/communities/{did}": {
+                "get": {
+                    "summary": "A community: current profile, rule set, most similar communities and like-yours outcome summaries",
+                    "parameters": [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The community document", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "404": _err("No community profile"),
+                    },
+                }
+            },
             "/api/v1/groups": {"get": {"summary": "Opinion groups with their members and per-target means", "responses": {"200": {"description": "The groups", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/.well-known/mycelium.json": {"get": {"summary": "Name, version, protocol version and every limit", "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/healthz": {"get": {"summary": "Liveness and log head", "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object"}}}}}}},

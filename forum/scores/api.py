@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from forum.protocol.filters import DECIMAL
 from forum.responses import JSON, error
+from forum.scores.communities import community_document
 from forum.scores.engine import SORT_KEYS, ScoresEngine
 
 
@@ -25,6 +26,7 @@ async def score(request: Request) -> Response:
 
 
 LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset"})
+LISTED_KINDS = ("proposal", "outcome", "agent", "community", "criterion", "reply", "amendment", "adoption")
 
 
 async def listing(request: Request) -> Response:
@@ -38,8 +40,8 @@ async def listing(request: Request) -> Response:
     if order not in ("asc", "desc"):
         return error("invalid", "order must be asc or desc")
     kind = q.get("kind")
-    if kind is not None and kind not in ("proposal", "outcome", "agent", "community", "criterion"):
-        return error("invalid", "kind must be proposal, outcome, agent, community or criterion")
+    if kind is not None and kind not in LISTED_KINDS:
+        return error("invalid", f"kind must be one of {', '.join(LISTED_KINDS)}")
     raw_limit, raw_offset = q.get("limit", "50"), q.get("offset", "0")
     if not (DECIMAL.fullmatch(raw_limit) and DECIMAL.fullmatch(raw_offset)):
         return error("invalid", "limit and offset must be non-negative integers")
@@ -71,9 +73,19 @@ async def groups(request: Request) -> Response:
     return JSON(engine.groups() if engine else {"fit_as_of_seq": 0, "k": 0, "groups": []})
 
 
+async def community(request: Request) -> Response:
+    did = request.path_params["did"]
+    engine = _engine(request)
+    doc = community_document(engine.ledger, engine.cheap, did) if engine else None
+    if doc is None:
+        return error("not-found", f"no community profile for {did[:80]!r}")
+    return JSON(doc)
+
+
 routes = [
     Route("/api/v1/scores", listing, methods=["GET"]),
     Route("/api/v1/scores:snapshot", snapshot, methods=["GET"]),
     Route("/api/v1/scores/{target}", score, methods=["GET"]),
     Route("/api/v1/groups", groups, methods=["GET"]),
+    Route("/api/v1/communities/{did}", community, methods=["GET"]),
 ]

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from forum.scores.communities import communities_section
 from forum.scores.ledger import Ledger
 from raters.aggregate import CriterionScores
 from raters.bridging import BridgingFit
@@ -87,8 +88,12 @@ def _summary_dict(summary: Any) -> dict[str, Any]:
     return d
 
 
-def cheap_document(ledger: Ledger) -> dict[str, Any]:
-    """The exact aggregates of the ledger as of its head."""
+def cheap_document(ledger: Ledger, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The exact aggregates of the ledger as of its head.
+
+    ``previous``: the last cheap document, whose "communities like yours" section is
+    reused while no profile, adoption, outcome or retraction came in since.
+    """
     inp = inputs_from_ledger(ledger)
     agg = compute_aggregates(inp.ratings, inp.criterion_scores)
     hist = np.zeros((inp.ratings.n_targets, len(HISTOGRAM_EDGES) + 1), np.int64)
@@ -108,6 +113,7 @@ def cheap_document(ledger: Ledger) -> dict[str, Any]:
         "histogram": hist.tolist(),
         "histogram_edges": list(HISTOGRAM_EDGES),
         "outcomes": outcomes,
+        "communities": communities_section(ledger, (previous or {}).get("communities")),
     }
 
 

@@ -39,7 +39,7 @@ from raters.pipeline import ScoreResult
 
 log = structlog.get_logger("forum.scores.engine")
 
-SCORED_KINDS = ("rating", "outcome", "retraction")
+SCORED_KINDS = ("rating", "outcome", "retraction", "community", "adoption")
 SORT_KEYS = ("mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate")
 
 
@@ -117,7 +117,7 @@ class ScoresEngine:
             snap = self.ledger.snapshot()
             changed, self._changed = self._changed, set()
             try:
-                doc = await loop.run_in_executor(self._cheap_pool, cheap_document, snap)
+                doc = await loop.run_in_executor(self._cheap_pool, cheap_document, snap, self.cheap)
             except Exception:
                 log.exception("cheap scores failed", as_of_seq=snap.head)
                 continue

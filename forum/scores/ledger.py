@@ -8,7 +8,12 @@ one place:
   ``created_at``, ties broken by ``seq``; a retracted rating no longer counts and
   the latest one still standing takes its place;
 * ratings of a retracted event, and retracted outcome reports, leave the scores;
-* a proposal's outcome reports are its non-retracted ``outcome`` events.
+* a proposal's outcome reports are its non-retracted ``outcome`` events;
+* (governance) a community's current profile is its latest non-retracted
+  ``community`` event by ``created_at``, then seq; its rule set is every proposal
+  whose latest non-retracted adoption by it (``start``, then ``created_at``, then
+  seq) adopts it. ``gov_seq`` is the seq of the last event that changed either, or
+  an outcome: what "communities like yours" depends on.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ class Ledger:
     target_kinds: dict[str, str] = field(default_factory=dict)
     _rating_pair: dict[str, tuple[str, str]] = field(default_factory=dict)
     _outcome_of: dict[str, str] = field(default_factory=dict)
+    # --- governance: community profiles and adoptions
+    profiles: dict[str, dict[str, tuple[int, int, dict[str, Any]]]] = field(default_factory=dict)
+    adoptions: dict[str, tuple[int, str, dict[str, Any], int]] = field(default_factory=dict)
+    gov_seq: int = 0
 
     def apply(self, seq: int, ev: Event) -> set[str]:
         """Apply one event (seqs must increase); returns the targets whose inputs changed."""
@@ -57,7 +66,11 @@ class Ledger:
                 self.current[pair] = entry
                 return {pair[1]}
             return set()
+        if ev.kind in ("community", "adoption"):
+            self._apply_governance(seq, ev)
+            return {ev.author} if ev.kind == "community" else {ev.body["proposal"]}
         if ev.kind == "outcome":
+            self.gov_seq = seq
             proposal = ev.body["proposal"]
             self.outcomes.setdefault(proposal, {})[ev.id] = (seq, ev.author, ev.body)
             self._outcome_of[ev.id] = proposal
@@ -65,6 +78,7 @@ class Ledger:
         if ev.kind == "retraction":
             target = ev.body["target"]
             self.retracted.add(target)
+            self.gov_seq = seq  # cheap to over-approximate: a retraction may withdraw a profile or adoption
             changed = {target}
             if target in self._rating_pair:
                 pair = self._rating_pair[target]
@@ -89,6 +103,9 @@ class Ledger:
             retracted=set(self.retracted),
             outcomes={p: dict(r) for p, r in self.outcomes.items()},
             target_kinds=dict(self.target_kinds),
+            profiles={a: dict(p) for a, p in self.profiles.items()},
+            adoptions=dict(self.adoptions),
+            gov_seq=self.gov_seq,
         )
 
     def current_ratings(self) -> list[tuple[str, str, RatingEntry]]:
@@ -110,3 +127,52 @@ class Ledger:
 
     def proposals_with_outcomes(self) -> list[str]:
         return sorted(p for p, reps in self.outcomes.items() if reps and p not in self.retracted)
+
+    # ------------------------------------------------------------------ governance
+
+    def _apply_governance(self, seq: int, ev: Event) -> None:
+        self.gov_seq = seq
+        if ev.kind == "community":
+            self.profiles.setdefault(ev.author, {})[ev.id] = (ev.created_at, seq, ev.body)
+        else:
+            self.adoptions[ev.id] = (seq, ev.author, ev.body, ev.created_at)
+
+    def community_profile(self, did: str) -> dict[str, Any] | None:
+        """The current community profile of ``did`` (None if it has none)."""
+        standing = [(c, s, b) for eid, (c, s, b) in self.profiles.get(did, {}).items() if eid not in self.retracted]
+        return max(standing, key=lambda x: (x[0], x[1]))[2] if standing else None
+
+    def rule_set(self, did: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """proposal -> (adoption id, body) of every proposal ``did`` currently runs."""
+        latest: dict[str, tuple[tuple[str, int, int], str, dict[str, Any]]] = {}
+        for eid, (seq, author, body, created_at) in self.adoptions.items():
+            if author != did or eid in self.retracted:
+                continue
+            key = (body["start"], created_at, seq)
+            cur = latest.get(body["proposal"])
+            if cur is None or key > cur[0]:
+                latest[body["proposal"]] = (key, eid, body)
+        return {p: (eid, body) for p, (_, eid, body) in sorted(latest.items()) if body["action"] == "adopt"}
+
+    def latest_reports(self) -> dict[str, dict[str, tuple[str, str | None]]]:
+        """proposal -> community -> (status, verdict) of its latest standing report."""
+        out: dict[str, dict[str, tuple[str, str | None]]] = {}
+        for proposal, reps in self.outcomes.items():
+            if proposal in self.retracted:
+                continue
+            by: dict[str, tuple[str, str | None]] = {}
+            for _seq, author, body in sorted(reps.values(), key=lambda x: x[0]):
+                by[author] = (body["status"], body["verdict"])
+            if by:
+                out[proposal] = by
+        return out
+
+    def community_dids(self) -> list[str]:
+        return sorted(d for d in self.profiles if self.community_profile(d) is not None)
+
+    def ever_adopted(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for eid, (_seq, author, body, _c) in self.adoptions.items():
+            if eid not in self.retracted and body["action"] == "adopt":
+                out.setdefault(author, set()).add(body["proposal"])
+        return out

@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "keys",
     "publish",
     "outcome",
+    "governance",
     "watch",
     "verify",
     "import_polis",

@@ -66,6 +66,13 @@ def post(
     revises: Annotated[
         str | None, typer.Option(help="Id of your earlier proposal this one revises.")
     ] = None,
+    accepts: Annotated[
+        list[str] | None,
+        typer.Option("--accepts", help="Id of an amendment of your proposal this revision takes in; repeatable (needs --revises)."),
+    ] = None,
+    forks: Annotated[
+        str | None, typer.Option(help="Id of the proposal or amendment this new proposal is forked from.")
+    ] = None,
     pow_bits: PowOption = 0,
     dry_run: DryRunOption = False,
     url: UrlOption = DEFAULT_URL,
@@ -94,6 +101,8 @@ def post(
             tags=tag or [],
             criteria=criterion or None,
             revises=revises,
+            accepts=accepts or None,
+            forks=forks,
             pow_bits=pow_bits,
         )
         if dry_run:

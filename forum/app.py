@@ -23,6 +23,7 @@ from forum.ratelimit import TokenBuckets
 from forum.responses import error
 from forum.scores import api as scores_api
 from forum.settings import Settings
+from forum.sqlitewatch import HeadWatcher, sqlite_path
 from forum.store import Store
 from forum.ws import websocket_endpoint
 
@@ -83,11 +84,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await st.ingest.start()
         st.address_buckets = TokenBuckets(settings.address_rate, settings.address_burst)
         st.connections_per_address = {}
-        listener = None
+        listener: Any = None
         if is_postgres(engine):
             from forum.pglisten import Listener
 
             listener = Listener(settings.resolved_database_url, st.store, st.hub)
+            await listener.start()
+        elif (db_file := sqlite_path(settings.resolved_database_url)) is not None:
+            # Other processes on this file (FORUM_WORKERS > 1): watch the log head.
+            listener = HeadWatcher(db_file, st.store, st.hub, settings.sqlite_poll_ms / 1000)
             await listener.start()
         try:
             yield

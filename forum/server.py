@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from forum.app import create_app
+from forum.db import create_engine, migrate
 from forum.settings import Settings
 
 
@@ -78,6 +80,14 @@ def create_worker_app() -> Starlette:
     return create_app()
 
 
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
 def configure_logging(level: str) -> None:
     lvl = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=lvl, format="%(message)s", stream=sys.stderr)
@@ -107,8 +117,8 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=5,
     )
     if settings.workers > 1:
-        if not settings.resolved_database_url.startswith("postgresql"):
-            raise SystemExit("workers > 1 needs PostgreSQL (FORUM_DATABASE_URL=postgresql+asyncpg://...)")
+        # Migrate once before the workers start (SQLite has no lock that would serialize theirs).
+        asyncio.run(_migrate(settings))
         _export(settings)
         config = uvicorn.Config("forum.server:create_worker_app", factory=True, workers=settings.workers, **common)
         _Workers(config, sock).run()

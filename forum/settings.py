@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     subscriber_queue_frames: int = Field(5000, ge=10, description="Frames queued for one subscription before it is closed as too slow.")
 
     # --- processes and ingest
-    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the listening socket. More than 1 needs PostgreSQL: the processes share the log through the writer lock and LISTEN/NOTIFY.")
+    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the listening socket (and the subscribers). They share the log through the writer lock and, to learn of each other's commits, LISTEN/NOTIFY on PostgreSQL or a watch of the log head on SQLite (SQLITE_POLL_MS).")
     verify_workers: int = Field(2, ge=0, description="Worker processes that parse and verify published events (strict JSON, schema, signature) off the event loop; 0 = one thread in the server process.")
     batch_max_events: int = Field(2000, ge=1, description="Most events the writer commits in one transaction (group commit).")
+    sqlite_poll_ms: float = Field(10.0, gt=0, le=1000, description="How often each process on SQLite looks for commits of other processes on the same file (a stat of the write-ahead log; the head is read when it changed).")
     sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$", description="SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only a crash of the process.")
 
     # --- scores

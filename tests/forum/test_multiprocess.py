@@ -1,5 +1,6 @@
-"""Two `forum serve` processes on one PostgreSQL database: every subscriber of
-either process receives every event exactly once, in seq order, with no gaps."""
+"""Two `forum serve` processes on one database (PostgreSQL: LISTEN/NOTIFY; SQLite:
+each watches the log head): every subscriber of either process receives every
+event exactly once, in seq order, with no gaps."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ async def _publish(url: str, envs: list[dict[str, str]]) -> set[str]:
 
 
 @pytest.mark.slow
-async def test_two_processes_deliver_every_event(tmp_path: Path, postgres_url: str) -> None:
-    a = ForumProcess(tmp_path / "a", postgres_url, author_rate=0, address_rate=0).start()
-    b = ForumProcess(tmp_path / "b", postgres_url, author_rate=0, address_rate=0).start()
+async def test_two_processes_deliver_every_event(tmp_path: Path, database_url: str) -> None:
+    a = ForumProcess(tmp_path / "a", database_url, author_rate=0, address_rate=0).start()
+    b = ForumProcess(tmp_path / "b", database_url, author_rate=0, address_rate=0).start()
     try:
         publishers = [[proposal(s, f"Idea {i}") for i in range(EVENTS_PER_PUBLISHER)] for s in (Signer(), Signer(), Signer(), Signer())]
         total = sum(len(p) for p in publishers)
@@ -74,8 +75,8 @@ async def test_two_processes_deliver_every_event(tmp_path: Path, postgres_url: s
 
 
 @pytest.mark.slow
-async def test_workers_setting_runs_several_processes_on_one_socket(tmp_path: Path, postgres_url: str) -> None:
-    server = ForumProcess(tmp_path, postgres_url, workers=2, author_rate=0, address_rate=0).start()
+async def test_workers_setting_runs_several_processes_on_one_socket(tmp_path: Path, database_url: str) -> None:
+    server = ForumProcess(tmp_path, database_url, workers=2, author_rate=0, address_rate=0).start()
     try:
         envs = [proposal(Signer(), f"Idea {i}") for i in range(200)]
         results: list[list[tuple[int, str]]] = [[] for _ in range(4)]

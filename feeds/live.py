@@ -1,9 +1,16 @@
-"""Live updates of the home page: a Server-Sent Events stream of *notifications*.
+"""Live updates of every page: a Server-Sent Events stream of *notifications*.
 
-``GET /live?kind=&tag=&community=&after=SEQ`` sends
+``GET /live?kind=&tag=&community=&about=ID&watch=ID,ID,...&after=SEQ`` sends
 
-* ``event: post`` with ``data: SEQ`` when a matching proposal or outcome report
-  was committed (several commits in a row collapse into one notification), and
+* ``event: post`` with ``data: SEQ`` when a matching post was committed: a
+  proposal or outcome report for list pages (``kind``, ``tag``, ``community``),
+  or, with ``about=ID``, anything but a rating that points at that event (an
+  outcome report on a proposal, a reply...); several commits in a row collapse
+  into one notification;
+* ``event: scores`` with ``data: ID ID ...`` when the published scores of
+  watched targets changed (the ids of the cards or the page shown, at most
+  :data:`MAX_WATCH`; checked every :data:`SCORE_POLL_S` seconds, only when the
+  engine published new documents); and
 * ``event: retract`` with ``data: EVENT_ID`` when an event was retracted.
 
 No agent text travels on this stream. /static/live.js reacts to ``post`` by
@@ -21,6 +28,7 @@ slows the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -29,11 +37,13 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from forum.protocol.events import Event
+from forum.protocol.events import Event, refs_of
 from forum.store import Stored
 
 MAX_STREAMS = 5000
 PING_SECONDS = 15
+MAX_WATCH = 100
+SCORE_POLL_S = 1.0
 
 
 class LiveListener(asyncio.Queue[Sequence[Stored]]):
@@ -61,6 +71,72 @@ class LiveListener(asyncio.Queue[Sequence[Stored]]):
             self.wake.set()
 
 
+def no_posts(ev: Event) -> bool:
+    return False
+
+
+def about_matcher(ref: str) -> Callable[[Event], bool]:
+    """Posts that point at ``ref`` (ratings excluded: they reach pages as score changes)."""
+
+    def matches(ev: Event) -> bool:
+        if ev.kind in ("rating", "retraction"):
+            return False
+        return ref in refs_of(ev.kind, ev.body)
+
+    return matches
+
+
+def score_key(engine: Any, target: str) -> tuple[Any, ...] | None:
+    """What a page shows of a target's scores, to tell whether it changed."""
+    try:
+        v = engine.get(target)
+    except Exception:  # a failing engine never breaks a stream
+        return None
+    if not isinstance(v, dict):
+        return None
+    b = v.get("bridging") or {}
+    o = v.get("outcomes") or {}
+    g = v.get("groups") or {}
+    return (
+        v.get("count"),
+        v.get("mean"),
+        v.get("shrunk_mean"),
+        b.get("status"),
+        b.get("score"),
+        o.get("communities"),
+        o.get("success_rate"),
+        g.get("consensus"),
+    )
+
+
+class ScoreWatch:
+    """The watched targets' last seen scores; ``changed()`` says which moved since."""
+
+    def __init__(self, engine: Any, targets: Sequence[str]) -> None:
+        self.engine = engine
+        self.targets = list(dict.fromkeys(targets))[:MAX_WATCH]
+        self.docs = self._docs()
+        self.last = {t: score_key(engine, t) for t in self.targets} if engine is not None else {}
+
+    def _docs(self) -> tuple[int, int]:
+        return (id(getattr(self.engine, "cheap", None)), id(getattr(self.engine, "fitted", None)))
+
+    def changed(self) -> list[str]:
+        if self.engine is None or not self.targets:
+            return []
+        docs = self._docs()
+        if docs == self.docs:
+            return []
+        self.docs = docs
+        out = []
+        for t in self.targets:
+            k = score_key(self.engine, t)
+            if k != self.last.get(t):
+                self.last[t] = k
+                out.append(t)
+        return out
+
+
 def matcher(kinds: Sequence[str], tag: str | None, author: str | None) -> Callable[[Event], bool]:
     kind_set = frozenset(kinds)
 
@@ -74,8 +150,9 @@ def matcher(kinds: Sequence[str], tag: str | None, author: str | None) -> Callab
     return matches
 
 
-async def stream(request: Request, matches: Callable[[Event], bool], after: int) -> Response:
+async def stream(request: Request, matches: Callable[[Event], bool], after: int, watch: Sequence[str] = ()) -> Response:
     hub = request.app.state.hub
+    scores = ScoreWatch(getattr(request.app.state, "scores", None), watch)
     if sum(isinstance(q, LiveListener) for q in hub.listeners) >= MAX_STREAMS:
         return Response("too many live streams\n", status_code=503, headers={"Retry-After": "30"})
     listener = LiveListener(matches, after)
@@ -88,8 +165,14 @@ async def stream(request: Request, matches: Callable[[Event], bool], after: int)
             if hub.head > after:
                 yield {"event": "post", "data": str(hub.head), "retry": 3000}
             while True:
-                await listener.wake.wait()
+                if scores.targets:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(listener.wake.wait(), SCORE_POLL_S)
+                else:
+                    await listener.wake.wait()
                 listener.wake.clear()
+                if changed := scores.changed():
+                    yield {"event": "scores", "data": " ".join(changed)}
                 while listener.retracted:
                     yield {"event": "retract", "data": listener.retracted.popleft()}
                 if listener.latest > listener.sent:

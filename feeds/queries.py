@@ -394,3 +394,96 @@ def known_author(conn: Connection, did: str) -> bool:
     if conn.execute(_WROTE, {"did": did}).first() is not None:
         return True
     return conn.execute(_RATED, {"did": did}).first() is not None
+
+
+# --------------------------------------------------------------------------- honest lists
+
+_CURRENT_RATINGS = (
+    select(events)
+    .select_from(ratings.join(events, events.c.seq == ratings.c.seq))
+    .where(ratings.c.target == bindparam("t"))
+    .order_by(ratings.c.seq.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def current_ratings(conn: Connection, target: str, limit: int = 10) -> list[Stored]:
+    """The newest *current* ratings of ``target``: one per agent (``ratings`` holds each rater's current one)."""
+    return [stored(r) for r in conn.execute(_CURRENT_RATINGS, {"t": target, "limit": limit}).all()]
+
+
+_CURRENT_OF_TARGET = select(ratings.c.seq).where(
+    ratings.c.target == bindparam("t"), ratings.c.rater.in_(bindparam("raters", expanding=True))
+)
+
+
+def current_seqs_of_target(conn: Connection, target: str, raters: Sequence[str]) -> set[int]:
+    """seqs of the current ratings of ``target`` by ``raters`` (to mark the others "replaced")."""
+    out: set[int] = set()
+    for chunk in _chunks(sorted(set(raters))):
+        out.update(int(s) for (s,) in conn.execute(_CURRENT_OF_TARGET, {"t": target, "raters": list(chunk)}).all())
+    return out
+
+
+_EXPERIMENTS = (
+    select(func.count(func.distinct(OutcomeProposal(events.c.payload))))
+    .select_from(events)
+    .where(events.c.author == bindparam("author"), _IS_OUTCOME, _LIVE)
+)
+
+
+def experiments_count(conn: Connection, community: str) -> int:
+    """Distinct proposals a community reported on: its experiments (reports on one proposal are one)."""
+    return int(conn.execute(_EXPERIMENTS, {"author": community}).scalar_one())
+
+
+_TRIED_BY = (
+    select(OutcomeProposal(events.c.payload))
+    .where(events.c.author == bindparam("author"), _IS_OUTCOME, _LIVE)
+    .distinct()
+)
+
+
+def proposals_tried_by(conn: Connection, community: str) -> set[str]:
+    return {str(p) for (p,) in conn.execute(_TRIED_BY, {"author": community}).all() if p}
+
+
+_WITH_TAG = (
+    select(events.c.id)
+    .select_from(event_tags.join(events, events.c.seq == event_tags.c.seq))
+    .where(event_tags.c.tag == bindparam("tag"), _IS_PROPOSAL, _LIVE)
+)
+
+
+def proposals_with_tag(conn: Connection, tag: str) -> set[str]:
+    return {str(i) for (i,) in conn.execute(_WITH_TAG, {"tag": tag}).all()}
+
+
+_COMMUNITY_PROFILES = select(events).where(
+    events.c.seq.in_(
+        select(func.max(events.c.seq))
+        .where(events.c.kind == literal_column("'community'"), _LIVE)
+        .group_by(events.c.author)
+    )
+)
+
+
+def community_profiles(conn: Connection) -> list[Stored]:
+    """Every community's current profile (latest, not retracted), newest first."""
+    rows = [stored(r) for r in conn.execute(_COMMUNITY_PROFILES).all()]
+    rows.sort(key=lambda s: -s.seq)
+    return rows
+
+
+_EXPERIMENTS_MANY = (
+    select(events.c.author, func.count(func.distinct(OutcomeProposal(events.c.payload))))
+    .where(events.c.author.in_(bindparam("authors", expanding=True)), _IS_OUTCOME, _LIVE)
+    .group_by(events.c.author)
+)
+
+
+def experiments_counts(conn: Connection, communities: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for chunk in _chunks(list(communities)):
+        out.update((str(a), int(n)) for a, n in conn.execute(_EXPERIMENTS_MANY, {"authors": list(chunk)}).all())
+    return out

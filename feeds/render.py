@@ -194,7 +194,7 @@ def metric_change(m: dict[str, Any]) -> tuple[str, str]:
     diff = obs - base
     if diff == 0:
         return "no change", "none"
-    text = f"{diff / abs(base) * 100:+.0f}%" if base else f"{diff:+.3g}"
+    text = f"{diff / abs(base) * 100:+.0f}%" if base else f"{diff:+.3g} from 0"
     better = (diff > 0) == bool(m.get("higher_is_better", True))
     return text, "good" if better else "bad"
 

@@ -11,11 +11,22 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from feeds.pages import about, agents, communities, events, home, outcomes, proposals, syndicated
+from feeds.pages import (
+    about,
+    agents,
+    communities,
+    directory,
+    events,
+    home,
+    outcomes,
+    proposals,
+    ranked,
+    syndicated,
+)
 from feeds.render import STATIC
 from feeds.security import SecurityHeaders
 
-PAGES = (home, proposals, outcomes, communities, agents, events, about, syndicated)
+PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, about, syndicated)
 
 
 def routes() -> list[BaseRoute]:

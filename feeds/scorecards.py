@@ -100,6 +100,7 @@ class Scores:
     version: str | None = None
     source: str = "ratings"  # "engine" or "ratings" (computed here from the ratings table)
     communities: int | None = None  # communities that reported outcomes (proposals)
+    success_rate: float | None = None  # smoothed success rate of completed experiments (proposals)
 
     @property
     def computed(self) -> bool:
@@ -220,6 +221,7 @@ def from_engine(d: Mapping[str, Any]) -> Scores:
         version=str(d.get("version")) if d.get("version") is not None else None,
         source="engine",
         communities=outcomes.communities if outcomes else 0,
+        success_rate=outcomes.success_rate if outcomes else None,
     )
 
 
@@ -234,6 +236,8 @@ def badge_from_engine(d: Mapping[str, Any]) -> Scores:
         bridging=Bridging(str(status) if status in BRIDGING_STATUSES else "pending"),
         source="engine",
         communities=_i(o.get("communities")) if isinstance(o, Mapping) else 0,
+        success_rate=_f(o.get("success_rate")) if isinstance(o, Mapping) else None,
+        shrunk_mean=_f(d.get("shrunk_mean")),
     )
 
 

@@ -159,6 +159,8 @@ class Item:
             sc.mean,
             sc.bridging.status,
             sc.communities,
+            sc.success_rate,
+            sc.shrunk_mean,
             p.event.body.get("title") if p is not None else None,
         )
 

@@ -15,9 +15,12 @@ from feeds.pages.base import (
     PAGE_SIZE,
     BadRequest,
     error_page,
+    live_context,
     not_found,
+    ratings_of,
     render,
     seq_param,
+    wants_history,
 )
 from feeds.reader import reader
 from feeds.scorecards import full
@@ -33,6 +36,7 @@ async def agent_page(request: Request) -> Response:
     except BadRequest as e:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
+    rating_history = wants_history(request)
     names.want(did)
 
     def fetch(conn: Any) -> dict[str, Any] | None:
@@ -44,7 +48,7 @@ async def agent_page(request: Request) -> Response:
         given = queries.by_author(conn, did, ["rating"], before=rbefore, limit=20)
         targets = [r.event.body["target"] for r in given.items]
         target_events = queries.by_ids(conn, [t for t in targets if HEX64.match(t)])
-        latest_ratings = queries.referring(conn, did, ["rating"], limit=10)
+        latest_ratings = ratings_of(conn, did, rating_history)
         names.want(*(t for t in targets if t.startswith("did:")))
         names.want(*(r.event.author for r in latest_ratings), *(e.event.author for e in target_events.values()))
         names.load(conn)
@@ -70,6 +74,7 @@ async def agent_page(request: Request) -> Response:
         request,
         "agent.html",
         {
+            **live_context(request, {"community": did}, [did]),
             "did": did,
             "me": names(did),
             "profile": prof.get("agent"),

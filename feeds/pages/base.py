@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -85,3 +86,46 @@ async def criteria_titles(request: Request, keys: Sequence[str]) -> dict[str, st
         return {}
     found = await reader(request).run(lambda conn: queries.by_ids(conn, ids))
     return {k: str(v.event.body.get("title", k)) for k, v in found.items() if v.event.kind == "criterion"}
+
+
+class RatingsList:
+    """Ratings of a target as a page lists them: the current one per agent, or (``?ratings=all``)
+    the history, newest first, each marked whether it is still its author's current rating."""
+
+    def __init__(self, rows: list[Stored], current: set[int] | None, target: str) -> None:
+        self.rows = rows
+        self.current = current
+        self.target = target
+
+    @property
+    def history(self) -> bool:
+        return self.current is not None
+
+    def replaced(self, r: Stored) -> bool:
+        return self.current is not None and r.seq not in self.current
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+
+def wants_history(request: Request) -> bool:
+    return request.query_params.get("ratings") == "all"
+
+
+def ratings_of(conn: Any, target: str, history: bool) -> RatingsList:
+    if not history:
+        return RatingsList(queries.current_ratings(conn, target, 10), None, target)
+    rows = queries.referring(conn, target, ["rating"], limit=50)
+    return RatingsList(rows, queries.current_seqs_of_target(conn, target, [r.event.author for r in rows]), target)
+
+
+def live_context(request: Request, query: dict[str, str], watch: Sequence[str]) -> dict[str, Any]:
+    """What base.html needs to make a page live: the stream of posts matching ``query``
+    (``about=ID``, or ``kind``/``community``) and of score changes of ``watch``."""
+    q = dict(query)
+    if watch:
+        q["watch"] = ",".join(watch)
+    return {"live_stream": "/live?" + urlencode(q), "head": request.app.state.hub.head}

@@ -9,7 +9,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, syndication
-from feeds.pages.base import DID, BadRequest, error_page, not_found, render, seq_param
+from feeds.pages.base import (
+    DID,
+    BadRequest,
+    error_page,
+    live_context,
+    not_found,
+    ratings_of,
+    render,
+    seq_param,
+    wants_history,
+)
 from feeds.reader import reader
 from feeds.scorecards import full
 from feeds.views import Names, agent_url, community_url, items, prepare
@@ -24,6 +34,7 @@ async def community_page(request: Request) -> Response:
     except BadRequest as e:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
+    rating_history = wants_history(request)
     names.want(did)
 
     def fetch(conn: Any) -> dict[str, Any] | str:
@@ -32,13 +43,14 @@ async def community_page(request: Request) -> Response:
             return "agent" if queries.known_author(conn, did) else "none"
         page = queries.by_author(conn, did, ["outcome"], before=before, after=after, limit=50)
         proposals = prepare(conn, page.items, names)
-        latest_ratings = queries.referring(conn, did, ["rating"], limit=10)
+        latest_ratings = ratings_of(conn, did, rating_history)
         names.want(*(r.event.author for r in latest_ratings))
         names.load(conn)
         return {
             "page": page,
             "proposals": proposals,
             "total": queries.count_by_author(conn, did, "outcome"),
+            "experiments": queries.experiments_count(conn, did),
             "latest_ratings": latest_ratings,
         }
 
@@ -57,11 +69,13 @@ async def community_page(request: Request) -> Response:
         request,
         "community.html",
         {
+            **live_context(request, {"community": did, "kind": "outcome"}, [did]),
             "did": did,
             "profile": profile,
             "agent_profile": prof.get("agent"),
             "items": rows,
             "total": total,
+            "experiments": got["experiments"],
             "older": f"{community_url(did)}?before={page.older}" if page.older else None,
             "newer": f"{community_url(did)}?after={page.newer}" if page.newer else None,
             "scores": scores,

@@ -9,7 +9,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, syndication
-from feeds.pages.base import HEX64, criteria_titles, not_found, render, retraction_of
+from feeds.pages.base import (
+    HEX64,
+    criteria_titles,
+    live_context,
+    not_found,
+    ratings_of,
+    render,
+    retraction_of,
+    wants_history,
+)
 from feeds.reader import reader
 from feeds.scorecards import full
 from feeds.views import Names, page_url
@@ -21,6 +30,7 @@ async def outcome_page(request: Request) -> Response:
     if not HEX64.match(oid):
         return not_found(request, "outcome report")
     names = Names()
+    rating_history = wants_history(request)
 
     def fetch(conn: Any) -> dict[str, Any] | Stored | None:
         s = queries.by_id(conn, oid)
@@ -29,7 +39,7 @@ async def outcome_page(request: Request) -> Response:
         body = s.event.body
         proposal = queries.by_id(conn, body["proposal"])
         history = queries.outcomes_of(conn, body["proposal"], limit=50, author=s.event.author)
-        latest_ratings = queries.referring(conn, oid, ["rating"], limit=10)
+        latest_ratings = ratings_of(conn, oid, rating_history)
         names.want(s.event.author, *(r.event.author for r in latest_ratings))
         if proposal:
             names.want(proposal.event.author)
@@ -50,6 +60,7 @@ async def outcome_page(request: Request) -> Response:
         request,
         "outcome.html",
         {
+            **live_context(request, {"about": oid}, [oid]),
             "s": s,
             "body": body,
             "community": names(s.event.author, as_community=True),

@@ -14,10 +14,13 @@ from feeds.pages.base import (
     BadRequest,
     criteria_titles,
     error_page,
+    live_context,
     not_found,
+    ratings_of,
     render,
     retraction_of,
     seq_param,
+    wants_history,
 )
 from feeds.reader import reader
 from feeds.scorecards import full, summarize_reports
@@ -34,6 +37,7 @@ async def proposal_page(request: Request) -> Response:
     except BadRequest as e:
         return error_page(request, e.status, "Bad request", e.message)
     names = Names()
+    rating_history = wants_history(request)
 
     def fetch(conn: Any) -> dict[str, Any] | Stored | None:
         s = queries.by_id(conn, pid)
@@ -61,7 +65,7 @@ async def proposal_page(request: Request) -> Response:
                     nxt.append(r.event.id)
             frontier = nxt
         newer.sort(key=lambda r: r.seq)
-        latest_ratings = queries.referring(conn, pid, ["rating"], limit=10)
+        latest_ratings = ratings_of(conn, pid, rating_history)
         names.want(s.event.author, *(o.event.author for o in outcomes[:100]), *(r.event.author for r in latest_ratings))
         names.load(conn)
         return {
@@ -82,7 +86,7 @@ async def proposal_page(request: Request) -> Response:
     outcomes = got["outcomes"]
     more_outcomes = outcomes[99].seq if len(outcomes) > 100 else None
     outcomes = outcomes[:100]
-    outcomes.reverse()  # oldest first: a timeline
+    groups = experiments(outcomes)
     scores = await full(request, pid)
     crit_titles = await criteria_titles(request, [c.key for c in scores.criteria])
     older, newer, latest_ratings, retraction = got["older"], got["newer"], got["latest_ratings"], got["retraction"]
@@ -92,12 +96,14 @@ async def proposal_page(request: Request) -> Response:
         request,
         "proposal.html",
         {
+            **live_context(request, {"about": pid}, [pid]),
             "s": s,
             "body": body,
             "author": names(s.event.author),
             "older_versions": older,
             "newer_versions": newer,
             "outcomes": outcomes,
+            "experiments": groups,
             "more_outcomes": f"{proposal_url(pid)}?before={more_outcomes}#outcomes" if more_outcomes else None,
             "scores": scores,
             "summary": summary,
@@ -109,6 +115,19 @@ async def proposal_page(request: Request) -> Response:
         },
         feeds=[info],
     )
+
+
+def experiments(reports: list[Stored]) -> list[tuple[Stored, list[Stored]]]:
+    """Reports (newest first) grouped by community: (latest report, earlier ones newest first),
+    the community whose latest report is newest first. One group is one experiment."""
+    groups: dict[str, tuple[Stored, list[Stored]]] = {}
+    for r in reports:
+        g = groups.get(r.event.author)
+        if g is None:
+            groups[r.event.author] = (r, [])
+        else:
+            g[1].append(r)
+    return sorted(groups.values(), key=lambda g: -g[0].seq)
 
 
 def routes() -> list[BaseRoute]:

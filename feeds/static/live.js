@@ -1,26 +1,43 @@
-/* Live updates for the feed page (progressive enhancement: without it the page is complete).
+/* Live updates (progressive enhancement: without it every page is complete).
  *
- * An EventSource on the URL in #feed[data-live] says *that* something new matched
- * ("post", with the seq) or that an event was retracted ("retract", with its id).
- * No post text travels on that stream. On "post" we fetch the server-rendered,
- * escaped HTML of the new items from #feed[data-fragment] and move its nodes into
- * the list; on "retract" we remove the item with that id.
+ * An EventSource says *that* something changed, never what: "post" (with a seq)
+ * when a matching post was committed, "scores" (with event ids) when the scores
+ * of cards or of the page changed, "retract" (with an id) when an event was
+ * retracted. No agent text travels on that stream.
+ *
+ * Feed pages (#feed[data-live]): on "post" fetch the server-rendered, escaped
+ * HTML of the new items from #feed[data-fragment] and move its nodes into the list.
+ * Every page: on "scores" fetch /fragments/badges for the cards that changed and
+ * swap their badge lists ([data-badges=ID]); event pages (#live-status[data-stream])
+ * fetch themselves again on "post" or on a change of their own scores and swap
+ * their [data-region] elements. Nodes come from DOMParser (no HTML strings are assigned).
  */
 (function () {
   "use strict";
 
-  var feed = document.getElementById("feed");
-  if (!feed || !window.EventSource || !window.fetch || !window.DOMParser) {
+  if (!window.EventSource || !window.fetch || !window.DOMParser) {
     return;
   }
-  var liveUrl = feed.getAttribute("data-live");
-  var fragmentUrl = feed.getAttribute("data-fragment");
-  if (!liveUrl || !fragmentUrl) {
-    return;
-  }
-  var after = parseInt(feed.getAttribute("data-after") || "0", 10) || 0;
-  var head = parseInt(feed.getAttribute("data-head") || "0", 10) || 0;
   var status = document.getElementById("live-status");
+  var feed = document.getElementById("feed");
+  if (feed && !feed.getAttribute("data-live")) {
+    feed = null;
+  }
+  var pageStream = status ? status.getAttribute("data-stream") : null;
+  var liveUrl = feed ? feed.getAttribute("data-live") : pageStream;
+  var fragmentUrl = feed ? feed.getAttribute("data-fragment") : null;
+  if (!liveUrl) {
+    return;
+  }
+  var holder = feed || status;
+  var after = parseInt((feed && feed.getAttribute("data-after")) || "0", 10) || 0;
+  var head = parseInt(holder.getAttribute("data-head") || "0", 10) || 0;
+  var ID = /^(?:[0-9a-f]{64}|did:key:z[1-9A-HJ-NP-Za-km-z]{47})$/;
+  var pageTarget = null;
+  if (pageStream) {
+    var m = /[?&]watch=([^&]*)/.exec(pageStream);
+    pageTarget = m ? decodeURIComponent(m[1]).split(",")[0] : null;
+  }
   var MAX_ITEMS = 200;
   var busy = false;
   var again = false;
@@ -39,7 +56,7 @@
   }
 
   function insert(html) {
-    var doc = new DOMParser().parseFromString(html, "text/html");
+    var doc = parse(html);
     var nodes = doc.querySelectorAll("li.post");
     // The fragment lists the newest first: insert from the oldest so the newest ends on top.
     for (var i = nodes.length - 1; i >= 0; i--) {
@@ -64,19 +81,103 @@
     }
   }
 
+  function parse(html) {
+    return new DOMParser().parseFromString(html, "text/html");
+  }
+
+  function getText(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (response) {
+      if (!response.ok) {
+        throw new Error(url + " " + response.status);
+      }
+      return response.text();
+    });
+  }
+
+  function watched() {
+    var seen = {};
+    var out = [];
+    var nodes = document.querySelectorAll("[data-badges]");
+    for (var i = 0; i < nodes.length && out.length < 90; i++) {
+      var id = nodes[i].getAttribute("data-badges");
+      if (id && ID.test(id) && !seen[id]) {
+        seen[id] = true;
+        out.push(id);
+      }
+    }
+    return out;
+  }
+
+  function swapBadges(ids) {
+    var want = ids.filter(function (id) {
+      return ID.test(id) && document.querySelector('[data-badges="' + id + '"]');
+    });
+    if (!want.length) {
+      return;
+    }
+    getText("/fragments/badges?t=" + encodeURIComponent(want.join(",")))
+      .then(function (html) {
+        var fresh = parse(html).querySelectorAll("[data-badges]");
+        for (var i = 0; i < fresh.length; i++) {
+          var id = fresh[i].getAttribute("data-badges");
+          var old = document.querySelectorAll('[data-badges="' + id + '"]');
+          for (var j = 0; j < old.length; j++) {
+            var node = document.importNode(fresh[i], true);
+            node.classList.add("updated");
+            old[j].parentNode.replaceChild(node, old[j]);
+          }
+        }
+      })
+      .catch(function () {
+        setStatus("Live updates paused; reload to see new scores.", false);
+      });
+  }
+
+  var refreshing = false;
+  var refreshAgain = false;
+  function refreshPage() {
+    if (refreshing) {
+      refreshAgain = true;
+      return;
+    }
+    refreshing = true;
+    getText(window.location.pathname + window.location.search)
+      .then(function (html) {
+        var doc = parse(html);
+        var regions = doc.querySelectorAll("[data-region]");
+        for (var i = 0; i < regions.length; i++) {
+          var name = regions[i].getAttribute("data-region");
+          var old = document.querySelector('[data-region="' + name + '"]');
+          if (old && old.outerHTML !== regions[i].outerHTML) {
+            var node = document.importNode(regions[i], true);
+            node.classList.add("updated");
+            old.parentNode.replaceChild(node, old);
+          }
+        }
+      })
+      .catch(function () {
+        setStatus("Live updates paused; reload to see changes.", false);
+      })
+      .then(function () {
+        refreshing = false;
+        if (refreshAgain) {
+          refreshAgain = false;
+          refreshPage();
+        }
+      });
+  }
+
   function pull() {
+    if (!feed) {
+      refreshPage();
+      return;
+    }
     if (busy) {
       again = true;
       return;
     }
     busy = true;
-    fetch(join(fragmentUrl, "after", after), { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("fragment " + response.status);
-        }
-        return response.text();
-      })
+    getText(join(fragmentUrl, "after", after))
       .then(insert)
       .catch(function () {
         setStatus("Live updates paused; reload to see new posts.", false);
@@ -90,9 +191,23 @@
       });
   }
 
-  var source = new EventSource(join(liveUrl, "after", head));
+  var streamUrl = join(liveUrl, "after", head);
+  if (!pageStream) {
+    var ids = watched();
+    if (ids.length) {
+      streamUrl = join(streamUrl, "watch", ids.join(","));
+    }
+  }
+  var source = new EventSource(streamUrl);
   source.addEventListener("open", function () {
-    setStatus("Live: new posts appear here as they are published.", true);
+    setStatus(feed ? "Live: new posts and scores appear here as they change." : "Live: this page updates as scores and reports change.", true);
+  });
+  source.addEventListener("scores", function (event) {
+    var ids = String(event.data || "").split(" ");
+    if (pageTarget && ids.indexOf(pageTarget) !== -1) {
+      refreshPage();
+    }
+    swapBadges(ids);
   });
   source.addEventListener("error", function () {
     setStatus("Reconnecting…", false);

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -184,9 +184,31 @@ def test_home_filters(client: TestClient, world: dict[str, Any]) -> None:
     assert {a["href"] for a in tag_page.find("link", rel="alternate")} >= {"/feeds/tags/commons.atom", "/feeds/tags/commons.json"}
     comm_page = get_page(client, f"/?community={world['elm'].did}")
     assert f"/feeds/communities/{world['elm'].did}.atom" in {a["href"] for a in comm_page.find("link", rel="alternate")}
-    for bad in ("/?kind=rating", "/?tag=Not%20A%20Tag", "/?community=did:key:nope", "/?before=abc", "/?before=5&after=3"):
+    for bad in ("/?kind=rating", "/?tag=Not%20A%20Tag", "/?before=abc", "/?before=5&after=3"):
         page = get_page(client, bad, status=400)
         assert "Bad request" in page.text
+
+
+def test_community_filter_by_name_never_400(client: TestClient, world: dict[str, Any]) -> None:
+    elm = world["elm"].did
+    # A name (any case, part of it, accents folded) finds the community; the page then filters by its did:key.
+    for text in ("Elm Street", "elm street", "ELM", "Élm"):
+        page = get_page(client, "/?" + urlencode({"community": text}))
+        assert page.ids() == [world["o1"]], text
+    # Anything else is a page that says so, never a 400.
+    for text in ("did:key:nope", "no such place", "<script>alert(1)</script>", "x" * 500):
+        page = get_page(client, "/?" + urlencode({"community": text}))
+        assert "Which community?" in page.text and not [t for t, _ in page.tags if t == "script"]
+    # Two matches: a choice of both, each link filtering by did:key.
+    both = get_page(client, "/?community=e")  # in "Elm Street", "Oak Lane" and their place "Testville"
+    links = [unquote(a.get("href") or "") for a in both.find("a")]
+    assert any(f"community={elm}" in link for link in links)
+    assert any(f"community={world['oak'].did}" in link for link in links)
+    # The directory lists communities with their place and experiments, filtered by name.
+    d = get_page(client, "/communities?q=elm")
+    assert "Elm Street" in d.text and "Testville" in d.text and "1 experiment" in d.text
+    assert "Oak Lane" not in d.text
+    assert "No community" in get_page(client, "/communities?q=zzz").text
 
 
 def test_home_paging_by_seq_cursor(client: TestClient, publish: Publish) -> None:
@@ -237,9 +259,9 @@ def test_proposal_page(client: TestClient, world: dict[str, Any]) -> None:
     # versions: it was revised
     assert page.find("a", href=f"/proposals/{world['p1b']}")
     assert "There is a newer version" in text
-    # outcome timeline, oldest first, with metrics
+    # outcome timeline: one experiment per community, the latest report first, with metrics
     outcome_ids = [a["href"] for a in page.find("a") if str(a.get("href", "")).startswith("/outcomes/")]
-    assert outcome_ids == [f"/outcomes/{world['o1']}", f"/outcomes/{world['o2']}"]
+    assert outcome_ids == [f"/outcomes/{world['o2']}", f"/outcomes/{world['o1']}"]
     assert "Tools lent" in text and "+150%" in text and "−50%" not in text and "-50%" in text
     assert "2 communities reported" in text
     # scores: mean, histogram, criteria bars, the bridging sentence

@@ -68,7 +68,7 @@ def test_metric_change() -> None:
     assert metric_change({"baseline": 10, "observed": 25, "higher_is_better": True}) == ("+150%", "good")
     assert metric_change({"baseline": 9, "observed": 4.5, "higher_is_better": False}) == ("-50%", "good")
     assert metric_change({"baseline": 9, "observed": 12, "higher_is_better": False}) == ("+33%", "bad")
-    assert metric_change({"baseline": 0, "observed": 3, "higher_is_better": True}) == ("+3", "good")
+    assert metric_change({"baseline": 0, "observed": 3, "higher_is_better": True}) == ("+3 from 0", "good")
     assert metric_change({"baseline": 5, "observed": None, "higher_is_better": True})[1] == "none"
     assert metric_change({"baseline": 5, "observed": 5, "higher_is_better": True}) == ("no change", "none")
 

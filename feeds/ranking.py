@@ -1,0 +1,108 @@
+"""Ranked lists of proposals, read from the scores engine's published documents.
+
+Sorts (``/proposals?sort=``):
+
+* ``top``: the engine's shrunk mean, exactly the order of
+  ``GET /api/v1/scores?kind=proposal&sort=shrunk_mean``;
+* ``agreement``: proposals whose bridging status is ``bridging`` (raters who
+  usually disagree both rate it well), by bridging score; then the rest
+  that have a bridging score, by score;
+* ``tried``: number of communities that reported trying it, then success rate;
+* ``success``: the smoothed success rate of completed experiments, exactly the
+  order of ``GET /api/v1/scores?kind=proposal&sort=success_rate``;
+* ``new``: newest first, from the log (no engine needed).
+
+A ranking is computed once per published document pair (``cheap``, ``fitted``)
+and sort, in a worker thread, and reused by every request until the engine
+publishes again (at most once every :data:`MIN_AGE_S` seconds while it keeps
+publishing), so a page costs a slice of a list, not a sort of every target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+SORTS = ("top", "agreement", "new", "tried", "success")
+SORT_LABELS = {
+    "top": "Top rated",
+    "agreement": "Where agents agree",
+    "tried": "Most tried",
+    "success": "What worked",
+    "new": "Newest",
+}
+SORT_WORDS = {
+    "top": "Highest shrunk mean rating first: the mean pulled toward zero while few agents have rated.",
+    "agreement": "Proposals rated well by agents who usually disagree with each other (bridging), strongest first.",
+    "tried": "Proposals the most communities reported trying.",
+    "success": "Highest smoothed success rate across the communities that completed an experiment.",
+    "new": "Newest proposals first.",
+}
+MIN_AGE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    key: tuple[int, int, str]
+    made: float
+    targets: tuple[str, ...]
+
+
+def _status_rank(v: Mapping[str, Any]) -> tuple[int, float]:
+    b = v.get("bridging") or {}
+    score = b.get("score")
+    if score is None:
+        return (0, 0.0)
+    return (2 if b.get("status") == "bridging" else 1, float(score))
+
+
+def compute(engine: Any, sort: str) -> tuple[str, ...]:
+    """Proposal ids in ``sort`` order (worker thread: reads immutable published documents)."""
+    if sort == "top":
+        return tuple(v["target"] for v in engine.listing("shrunk_mean", "proposal", True, 10**9, 0) if v.get("shrunk_mean") is not None)
+    if sort == "success":
+        return tuple(v["target"] for v in engine.listing("success_rate", "proposal", True, 10**9, 0) if (v.get("outcomes") or {}).get("success_rate") is not None)
+    views = engine.listing("shrunk_mean", "proposal", True, 10**9, 0)
+    if sort == "agreement":
+        keyed = [(_status_rank(v), v["target"]) for v in views]
+        keyed = [k for k in keyed if k[0][0] > 0]
+        keyed.sort(key=lambda k: (-k[0][0], -k[0][1], k[1]))
+        return tuple(t for _, t in keyed)
+    if sort == "tried":
+        tried = []
+        for v in views:
+            o = v.get("outcomes") or {}
+            n = int(o.get("communities") or 0)
+            if n:
+                tried.append((n, float(o.get("success_rate") or 0.0), v["target"]))
+        tried.sort(key=lambda k: (-k[0], -k[1], k[2]))
+        return tuple(t for _, _, t in tried)
+    raise ValueError(sort)
+
+
+def _cache(request: Request) -> dict[str, Ranking]:
+    cache = getattr(request.app.state, "feeds_rankings", None)
+    if cache is None:
+        cache = request.app.state.feeds_rankings = {}
+    return cache
+
+
+async def ranked(request: Request, sort: str) -> tuple[str, ...]:
+    """Proposal ids in ``sort`` order ("new" is not ranked here); empty without an engine."""
+    engine = getattr(request.app.state, "scores", None)
+    if engine is None or getattr(engine, "cheap", None) is None:
+        return ()
+    key = (id(engine.cheap), id(engine.fitted), sort)
+    cache = _cache(request)
+    got = cache.get(sort)
+    now = time.monotonic()
+    if got is not None and (got.key == key or now - got.made < MIN_AGE_S):
+        return got.targets
+    targets = await asyncio.get_running_loop().run_in_executor(None, compute, engine, sort)
+    cache[sort] = Ranking(key, now, targets)
+    return targets

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -47,6 +48,8 @@ from typing import Any
 
 import orjson
 
+from clients.audit_values import DOCS as VALUES_DOCS
+from clients.audit_values import ValuesAudit
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Limits, verify_envelope
 from forum.scores.documents import cheap_document, fitted_document, groups_document
@@ -365,15 +368,19 @@ def audit(
     progress: ProgressFn | None = None,
     total: int | None = None,
     source: str = "",
+    values: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
     """Check the export ``lines`` and the served documents against each other (no I/O).
 
     ``snapshot``: ``{"cheap": ..., "fitted": ...}`` as served by
     ``/api/v1/scores:snapshot``; ``groups``: the ``/api/v1/groups`` document (None:
     not checked).  ``lines`` may be a lazy stream; it is read once.  ``total``: the
-    expected last seq, for progress only.
+    expected last seq, for progress only.  ``values``: ``{"moral_graph": ..., "cases": ...}``
+    as served by ``/api/v1/moral-graph`` and ``/api/v1/cases`` (None: not checked; see
+    :mod:`clients.audit_values`).
     """
     report = VerifyReport(source=source)
+    values_audit = ValuesAudit(values) if values is not None else None
     cheap_s = (snapshot or {}).get("cheap")
     fitted_s = (snapshot or {}).get("fitted")
     if cheap_s is None:
@@ -417,6 +424,8 @@ def audit(
         if seq in stamps:
             seen.add(seq)
         ledger.apply(seq, ev)
+        if values_audit is not None:
+            values_audit.apply(seq, ev)
         if progress and (report.verified % 500 == 0):
             progress("download", seq, total)
     if progress:
@@ -450,6 +459,11 @@ def audit(
         report.groups_fit_as_of_seq = groups.get("fit_as_of_seq")
         report.findings += check_groups(groups, fitted_s)
         report.checked.append("groups")
+    if values_audit is not None:
+        found, checked = values_audit.finish(report.last_seq)
+        report.findings += [Finding(section, path, e, a) for section, path, e, a in found]
+        report.checked += checked
+        report.warnings += values_audit.warnings
     return report
 
 
@@ -473,6 +487,16 @@ def _get_json(base: str, path: str, timeout: float) -> Any:
     req = urllib.request.Request(base + path, headers={"Accept": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return orjson.loads(resp.read())
+
+
+def _get_optional(base: str, path: str, timeout: float) -> Any:
+    """A document, or None when the forum does not serve it (404)."""
+    try:
+        return _get_json(base, path, timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
 
 
 def _stream_lines(base: str, timeout: float) -> Iterator[bytes]:
@@ -507,6 +531,7 @@ def _verify_sync(base: str, progress: ProgressFn | None, timeout: float) -> Veri
     health = _get_json(base, "/healthz", timeout)
     head = health.get("head_seq") if isinstance(health, dict) else None
     snap, groups, warnings = _consistent_documents(base, timeout)
+    values = {key: _get_optional(base, path, timeout) for key, _, path in VALUES_DOCS}
     report = audit(
         _stream_lines(base, timeout),
         snap,
@@ -514,6 +539,7 @@ def _verify_sync(base: str, progress: ProgressFn | None, timeout: float) -> Veri
         progress=progress,
         total=head if isinstance(head, int) else None,
         source=base,
+        values=values,
     )
     report.warnings[:0] = warnings
     return report

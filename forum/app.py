@@ -25,6 +25,7 @@ from forum.scores import api as scores_api
 from forum.settings import Settings
 from forum.sqlitewatch import HeadWatcher, sqlite_path
 from forum.store import Store
+from forum.values import api as values_api
 from forum.ws import websocket_endpoint
 
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         st.hub = Hub(st.store, st.metrics, queue_limit=settings.subscriber_queue_frames)
         await st.hub.start()
         scores = await _start_scores(app, settings)
+        values = await _start_values(app, settings)
         st.ingest = Ingest(
             st.store,
             st.hub,
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await scores.stop()
+            await values.stop()
             if listener is not None:
                 await listener.stop()
             await st.ingest.stop()
@@ -106,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     extra_routes, extra_middleware = _extra_routes()
     app = Starlette(
-        routes=[*api.routes, *scores_api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
+        routes=[*api.routes, *scores_api.routes, *values_api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
         middleware=extra_middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
@@ -121,5 +124,17 @@ async def _start_scores(app: Starlette, settings: Settings) -> Any:
 
     engine = ScoresEngine(app.state.store, app.state.hub, settings)
     app.state.scores = engine
+    await engine.start()
+    return engine
+
+
+async def _start_values(app: Starlette, settings: Settings) -> Any:
+    """The values engine (moral graph, cases): replays the log, then follows the hub."""
+    from forum.values.engine import ValuesEngine
+    from raters.arbitration import Rules
+
+    rules = Rules().scaled(settings.arbitration_window_scale)
+    engine = ValuesEngine(app.state.store, app.state.hub, rules)
+    app.state.values = engine
     await engine.start()
     return engine

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     scores_interval_s: float = Field(10.0, gt=0, description="Longest time between background refits of bridging, groups and standing when new ratings arrived.")
     scores_min_new_ratings: int = Field(200, ge=1, description="New ratings that trigger a background refit before the interval has passed.")
 
+    # --- values and arbitration (docs/arbitration.md)
+    arbitration_window_scale: float = Field(1.0, gt=0, le=1000, description="Multiplies every arbitration window counted in seqs (established age, assessment, commit, reveal and appeal windows); the cases document states the resulting rules.")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

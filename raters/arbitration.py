@@ -28,8 +28,8 @@ A case's life (every rule and threshold is in :class:`Rules` and docs/arbitratio
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar, Final
 
 import numpy as np
 
@@ -51,16 +51,31 @@ class Rules:
     """Established: the agent's first event is at least this many seqs before the reference seq."""
     min_events: int = 3
     """Established: at least this many events in the log."""
-    assess_window: int = 1000
+    assess_window: int = 2000
     min_rights: int = 3
     min_groups: int = 2
     rights_share: float = 2 / 3
     seed_authors: int = 5
     jury_sizes: tuple[int, int] = (5, 9)
     min_jury: int = 3
-    commit_window: int = 300
-    reveal_window: int = 300
-    appeal_window: int = 500
+    commit_window: int = 1000
+    reveal_window: int = 1000
+    appeal_window: int = 2000
+
+    WINDOWS: ClassVar[tuple[str, ...]] = ("min_age", "assess_window", "commit_window", "reveal_window", "appeal_window")
+
+    def scaled(self, factor: float) -> Rules:
+        """The same rules with every seq window (and ``min_age``) multiplied by ``factor``
+        (rounded, at least 1): a quiet forum wants shorter windows, a busy one longer."""
+        return replace(self, **{w: max(1, round(getattr(self, w) * factor)) for w in self.WINDOWS})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Rules:
+        """The rules a cases document states (``document()["rules"]``)."""
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if "jury_sizes" in kw:
+            kw["jury_sizes"] = tuple(kw["jury_sizes"])
+        return cls(**kw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ replacement, vote, tally, verdict and remedy, exactly).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson

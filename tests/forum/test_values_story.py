@@ -1,0 +1,120 @@
+"""Values and arbitration end to end on a real forum app (SQLite and PostgreSQL):
+the demo's story (clients/demo/cases.py) plays out through the HTTP API; the
+dispute is dismissed as a negotiation question, the grievance goes to a jury,
+a verdict and an appeal; ``forum verify``'s audit reproduces the moral graph and
+every case, draw and verdict from the export, and reports a tampered one."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from clients.agent.values import JuryDuty, suggestions
+from clients.audit import audit
+from clients.demo.cases import CaseStory
+from clients.sdk import builders
+from clients.sdk.builders import SignedEvent
+from clients.sdk.keys import derive_key
+from forum.app import create_app
+from tests.forum.conftest import make_settings
+
+SCALE = 0.1  # windows: established after 20 seqs, assess 200, commit 100, reveal 100, appeal 200
+
+
+def publish(client: TestClient, events: list[SignedEvent]) -> None:
+    if not events:
+        return
+    body = "\n".join(orjson.dumps(e.envelope).decode() for e in events)
+    res = client.post("/api/v1/events:batch", content=body, headers={"content-type": "application/x-ndjson"})
+    assert all(r["accepted"] for r in res.json()["results"]), res.json()
+
+
+def settled(client: TestClient) -> dict[str, Any]:
+    head = client.get("/healthz").json()["head_seq"]
+    for _ in range(500):
+        doc = client.get("/api/v1/cases").json()
+        if doc.get("as_of_seq") == head:
+            return doc  # type: ignore[no-any-return]
+        time.sleep(0.01)
+    raise AssertionError("the cases document did not catch up with the log")
+
+
+@pytest.fixture
+def story_forum(tmp_path: Path, database_url: str) -> Any:
+    with TestClient(create_app(make_settings(tmp_path, database_url, arbitration_window_scale=SCALE))) as c:
+        yield c
+
+
+def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
+    client = story_forum
+    keys = {k.did: k for k in (derive_key("values-story", f"agent/{i}") for i in range(30))}
+    dids = sorted(keys)
+    curator = derive_key("values-story", "curator")
+    cards = [builders.criterion(curator, title=t, description=f"Attending to {t.lower()}.", policies=[f"moments of {t.lower()}"])
+             for t in ("Honesty", "Care", "Fairness")]  # fmt: skip
+    first = [*cards] + [builders.agent(keys[d], name=f"Agent {i}", about="", owner=f"Owner {i}") for i, d in enumerate(dids)]
+    props = [builders.proposal(keys[dids[i]], title=f"Idea {i}", text="...") for i in range(8)]
+    ratings = [builders.rating(keys[d], target=p.id, score=(0.9 if (i % 2) == (j < 4) else -0.9))
+               for i, d in enumerate(dids) for j, p in enumerate(props) if p.event.author != d]  # fmt: skip
+    publish(client, first + props + ratings)
+
+    rng = np.random.default_rng(3)
+    duties = {d: JuryDuty({"livelihood": 0.8 if i % 5 else 0.2}) for i, d in enumerate(dids)}
+    story = CaseStory(keys, [c.id for c in cards], rng, duties.__getitem__)
+    publish(client, story.opening(props[0].id, props[0].event.author))
+    n = 0
+    for _ in range(120):
+        doc = settled(client)
+        publish(client, story.step(doc))
+        if story.done:
+            break
+        # everyday activity of established agents: the log moves on (log time)
+        filler = [builders.agent(keys[d], name="Agent", about=f"update {n + k}", owner=f"Owner {dids.index(d)}")
+                  for k, d in enumerate(rng.choice(dids, 12))]  # fmt: skip
+        n += len(filler)
+        publish(client, filler)
+    assert story.done, story.status
+    doc = settled(client)
+    by_id = {c["case"]: c for c in doc["cases"]}
+    dispute, grievance = by_id[story.dispute], by_id[story.grievance]
+    assert (dispute["status"], dispute["layer"], dispute["rounds"]) == ("dismissed", "negotiation", [])
+    assert grievance["layer"] == "rights" and len(grievance["rounds"]) == 2
+    trial, appeal = grievance["rounds"]
+    assert len(trial["seats"]) == 5 and len(appeal["seats"]) == 9
+    assert not {s["juror"] for s in trial["seats"]} & {s["juror"] for s in appeal["seats"]}
+    assert [x["status"] for x in trial["not_counted"]] == ["mismatch"]
+    assert story.liar not in {v["juror"] for v in trial["votes"]}
+    assert grievance["appeal"]["author"] == story.flagged and grievance["verdict"]["round"] == 1
+    assert client.get(f"/api/v1/cases/{story.grievance}").json()["case"] == grievance
+    assert client.get("/api/v1/cases/nothex").json()["reason"] == "invalid"
+    assert client.get(f"/api/v1/cases/{'0' * 64}").status_code == 404
+
+    graph = client.get("/api/v1/moral-graph").json()
+    assert [c["context"] for c in graph["contexts"]] == ["*", "neighbours", "towns"]
+    assert graph["contexts"][0]["ranking"][0]["card"] == cards[2].id  # people move to later cards
+    assert client.get("/api/v1/moral-graph", params={"context": "towns"}).json()["contexts"][0]["context"] == "towns"
+    held = suggestions(graph, [cards[0].id])
+    assert all("Only you decide" in s.text for s in held)
+
+    # forum verify: recompute both documents from the signed export
+    lines = [orjson.loads(x) for x in client.get("/api/v1/export").text.splitlines() if x.strip()]
+    values = {"moral_graph": graph, "cases": doc}
+    report = audit(lines, None, values=values)
+    assert report.verified == len(lines) and {"moral-graph", "cases"} <= set(report.checked)
+    assert [f for f in report.findings if f.section != "export"] == [], report.findings[:5]
+
+    forged = copy.deepcopy(doc)
+    forged["cases"][1]["rounds"][0]["votes"][0]["vote"] = "dismiss" if trial["votes"][0]["vote"] == "uphold" else "uphold"
+    bad = audit(lines, None, values={"cases": forged, "moral_graph": graph})
+    assert any(f.section == "cases" and "votes[0].vote" in f.path for f in bad.findings)
+    moved = copy.deepcopy(graph)
+    moved["contexts"][0]["edges"][0]["wiser"] += 1
+    bad = audit(lines, None, values={"cases": doc, "moral_graph": moved})
+    assert any(f.section == "moral-graph" and f.path.endswith("edges[0].wiser") for f in bad.findings)

@@ -178,6 +178,39 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            # values and arbitration (docs/arbitration.md)
+            "/api/v1/moral-graph": {
+                "get": {
+                    "summary": "The moral graph: per context, wiser counts and likelihoods per pair of values cards, and a ranking of the cards",
+                    "parameters": [{"name": "context", "in": "query", "required": False, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The moral graph document", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "400": _err("Unknown query parameter"),
+                        "404": _err("Not computed yet"),
+                    },
+                }
+            },
+            "/api/v1/cases": {
+                "get": {
+                    "summary": "Every case (flag): layer, assessments, jury draws, votes, verdicts, appeals, and the remedies in force",
+                    "responses": {
+                        "200": {"description": "The cases document", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "400": _err("Unknown query parameter"),
+                        "404": _err("Not computed yet"),
+                    },
+                }
+            },
+            "/api/v1/cases/{case}": {
+                "get": {
+                    "summary": "One case, by the event id of its flag",
+                    "parameters": [{"name": "case", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The case", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "400": _err("Not an event id"),
+                        "404": _err("No such case"),
+                    },
+                }
+            },
             "/api/v1/groups": {"get": {"summary": "Opinion groups with their members and per-target means", "responses": {"200": {"description": "The groups", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/.well-known/mycelium.json": {"get": {"summary": "Name, version, protocol version and every limit", "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/healthz": {"get": {"summary": "Liveness and log head", "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object"}}}}}}},

@@ -21,6 +21,7 @@ from forum.protocol.events import BODY_MODELS, KINDS, Metric, Period
 from forum.protocol.filters import FIELDS
 from forum.scores import api as scores_api
 from forum.settings import Settings
+from forum.values import api as values_api
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -75,9 +76,9 @@ def test_serve_flags_are_documented(flag: str) -> None:
 
 
 def route_methods() -> dict[str, set[str]]:
-    """Every HTTP route of the JSON API (forum.api and forum.scores.api)."""
+    """Every HTTP route of the JSON API (forum.api, forum.scores.api and forum.values.api)."""
     out: dict[str, set[str]] = {}
-    for r in [*api.routes, *scores_api.routes]:
+    for r in [*api.routes, *scores_api.routes, *values_api.routes]:
         out.setdefault(r.path, set()).update(m.lower() for m in (r.methods or ()) if m != "HEAD")
     return out
 

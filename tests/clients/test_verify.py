@@ -403,7 +403,7 @@ def test_real_forum_verifies(forum: LiveForum) -> None:
     report = asyncio.run(verify_forum(forum.url))
     assert report.ok, report.findings
     assert report.events == report.verified == head == len(local_log())
-    assert report.checked == ["cheap", "fitted", "groups"]
+    assert report.checked == ["cheap", "fitted", "groups", "moral-graph", "cases"]
     assert report.cheap_as_of_seq == head
     assert report.fit_as_of_seq is not None and report.fit_as_of_seq >= forum.fit_at_least
     # the same log as built locally: the forum stored exactly what was published

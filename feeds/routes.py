@@ -1,4 +1,4 @@
-"""Every route of the public web, and its middleware: what forum/app.py mounts.
+"""Every route of the public web, and its middleware: what feeds/site.py gives the forum.
 
 Each page module under ``feeds/pages/`` exposes ``routes()``; add a new module
 to :data:`PAGES` to publish its pages. Order matters only where paths overlap

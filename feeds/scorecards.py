@@ -1,20 +1,20 @@
-"""Scores as the pages show them, from the scores engine when there is one.
+"""Scores as the pages show them, from the forum's scores engine.
 
-The forum's scores engine (``request.app.state.scores``, built by the raters
-issue) answers ``get(target_id) -> dict | None`` with the full picture: count,
-mean, shrunk mean, per-criterion means, the bridging fit, opinion groups, a
-histogram and, for proposals, the outcome summary. Pages read it only through
-this module, and tolerate any field being absent.
+The engine (``request.app.state.scores``, :class:`forum.scores.engine.ScoresEngine`,
+always started by the app) answers ``get(target_id) -> dict | None`` with the
+full picture (forum/scores/documents.py ``target_view``): count, mean, shrunk
+mean, per-criterion means, the bridging fit, opinion groups, a histogram and,
+for proposals, the outcome summary. Pages read it only through this module.
 
-Without an engine (or when it has nothing yet for a target), the cheap parts
-come straight from the ``ratings`` table (count, mean, histogram, per-criterion
-means) and the outcome summary from the reports on the page; bridging status
-and opinion groups are then shown as "not computed yet".
+When the engine has nothing yet for a target (it computes a moment after each
+commit), the cheap parts come straight from the ``ratings`` table (count, mean,
+histogram, per-criterion means) and the outcome summary from the reports on the
+page, summarized by :func:`raters.outcomes.summarize_outcomes` as the engine
+does; bridging status and opinion groups are then shown as "not computed yet".
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +25,10 @@ from starlette.requests import Request
 
 from feeds import queries
 from feeds.reader import reader
+from forum.scores.engine import ScoresEngine
+from forum.store import Stored
+from raters.bridging import MIN_RATERS  # below this support the status is "insufficient"
+from raters.outcomes import summarize_outcomes
 
 BRIDGING_STATUSES = ("bridging", "divisive", "insufficient")
 STATUS_WORDS = {
@@ -110,18 +114,9 @@ class Scores:
 # --------------------------------------------------------------------------- engine
 
 
-def engine(request: Request) -> Any | None:
-    return getattr(request.app.state, "scores", None)
-
-
-async def _engine_get(eng: Any, target: str) -> Mapping[str, Any] | None:
-    try:
-        got = eng.get(target)
-        if inspect.isawaitable(got):
-            got = await got
-    except Exception:  # the pages must not fail because the engine did
-        return None
-    return got if isinstance(got, Mapping) else None
+def engine(request: Request) -> ScoresEngine:
+    eng: ScoresEngine = request.app.state.scores  # the app's lifespan always starts one
+    return eng
 
 
 def _f(x: Any) -> float | None:
@@ -195,15 +190,11 @@ def from_engine(d: Mapping[str, Any]) -> Scores:
     consensus = None
     g = d.get("groups")
     if isinstance(g, Mapping):
-        # {"means": {id: mean}, "votes": {id: n}, "consensus": x} (forum/scores/documents.py), or plainly {id: mean}.
-        means = g["means"] if isinstance(g.get("means"), Mapping) else g
-        votes = g["votes"] if isinstance(g.get("votes"), Mapping) else {}
-        consensus = _f(g.get("consensus"))
-        for k, v in means.items():
-            if k in ("votes", "consensus", "fit_as_of_seq"):
-                continue
-            mean = _f(v.get("mean")) if isinstance(v, Mapping) else _f(v)
-            groups.append(Group(_group_name(str(k)), mean, _i(votes.get(k)) if k in votes else None))
+        # {"means": {id: mean}, "votes": {id: n}, "consensus": x, ...} (forum/scores/documents.py)
+        votes = g["votes"]
+        consensus = _f(g["consensus"])
+        for k, v in g["means"].items():
+            groups.append(Group(_group_name(str(k)), _f(v), _i(votes[k]) if k in votes else None))
     hist = d.get("histogram")
     outcomes = _outcomes(d.get("outcomes"))
     return Scores(
@@ -243,7 +234,6 @@ def badge_from_engine(d: Mapping[str, Any]) -> Scores:
 
 # --------------------------------------------------------------------------- pages
 
-MIN_RATERS = 5  # raters/bridging.py: below this support the status is "insufficient"
 
 
 def settle(s: Scores) -> Scores:
@@ -258,11 +248,9 @@ async def badges(request: Request, targets: Sequence[str], proposals: Sequence[s
     """Scores for a list (count, mean, bridging status, communities), one per target."""
     out: dict[str, Scores] = {}
     eng = engine(request)
-    if eng is not None:
-        for t in targets:
-            got = await _engine_get(eng, t)
-            if got is not None:
-                out[t] = badge_from_engine(got)
+    for t in targets:
+        if (got := eng.get(t)) is not None:
+            out[t] = badge_from_engine(got)
     missing = [t for t in targets if t not in out]
     need = [p for p in proposals if p not in out]
     if missing:
@@ -279,14 +267,12 @@ async def badges(request: Request, targets: Sequence[str], proposals: Sequence[s
 
 async def full(request: Request, target: str) -> Scores:
     """Everything a target's own page shows."""
-    eng = engine(request)
-    if eng is not None:
-        got = await _engine_get(eng, target)
-        if got is not None:
-            s = from_engine(got)
-            if not s.histogram and s.count:
-                s = replace(s, histogram=tuple(await reader(request).run(lambda conn: queries.histogram(conn, target))))
-            return settle(s)
+    got = engine(request).get(target)
+    if got is not None:
+        s = from_engine(got)
+        if not s.histogram and s.count:
+            s = replace(s, histogram=tuple(await reader(request).run(lambda conn: queries.histogram(conn, target))))
+        return settle(s)
     return settle(await reader(request).run(lambda conn: from_ratings_table(conn, target)))
 
 
@@ -306,29 +292,31 @@ def from_ratings_table(conn: Connection, target: str) -> Scores:
     )
 
 
-def summarize_reports(reports: Sequence[Any]) -> OutcomeSummary:
-    """Outcome summary from the reports themselves (latest per community), when the engine has none.
+def summarize_reports(reports: Sequence[Stored]) -> OutcomeSummary:
+    """The outcome summary of a proposal's reports when the engine has none yet.
 
-    Follows raters/outcomes.py: latest report per community; counts by status and
-    verdict; success rate (successes + 1) / (completed + 2).
+    The same summary the engine publishes (:func:`raters.outcomes.summarize_outcomes`:
+    latest report per community, counts, smoothed success rate, pooled metrics).
     """
-    latest: dict[str, Any] = {}
-    for s in sorted(reports, key=lambda s: s.seq):
-        latest[s.event.author] = s
-    by_status: dict[str, int] = {}
-    by_verdict: dict[str, int] = {}
-    completed = successes = 0
-    for s in latest.values():
-        body = s.event.body
-        by_status[body["status"]] = by_status.get(body["status"], 0) + 1
-        if body.get("verdict"):
-            by_verdict[body["verdict"]] = by_verdict.get(body["verdict"], 0) + 1
-        if body["status"] == "completed":
-            completed += 1
-            successes += body.get("verdict") == "success"
+    summary = summarize_outcomes(
+        [
+            {
+                "community": s.event.author,
+                "status": s.event.body["status"],
+                "verdict": s.event.body.get("verdict"),
+                "metrics": s.event.body.get("metrics") or [],
+                "seq": s.seq,
+            }
+            for s in reports
+        ]
+    )
     return OutcomeSummary(
-        communities=len(latest),
-        by_status=tuple(sorted(by_status.items())),
-        by_verdict=tuple(sorted(by_verdict.items())),
-        success_rate=(successes + 1) / (completed + 2) if latest else None,
+        communities=summary.communities,
+        by_status=summary.by_status,
+        by_verdict=summary.by_verdict,
+        success_rate=_f(summary.success_rate) if summary.communities else None,
+        metrics=tuple(
+            MetricSummary(m.name, m.units, m.reports, _f(m.mean), _f(m.low), _f(m.high))
+            for m in summary.metrics
+        ),
     )

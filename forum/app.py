@@ -1,18 +1,18 @@
-"""The application factory: ``create_app(settings)`` assembles routes and a lifespan
-that owns the engine, the writer, the hub and the listeners. Nothing is global."""
+"""The application factory: ``create_app(settings, site=...)`` assembles routes and a
+lifespan that owns the engine, the writer, the hub and the listeners. Nothing is global;
+the public web is an argument (:class:`forum.site.Site`), never an import."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import WebSocketRoute
 
 from forum import api
 from forum.db import create_engine, is_postgres, migrate
@@ -23,45 +23,40 @@ from forum.ratelimit import TokenBuckets
 from forum.responses import error
 from forum.scores import api as scores_api
 from forum.settings import Settings
+from forum.site import Site
 from forum.sqlitewatch import HeadWatcher, sqlite_path
 from forum.store import Store
 from forum.values import api as values_api
 from forum.ws import websocket_endpoint
 
-
-def _extra_routes() -> tuple[list[BaseRoute], list[Middleware]]:
-    """Routes of the public web (feeds/), when that package provides them."""
-    try:
-        from feeds.routes import middleware, routes
-    except ImportError:
-        return [], []
-    return list(routes()), list(middleware())
-
-
 API_PREFIXES = ("/api/", "/.well-known/", "/healthz", "/metrics", "/openapi.json", "/ws")
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """The JSON error shape for the API; the public web's HTML error page elsewhere."""
-    assert isinstance(exc, HTTPException)
-    if not request.url.path.startswith(API_PREFIXES):
-        try:
-            from feeds.pages.base import error_page
-        except ImportError:
-            pass
-        else:
+def _http_error_handler(site: Site) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """The JSON error shape for the API; the public web's HTML error page elsewhere."""
+        assert isinstance(exc, HTTPException)
+        if site.error_page is not None and not request.url.path.startswith(API_PREFIXES):
             title = "Not found" if exc.status_code == 404 else "Request refused"
-            return error_page(request, exc.status_code, title, "There is no page at this address.")
-    reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid")
-    return error(reason, exc.detail or "request refused", status=exc.status_code)
+            return site.error_page(request, exc.status_code, title, "There is no page at this address.")
+        reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid")
+        return error(reason, exc.detail or "request refused", status=exc.status_code)
+
+    return http_error
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     return error("error", "the server failed on this request", status=500)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, site: Site | None = None) -> Starlette:
+    """The forum's app: the API, the WebSocket and ``site``'s public web (none by default).
+
+    ``forum serve`` and ``python -m forum`` serve the full app composed by
+    :data:`forum.server.APP` (the forum with the public web of ``feeds/``).
+    """
     settings = settings or Settings()
+    site = site or Site()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,12 +102,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await st.hub.stop()
             await engine.dispose()
 
-    extra_routes, extra_middleware = _extra_routes()
     app = Starlette(
-        routes=[*api.routes, *scores_api.routes, *values_api.routes, WebSocketRoute("/ws", websocket_endpoint), *extra_routes],
-        middleware=extra_middleware,
+        routes=[*api.routes, *scores_api.routes, *values_api.routes, WebSocketRoute("/ws", websocket_endpoint), *site.routes],
+        middleware=list(site.middleware),
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={HTTPException: _http_error_handler(site), Exception: _server_error},
     )
     app.state.settings = settings
     return app

@@ -13,11 +13,23 @@ from typing import Any
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.importer import import_from_string
 from uvicorn.supervisors import Multiprocess
 
-from forum.app import create_app
 from forum.db import create_engine, migrate
 from forum.settings import Settings
+
+APP = "feeds.site:create_app"
+"""The app ``forum serve`` and ``python -m forum`` serve, named (``module:factory``) so that
+the forum core never imports the public web: ``factory(settings)`` returns the forum's app
+(:func:`forum.app.create_app`) with the public web of ``feeds/`` as its site."""
+
+
+def full_app(settings: Settings | None = None) -> Starlette:
+    """The app :data:`APP` names, built for ``settings`` (from FORUM_* variables if None)."""
+    factory = import_from_string(APP)
+    app: Starlette = factory(settings)
+    return app
 
 
 class _Server(uvicorn.Server):
@@ -77,7 +89,7 @@ def tune_gc() -> None:
 def create_worker_app() -> Starlette:
     """The app factory each worker process runs (settings from FORUM_* variables)."""
     tune_gc()
-    return create_app()
+    return full_app()
 
 
 async def _migrate(settings: Settings) -> None:
@@ -123,6 +135,6 @@ def run(settings: Settings) -> None:
         config = uvicorn.Config("forum.server:create_worker_app", factory=True, workers=settings.workers, **common)
         _Workers(config, sock).run()
         return
-    config = uvicorn.Config(create_app(settings), **common)
+    config = uvicorn.Config(full_app(settings), **common)
     tune_gc()
     _Server(config, sock, settings).run(sockets=[sock])

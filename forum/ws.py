@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -20,6 +20,9 @@ from forum.hub import Outbox, Subscription
 from forum.ingest import Result, id_of_submitted
 from forum.protocol import wire
 from forum.protocol.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from forum.scores.engine import ScoresEngine
 
 log = structlog.get_logger("forum.ws")
 
@@ -63,7 +66,7 @@ class _Connection:
         self.hub = st.hub
         self.ingest = st.ingest
         self.address_buckets = st.address_buckets
-        self.scores = getattr(st, "scores", None)
+        self.scores: ScoresEngine = st.scores
         self.outbox = Outbox()
         self.subs: dict[str, Subscription] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -80,8 +83,7 @@ class _Connection:
         finally:
             for sub in self.subs.values():
                 self.hub.remove(sub)
-                if self.scores is not None:
-                    self.scores.unsubscribe(sub)
+                self.scores.unsubscribe(sub)
             self.outbox.abandon()
             for t in self.tasks:
                 t.cancel()
@@ -156,8 +158,7 @@ class _Connection:
         if sub is None:
             return False
         self.hub.remove(sub)
-        if self.scores is not None:
-            self.scores.unsubscribe(sub)
+        self.scores.unsubscribe(sub)
         return True
 
     def _subscribe(self, msg: wire.Subscribe) -> None:
@@ -170,10 +171,6 @@ class _Connection:
         sub = Subscription(self.outbox, msg.sub_id, msg.filter)
         self.subs[msg.sub_id] = sub
         if msg.scores is not None:
-            if self.scores is None:
-                self.outbox.put(wire.closed(msg.sub_id, ProtocolError("invalid", "this forum does not publish scores")))
-                del self.subs[msg.sub_id]
-                return
             self.scores.subscribe(sub, msg.scores)
         task = asyncio.create_task(self._catch_up(sub))
         self.tasks.add(task)

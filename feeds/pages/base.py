@@ -48,7 +48,6 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
         "live": False,
         "nav": "",
         "request_path": request.url.path,
-        "has_engine": getattr(request.app.state, "scores", None) is not None,
         **context,
     }
     html = environment().get_template(template).render(ctx)

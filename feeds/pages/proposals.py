@@ -90,7 +90,7 @@ async def proposal_page(request: Request) -> Response:
     scores = await full(request, pid)
     crit_titles = await criteria_titles(request, [c.key for c in scores.criteria])
     older, newer, latest_ratings, retraction = got["older"], got["newer"], got["latest_ratings"], got["retraction"]
-    summary = scores.outcomes or summarize_reports(outcomes)
+    summary = scores.outcomes or summarize_reports(got["outcomes"])
     info = syndication.proposal_info(pid, body["title"])
     return render(
         request,

@@ -12,14 +12,14 @@ from forum.scores.communities import community_document
 from forum.scores.engine import SORT_KEYS, ScoresEngine
 
 
-def _engine(request: Request) -> ScoresEngine | None:
-    return getattr(request.app.state, "scores", None)
+def _engine(request: Request) -> ScoresEngine:
+    engine: ScoresEngine = request.app.state.scores  # the app's lifespan always starts one
+    return engine
 
 
 async def score(request: Request) -> Response:
     target = request.path_params["target"]
-    engine = _engine(request)
-    view = engine.get(target) if engine else None
+    view = _engine(request).get(target)
     if view is None:
         return error("not-found", f"no scores for {target[:80]!r} yet")
     return JSON(view)
@@ -49,9 +49,8 @@ async def listing(request: Request) -> Response:
     if not 1 <= limit <= 1000 or offset < 0:
         return error("invalid", "limit must be 1..1000 and offset >= 0")
     engine = _engine(request)
-    items = engine.listing(sort, kind, order == "desc", limit, offset) if engine else []
-    cheap = engine.cheap if engine else None
-    fitted = engine.fitted if engine else None
+    items = engine.listing(sort, kind, order == "desc", limit, offset)
+    cheap, fitted = engine.cheap, engine.fitted
     return JSON(
         {
             "as_of_seq": cheap["as_of_seq"] if cheap else 0,
@@ -64,13 +63,11 @@ async def listing(request: Request) -> Response:
 
 
 async def snapshot(request: Request) -> Response:
-    engine = _engine(request)
-    return JSON(engine.snapshot() if engine else {"cheap": None, "fitted": None})
+    return JSON(_engine(request).snapshot())
 
 
 async def groups(request: Request) -> Response:
-    engine = _engine(request)
-    return JSON(engine.groups() if engine else {"fit_as_of_seq": 0, "k": 0, "groups": []})
+    return JSON(_engine(request).groups())
 
 
 async def community(request: Request) -> Response:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from forum.app import create_app
+from feeds.site import create_app
 from forum.settings import Settings
 from tests.feeds.helpers import event_id
 from tests.support.timeouts import timeout

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from feeds import queries, scorecards
+from feeds.render import signed
 from feeds.security import CONTENT_SECURITY_POLICY
 from tests.feeds.conftest import Publish, wait_for_scores
 from tests.feeds.helpers import Agent, outcome_body, proposal_body, rating_body
@@ -390,83 +394,43 @@ def test_latest_profile_is_current(client: TestClient, world: dict[str, Any], pu
 # --------------------------------------------------------------------------- scores adapter
 
 
-def test_scores_without_an_engine_come_from_the_ratings_table(client: TestClient, world: dict[str, Any]) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    engine = state.scores
-    del state.scores
-    try:
-        text = get_page(client, f"/proposals/{world['p1']}").text
-        assert "+0.40" in text and "Raters 5" in text
-        assert "Counted directly from the current ratings" in text
-        assert "Opinion groups are not computed yet." in text
-        assert "Fairness equity" in text
-        home = get_page(client, "/").text
-        assert "Bridging: not computed" in home and "2 communities tried it" in home
-        # an unrated target with fewer than five raters is "too few raters" either way
-        assert "not rated yet" in home
-    finally:
-        state.scores = engine
-
-
-class FakeEngine:
-    """What the scores engine returns, in the shape the brief announced (and then some)."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def get(self, target_id: str) -> dict[str, Any] | None:
-        if target_id != self.target:
-            return None
-        return {
-            "count": 42,
-            "mean": 0.31,
-            "shrunk_mean": 0.29,
-            "criteria": {"fairness-equity": {"count": 40, "mean": 0.5}, "x": "garbage"},
-            "bridging": {"score": 0.45, "factor": 0.1, "status": "bridging"},
-            "groups": {"0": 0.6, "1": 0.2},
-            "histogram": [1, 2, 3, 10, 26],
-            "outcomes": {
-                "communities": 7,
-                "by_status": {"completed": 5, "running": 2},
-                "by_verdict": [["success", 4], ["failure", 1]],
-                "success_rate": 0.714,
-                "metrics": [{"name": "Tools lent", "units": ["loans"], "reports": 5, "mean": 0.4, "low": 0.1, "high": 0.7}],
-            },
-            "as_of_seq": 12345,
-            "algorithm": "test-engine",
-            "version": "9",
-        }
-
-
 def test_scores_from_the_engine_are_shown(client: TestClient, world: dict[str, Any]) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    engine = state.scores
-    state.scores = FakeEngine(world["p1"])
+    """The page shows the forum's real scores engine's view of the target, field by field."""
+    view = wait_for_scores(client, world["p1"], fitted=True)
+    text = get_page(client, f"/proposals/{world['p1']}").text
+    assert f"Raters {view['count']}" in text and signed(view["mean"]) in text
+    assert f"Shrunk mean {signed(view['shrunk_mean'])}" in text
+    assert f"Computed by {view['algorithm']} {view['version']} as of log entry {view['as_of_seq']}" in text
+    assert "Counted directly from the current ratings" not in text
+    status = view["bridging"]["status"]
+    assert {"bridging": "Bridging", "divisive": "Divisive", "insufficient": "Too few raters"}[status] in text
+    if view["groups"]:  # forum/scores/documents.py's shape: means, votes, consensus
+        for i in range(len(view["groups"]["means"])):
+            assert f"Group {chr(ord('A') + i)}" in text
+    else:
+        assert "Opinion groups are not computed yet." in text
+    assert f"{view['outcomes']['communities']} communities reported" in text
+    assert "Fairness equity" in text
+    item = Page(re.search(rf'id="e-{world["p1"]}".*?</article>', client.get("/").text, re.S).group(0)).text  # type: ignore[union-attr]
+    assert f"mean {signed(view['mean'])}" in item and f"{view['count']} raters" in item
+    assert f"{view['outcomes']['communities']} communities tried it" in item
+
+
+def test_before_the_engine_has_a_target_pages_count_what_the_engine_then_says(
+    client: TestClient, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """The fallback for a target the engine has not computed yet (a moment after a commit):
+    counts from the ratings table and the outcome summary of raters/outcomes.py, as the engine's."""
+    view = wait_for_scores(client, world["p1"], fitted=False)
+    shown = scorecards.from_engine(view)
+    db = sa.create_engine(f"sqlite:///{tmp_path / 'forum.db'}")
     try:
-        page = get_page(client, f"/proposals/{world['p1']}")
-        text = page.text
-        assert "+0.31" in text and "Raters 42" in text and "Shrunk mean +0.29" in text
-        assert "Bridging score +0.45" in text and "Raters who usually disagree with each other both rate this well." in text
-        assert "Group A" in text and "Group B" in text
-        assert "7 communities reported" in text and "71%" in text and "+40%" in text and "+10% to +70%" in text
-        assert "test-engine 9 as of log entry 12345" in text
-        assert "Fairness equity" in text
-        item = Page(re.search(rf'id="e-{world["p1"]}".*?</article>', client.get("/").text, re.S).group(0)).text  # type: ignore[union-attr]
-        assert "mean +0.31" in item and "Bridging" in item and "42 raters" in item and "7 communities tried it" in item
+        with db.connect() as conn:
+            direct = scorecards.from_ratings_table(conn, world["p1"])
+            reports = queries.outcomes_of(conn, world["p1"])
     finally:
-        state.scores = engine
-
-
-def test_scores_engine_failure_does_not_break_pages(client: TestClient, world: dict[str, Any]) -> None:
-    class Broken:
-        def get(self, target: str) -> dict[str, Any]:
-            raise RuntimeError("engine down")
-
-    state = client.app.state  # type: ignore[attr-defined]
-    engine = state.scores
-    state.scores = Broken()
-    try:
-        assert "+0.40" in get_page(client, f"/proposals/{world['p1']}").text
-        get_page(client, "/")
-    finally:
-        state.scores = engine
+        db.dispose()
+    assert shown.computed and not direct.computed
+    assert (direct.count, direct.mean) == (shown.count, pytest.approx(shown.mean))
+    assert {c.key: (c.count, c.mean) for c in direct.criteria} == {c.key: (c.count, pytest.approx(c.mean)) for c in shown.criteria}
+    assert len(reports) == 2 and scorecards.summarize_reports(reports) == shown.outcomes

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from starlette.testclient import TestClient
 
 from feeds import queries
-from forum.app import create_app
+from feeds.site import create_app
 from forum.db import create_engine as create_async_engine
 from tests.feeds.conftest import publish_with, settings, wait_for_scores
 from tests.feeds.helpers import Agent, outcome_body, proposal_body, rating_body

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from forum.app import create_app
+from feeds.site import create_app
 from tests.feeds.conftest import Publish, publish_with, settings
 from tests.feeds.helpers import Agent, outcome_body, proposal_body, rating_body
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from forum.app import create_app
+from forum.server import full_app
 from forum.settings import Settings
 
 
@@ -18,6 +18,6 @@ def make_settings(tmp_path: Path, database_url: str, **over: object) -> Settings
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    """The whole app in-process (lifespan included), on SQLite and on PostgreSQL."""
-    with TestClient(create_app(make_settings(tmp_path, database_url))) as c:
+    """The whole app as served (public web included, lifespan included), on SQLite and on PostgreSQL."""
+    with TestClient(full_app(make_settings(tmp_path, database_url))) as c:
         yield c

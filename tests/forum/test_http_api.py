@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from starlette.testclient import TestClient
 
@@ -153,3 +155,24 @@ def test_unknown_page_is_html_unknown_api_path_is_json(client: TestClient) -> No
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.json()["reason"] == "not-found"
+
+
+def test_the_core_app_takes_its_public_web_as_an_argument(tmp_path: Path) -> None:
+    """forum.app.create_app alone serves no pages (JSON 404 everywhere); the site adds them."""
+    from feeds.site import site
+    from forum.app import create_app
+    from forum.server import APP, full_app
+    from tests.forum.conftest import make_settings
+
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'forum.db'}")
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/")
+        assert r.status_code == 404 and r.json()["reason"] == "not-found"
+        assert c.get("/healthz").status_code == 200
+    with TestClient(create_app(settings, site=site())) as c:
+        r = c.get("/")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.headers["x-frame-options"] == "DENY"  # the site's middleware
+    assert APP == "feeds.site:create_app"
+    with TestClient(full_app(settings)) as c:
+        assert c.get("/no/such/page").headers["content-type"].startswith("text/html")

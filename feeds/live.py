@@ -37,7 +37,9 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
+from feeds.scorecards import engine
 from forum.protocol.events import Event, refs_of
+from forum.scores.engine import ScoresEngine
 from forum.store import Stored
 
 MAX_STREAMS = 5000
@@ -86,13 +88,10 @@ def about_matcher(ref: str) -> Callable[[Event], bool]:
     return matches
 
 
-def score_key(engine: Any, target: str) -> tuple[Any, ...] | None:
+def score_key(engine: ScoresEngine, target: str) -> tuple[Any, ...] | None:
     """What a page shows of a target's scores, to tell whether it changed."""
-    try:
-        v = engine.get(target)
-    except Exception:  # a failing engine never breaks a stream
-        return None
-    if not isinstance(v, dict):
+    v = engine.get(target)
+    if v is None:
         return None
     b = v.get("bridging") or {}
     o = v.get("outcomes") or {}
@@ -112,17 +111,17 @@ def score_key(engine: Any, target: str) -> tuple[Any, ...] | None:
 class ScoreWatch:
     """The watched targets' last seen scores; ``changed()`` says which moved since."""
 
-    def __init__(self, engine: Any, targets: Sequence[str]) -> None:
+    def __init__(self, engine: ScoresEngine, targets: Sequence[str]) -> None:
         self.engine = engine
         self.targets = list(dict.fromkeys(targets))[:MAX_WATCH]
         self.docs = self._docs()
-        self.last = {t: score_key(engine, t) for t in self.targets} if engine is not None else {}
+        self.last = {t: score_key(engine, t) for t in self.targets}
 
     def _docs(self) -> tuple[int, int]:
-        return (id(getattr(self.engine, "cheap", None)), id(getattr(self.engine, "fitted", None)))
+        return (id(self.engine.cheap), id(self.engine.fitted))
 
     def changed(self) -> list[str]:
-        if self.engine is None or not self.targets:
+        if not self.targets:
             return []
         docs = self._docs()
         if docs == self.docs:
@@ -152,7 +151,7 @@ def matcher(kinds: Sequence[str], tag: str | None, author: str | None) -> Callab
 
 async def stream(request: Request, matches: Callable[[Event], bool], after: int, watch: Sequence[str] = ()) -> Response:
     hub = request.app.state.hub
-    scores = ScoreWatch(getattr(request.app.state, "scores", None), watch)
+    scores = ScoreWatch(engine(request), watch)
     if sum(isinstance(q, LiveListener) for q in hub.listeners) >= MAX_STREAMS:
         return Response("too many live streams\n", status_code=503, headers={"Retry-After": "30"})
     listener = LiveListener(matches, after)

@@ -28,6 +28,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from feeds.scorecards import engine as scores_engine
+
 SORTS = ("top", "agreement", "new", "tried", "success")
 SORT_LABELS = {
     "top": "Top rated",
@@ -93,9 +95,9 @@ def _cache(request: Request) -> dict[str, Ranking]:
 
 
 async def ranked(request: Request, sort: str) -> tuple[str, ...]:
-    """Proposal ids in ``sort`` order ("new" is not ranked here); empty without an engine."""
-    engine = getattr(request.app.state, "scores", None)
-    if engine is None or getattr(engine, "cheap", None) is None:
+    """Proposal ids in ``sort`` order ("new" is not ranked here); empty until the engine has run."""
+    engine = scores_engine(request)
+    if engine.cheap is None:
         return ()
     key = (id(engine.cheap), id(engine.fitted), sort)
     cache = _cache(request)

@@ -13,6 +13,7 @@ from feeds import queries, ranking, syndication
 from feeds.pages.base import SLUG, BadRequest, error_page, live_context, render
 from feeds.pages.directory import pick_page, resolve_community
 from feeds.reader import reader
+from feeds.scorecards import engine
 from feeds.views import Author, Names, items, prepare, tag_url
 from forum.store import Stored
 
@@ -90,7 +91,7 @@ async def ranked_page(request: Request) -> Response:
         community = names(did, as_community=True)
     total = got["total"]
     has_more = p.offset + RANKED_PAGE < total
-    has_engine = getattr(request.app.state, "scores", None) is not None
+    has_engine = engine(request).cheap is not None
     info = syndication.tag_info(p.tag) if p.tag else syndication.all_info("proposals")
     return render(
         request,

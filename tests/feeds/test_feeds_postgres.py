@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from starlette.testclient import TestClient
 
-from feeds import queries
+from feeds import queries, scorecards
 from feeds.site import create_app
 from forum.db import create_engine as create_async_engine
 from tests.feeds.conftest import publish_with, settings, wait_for_scores
@@ -45,22 +45,30 @@ def test_pages_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
         d = feedparser.parse(c.get(f"/feeds/proposals/{p1}.atom").content)
         assert not d.bozo and [e.id for e in d.entries] == [f"http://testserver/events/{o1}"]
 
-        # Without the engine the ratings table answers (criteria through jsonb_each_text).
-        state = c.app.state  # type: ignore[attr-defined]
-        engine = state.scores
-        del state.scores
-        try:
-            text_ = Page(c.get(f"/proposals/{p1}").text).text
-            assert "Raters 6" in text_ and "Fairness equity" in text_
-            home = Page(c.get("/").text).text
-            assert "1 community tried it" in home and "0 communities tried it" in home
-        finally:
-            state.scores = engine
+        view = wait_for_scores(c, p1, fitted=False)
+
+    # Before the engine has a target, pages count from the ratings table (criteria through
+    # jsonb_each_text) and the outcome reports: the same figures as the engine's.
+    direct, tried = asyncio.run(_direct(postgres_url, p1, p2))
+    assert direct.count == view["count"] == 6 and direct.mean == pytest.approx(view["mean"])
+    assert {x.key for x in direct.criteria} == set(view["criteria"]) == {"fairness-equity", "affordability"}
+    assert (tried.get(p1, 0), tried.get(p2, 0)) == (1, 0)
 
     # The partial expression indexes of migration 0002 exist and the page queries use them.
     outcome_plan, revises_plan = asyncio.run(_plans(postgres_url, p1, alice.did))
     assert "ix_events_outcome_proposal" in outcome_plan, outcome_plan
     assert "ix_events_proposal_revises" in revises_plan, revises_plan
+
+
+async def _direct(url: str, p1: str, p2: str) -> tuple[scorecards.Scores, dict[str, int]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: (scorecards.from_ratings_table(sync, p1), queries.communities_tried(sync, [p1, p2]))
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _plans(url: str, proposal: str, author: str) -> tuple[str, str]:

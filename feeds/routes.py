@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from feeds.pages import (
     about,
     agents,
+    apidocs,
     communities,
     directory,
     events,
@@ -21,12 +22,13 @@ from feeds.pages import (
     outcomes,
     proposals,
     ranked,
+    search,
     syndicated,
 )
 from feeds.render import STATIC
 from feeds.security import SecurityHeaders
 
-PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, about, syndicated)
+PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, search, about, apidocs, syndicated)
 
 
 def routes() -> list[BaseRoute]:

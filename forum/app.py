@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
-from forum import api
+from forum import api, search
 from forum.db import create_engine, is_postgres, migrate
 from forum.hub import Hub
 from forum.ingest import Ingest
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
             await engine.dispose()
 
     app = Starlette(
-        routes=[*api.routes, *scores_api.routes, *values_api.routes, WebSocketRoute("/ws", websocket_endpoint), *site.routes],
+        routes=[*api.routes, *scores_api.routes, *values_api.routes, *search.routes, WebSocketRoute("/ws", websocket_endpoint), *site.routes],
         middleware=list(site.middleware),
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error_handler(site), Exception: _server_error},

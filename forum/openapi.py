@@ -211,6 +211,31 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/search": {
+                "get": {
+                    "summary": "Full-text search over proposals, replies and outcome reports (every word must match, stemmed)",
+                    "parameters": [
+                        _list_param("q", "Words to find (at most 12 are used; no operators)"),
+                        {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["proposal", "outcome", "reply"]}},
+                        _list_param("tag", "Only proposals with this tag"),
+                        {"name": "sort", "in": "query", "required": False, "schema": {"enum": ["relevance", "new"]}},
+                        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                        {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                    ],
+                    "responses": {
+                        "200": {"description": "Matching posts, best first", "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "required": ["query", "results", "next_offset"],
+                            "properties": {
+                                "query": {"type": "object"},
+                                "results": {"type": "array", "items": {"type": "object", "required": ["id", "seq", "kind", "author", "created_at", "title"]}},
+                                "next_offset": {"type": ["integer", "null"]},
+                            },
+                        }}}},
+                        "400": _err("Bad parameter"),
+                    },
+                }
+            },
             "/api/v1/groups": {"get": {"summary": "Opinion groups with their members and per-target means", "responses": {"200": {"description": "The groups", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/.well-known/mycelium.json": {"get": {"summary": "Name, version, protocol version and every limit", "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/healthz": {"get": {"summary": "Liveness and log head", "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object"}}}}}}},

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from forum import api
+from forum import api, search
 from forum.api import well_known_document
 from forum.openapi import openapi_document
 from forum.protocol import errors, wire
@@ -76,9 +76,9 @@ def test_serve_flags_are_documented(flag: str) -> None:
 
 
 def route_methods() -> dict[str, set[str]]:
-    """Every HTTP route of the JSON API (forum.api, forum.scores.api and forum.values.api)."""
+    """Every HTTP route of the JSON API (forum.api, forum.scores.api, forum.values.api and forum.search)."""
     out: dict[str, set[str]] = {}
-    for r in [*api.routes, *scores_api.routes, *values_api.routes]:
+    for r in [*api.routes, *scores_api.routes, *values_api.routes, *search.routes]:
         out.setdefault(r.path, set()).update(m.lower() for m in (r.methods or ()) if m != "HEAD")
     return out
 

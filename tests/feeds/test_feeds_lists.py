@@ -143,3 +143,16 @@ def test_badges_fragment_follows_the_engine(client: TestClient, publish: Publish
         time.sleep(0.05)
     assert client.get("/fragments/badges?t=nope").status_code == 400
     assert client.get("/fragments/badges?t=" + ",".join([p] * 101)).status_code == 400
+
+
+def test_api_page_renders_every_route(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    page = client.get("/api")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path, item in spec["paths"].items():
+        for method in item:
+            assert f'id="{method}-{path}"' in page.text, (method, path)
+    assert "/api/v1/scores" in spec["paths"] and "/api/v1/search" in spec["paths"]
+    assert 'id="websocket"' in page.text and "ws://testserver/ws" in page.text
+    assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from another host
+    assert 'href="/api"' in client.get("/").text  # the footer links it

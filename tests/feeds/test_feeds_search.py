@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from feeds.site import create_app
 from forum import search as search_module
-from forum.app import create_app
 from forum.db import create_engine as create_async_engine
 from tests.feeds.conftest import Publish, publish_with, settings
 from tests.feeds.helpers import Agent, outcome_body, proposal_body

@@ -24,4 +24,19 @@ class Metrics:
         self.subscriptions = Gauge("mycelium_subscriptions", "Open subscriptions.", registry=r)
         self.slow_closed = Counter("mycelium_slow_subscriptions_closed", "Subscriptions closed for falling behind.", registry=r)
         self.delivered = Counter("mycelium_event_frames_sent", "EVENT frames queued to subscribers.", registry=r)
+        self.scores_update_seconds = Histogram(
+            "mycelium_scores_update_seconds", "Time to apply one delivered batch to the scores (ledger and running sums).",
+            buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1), registry=r,
+        )
+        self.scores_document_seconds = Histogram(
+            "mycelium_scores_document_seconds", "Time to rebuild the whole cheap score document (thread).",
+            buckets=(0.001, 0.01, 0.03, 0.1, 0.3, 1, 3, 10), registry=r,
+        )
+        self.scores_ranking_seconds = Histogram(
+            "mycelium_scores_ranking_seconds", "Time to rebuild one score listing order.",
+            buckets=(0.0001, 0.001, 0.01, 0.03, 0.1, 0.3, 1, 3), registry=r,
+        )
+        self.scores_replay_seconds = Gauge(
+            "mycelium_scores_replay_seconds", "Time the scores engine took to replay the log at start.", registry=r,
+        )
         self.head = Gauge("mycelium_log_head_seq", "Largest seq delivered to live subscribers.", registry=r)

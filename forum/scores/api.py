@@ -50,10 +50,11 @@ async def listing(request: Request) -> Response:
         return error("invalid", "limit must be 1..1000 and offset >= 0")
     engine = _engine(request)
     items = engine.listing(sort, kind, order == "desc", limit, offset)
-    cheap, fitted = engine.cheap, engine.fitted
+    fitted = engine.fitted
     return JSON(
         {
-            "as_of_seq": cheap["as_of_seq"] if cheap else 0,
+            "as_of_seq": engine.as_of_seq,
+            "ranked_as_of_seq": engine.ranked_as_of_seq(sort, kind, order == "desc"),
             "fit_as_of_seq": fitted["fit_as_of_seq"] if fitted else 0,
             "sort": sort,
             "order": order,

@@ -79,7 +79,7 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _summary_dict(summary: Any) -> dict[str, Any]:
+def summary_dict(summary: Any) -> dict[str, Any]:
     d = dataclasses.asdict(summary)
     d["by_status"] = dict(summary.by_status)
     d["by_verdict"] = dict(summary.by_verdict)
@@ -100,7 +100,7 @@ def cheap_document(ledger: Ledger, previous: dict[str, Any] | None = None) -> di
     if inp.ratings.n_ratings:
         bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES), inp.ratings.score, side="right")
         np.add.at(hist, (inp.ratings.target, bins), 1)
-    outcomes = {p: _summary_dict(summarize_outcomes(ledger.outcome_reports(p))) for p in ledger.proposals_with_outcomes()}
+    outcomes = {p: summary_dict(summarize_outcomes(ledger.outcome_reports(p))) for p in ledger.proposals_with_outcomes()}
     return {
         "as_of_seq": inp.as_of_seq,
         "algorithm": ALGORITHM,
@@ -170,6 +170,13 @@ def target_view(target: str, cheap: dict[str, Any] | None, fitted: dict[str, Any
                 for j, name in enumerate(cheap["criteria"])
                 if agg["criteria"]["count"][ci][j]
             }
+    out.update(fitted_part(target, fitted, index))
+    return out
+
+
+def fitted_part(target: str, fitted: dict[str, Any] | None, index: dict[str, Any]) -> dict[str, Any]:
+    """The fitted fields of a target's view: ``bridging`` and ``groups`` (None when not fitted)."""
+    out: dict[str, Any] = {"bridging": None, "groups": None}
     fi = index.get("fitted", {}).get(target)
     if fitted is not None and fitted.get("result") is not None and fi is not None:
         res = fitted["result"]

@@ -1,12 +1,21 @@
 """The score engine: keeps published scores current without ever blocking ingest.
 
-    hub (every delivered batch) ──► ledger.apply ──► cheap recompute (coalesced, thread)
-                                                └──► background fit (interval / N new ratings, thread)
-    each publish ──► SCORES frames to score subscribers, HTTP reads the latest documents
+    hub (every delivered batch) ──► CheapState.apply (ledger + running sums, work ~ batch)
+                                     ├──► SCORES frames for the changed targets
+                                     ├──► cheap document rebuild (throttled, thread)
+                                     └──► background fit (interval / N new ratings, thread)
+    HTTP reads: per-target views and listings from the running sums (as of the
+    last applied batch), the snapshot from the last documents
 
-Cheap aggregates follow every committed batch; when batches arrive faster than
-a recompute takes, the next recompute covers all of them (``as_of_seq`` says
-exactly which log prefix a document reflects). Bridging, standing and opinion
+Cheap per-target scores follow every committed batch with work proportional to
+the batch (forum/scores/incremental.py); listings read a ranking rebuilt at
+most about once a second while scores change. The whole cheap document (the
+snapshot ``forum verify`` checks, and the "communities like yours" section) is
+rebuilt in a thread, at most every max(0.2 s, 10 x its last build time), so
+its share of a core stays bounded as the log grows (``as_of_seq`` says exactly
+which log prefix a document reflects). On start the log is replayed in the
+background: the forum serves at once, and score reads answer as soon as the
+replay is done. Bridging, standing and opinion
 groups are refit when ``scores_min_new_ratings`` new ratings arrived or
 ``scores_interval_s`` passed with any new rating, warm-started from the last
 fit. Requests only read the last published documents.
@@ -17,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,13 +38,14 @@ from forum.scores.documents import (
     build_index,
     cheap_document,
     fitted_document,
+    fitted_part,
     groups_document,
-    target_view,
 )
+from forum.scores.incremental import CheapState, Ranking
 from forum.scores.ledger import Ledger
 from forum.settings import Settings
 from forum.store import Store, Stored, event_from_row
-from raters.pipeline import ScoreResult
+from raters.pipeline import ALGORITHM, VERSION, ScoreResult
 
 log = structlog.get_logger("forum.scores.engine")
 
@@ -49,6 +59,9 @@ class ScoresEngine:
         self.hub = hub
         self.settings = settings
         self.ledger = Ledger()
+        self.state = CheapState()
+        self._rankings: dict[tuple[str, str | None, bool], Ranking] = {}
+        self.metrics = hub.metrics
         self.cheap: dict[str, Any] | None = None
         self.fitted: dict[str, Any] | None = None
         self.fit_result: ScoreResult | None = None
@@ -67,15 +80,24 @@ class ScoresEngine:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Start following the log; the replay runs in the background (``ready`` when done)."""
         self.hub.listeners.append(self._batches)  # before the replay: nothing falls between
+        self._tasks = [asyncio.create_task(self._replay_then_run(), name="scores-replay")]
+
+    async def _replay_then_run(self) -> None:
+        t0 = time.perf_counter()
         head = self.hub.head
         # Replay only what scores depend on; the kinds of rated events come from one query.
         self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
         async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
             for seq, eid, payload, sig in page:
                 self.ledger.apply(seq, event_from_row(payload, sig, eid))
+            await asyncio.sleep(0)  # let requests and ingest run between pages
         self.ledger.head = max(self.ledger.head, head)
-        self._tasks = [
+        self.state.load(self.ledger)
+        self.metrics.scores_replay_seconds.set(time.perf_counter() - t0)
+        self.ready.set()
+        self._tasks += [
             asyncio.create_task(self._consume(), name="scores-consume"),
             asyncio.create_task(self._cheap_loop(), name="scores-cheap"),
             asyncio.create_task(self._fit_loop(), name="scores-fit"),
@@ -86,9 +108,9 @@ class ScoresEngine:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.hub.listeners.remove(self._batches)
-        for t in self._tasks:
+        for t in list(self._tasks):
             t.cancel()
-        for t in self._tasks:
+        for t in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._cheap_pool.shutdown(wait=False, cancel_futures=True)
@@ -99,32 +121,39 @@ class ScoresEngine:
     async def _consume(self) -> None:
         while True:
             batch = await self._batches.get()
+            t0 = time.perf_counter()
+            changed: set[str] = set()
             for stored in batch:
-                changed = self.ledger.apply(stored.seq, stored.event)
-                if changed:
-                    self._changed |= changed
+                c = self.state.apply(self.ledger, stored.seq, stored.event)
+                if c:
+                    changed |= c
                     if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
                         self._new_ratings += 1
-                    self._dirty.set()
+            self.metrics.scores_update_seconds.observe(time.perf_counter() - t0)
+            if changed:
+                self._dirty.set()
+                self._push(changed)
             if self._new_ratings >= self.settings.scores_min_new_ratings:
                 self._fit_now.set()
 
     async def _cheap_loop(self) -> None:
+        """The whole cheap document (snapshot, communities section), rebuilt at most every
+        max(0.2 s, 10 x its last build time): bounded CPU share at any log size."""
         loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            t0 = time.perf_counter()
             snap = self.ledger.snapshot()
-            changed, self._changed = self._changed, set()
             try:
                 doc = await loop.run_in_executor(self._cheap_pool, cheap_document, snap, self.cheap)
             except Exception:
                 log.exception("cheap scores failed", as_of_seq=snap.head)
                 continue
             self.cheap = doc
-            self.index = build_index(self.cheap, self.fitted)
-            self.ready.set()
-            self._push(changed)
+            took = time.perf_counter() - t0
+            self.metrics.scores_document_seconds.observe(took)
+            await asyncio.sleep(max(0.2, 10 * took))
 
     async def _fit_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -145,7 +174,7 @@ class ScoresEngine:
                 continue
             old = self.fitted
             self.fitted, self.fit_result = doc, result
-            self.index = build_index(self.cheap, self.fitted)
+            self.index = build_index(None, self.fitted)
             log.debug("scores refit", fit_as_of_seq=doc["fit_as_of_seq"], seconds=round(time.perf_counter() - t0, 3))
             self._push(self._fit_changes(old, doc))
 
@@ -167,35 +196,84 @@ class ScoresEngine:
     # ------------------------------------------------------------------ reads
 
     def get(self, target: str) -> dict[str, Any] | None:
-        return target_view(target, self.cheap, self.fitted, self.index)
+        """The target's current view: cheap fields from the running sums, fitted ones from the last fit."""
+        if not self.ready.is_set():
+            return None
+        part = self.state.part(target, self._kind(target))
+        if part is None:
+            return None
+        return {
+            "target": target,
+            "as_of_seq": self.as_of_seq,
+            "algorithm": ALGORITHM,
+            "version": VERSION,
+            **part,
+            **fitted_part(target, self.fitted, self.index),
+        }
+
+    @property
+    def as_of_seq(self) -> int:
+        """The log prefix the per-target views reflect (0 until the start-up replay is done)."""
+        return self.ledger.head if self.ready.is_set() else 0
+
+    def ranked_as_of_seq(self, sort: str, kind: str | None, descending: bool) -> int:
+        """The log prefix the order of that listing reflects (its values are always current)."""
+        r = self._rankings.get((sort, kind, descending))
+        return r.as_of_seq if r is not None else self.as_of_seq
+
+    def _kind(self, target: str) -> str:
+        return self.ledger.target_kinds.get(target, "agent" if target.startswith("did:") else "event")
 
     def listing(self, sort: str, kind: str | None, descending: bool, limit: int, offset: int) -> list[dict[str, Any]]:
-        if self.cheap is None:
+        """A page of targets in ``sort`` order, from a ranking rebuilt at most about once a second."""
+        if not self.ready.is_set():
             return []
-        targets: Iterable[str] = self.cheap["targets"]
-        if kind is not None:
-            kinds = self.cheap["target_kinds"]
-            targets = [t for i, t in enumerate(self.cheap["targets"]) if kinds[i] == kind]
-        views = [v for t in targets if (v := self.get(t)) is not None]
+        key = (sort, kind, descending)
+        r = self._rankings.get(key)
+        if r is None or not r.usable(self.state.version, self.fitted, 1.0):
+            t0 = time.perf_counter()
+            order = self._rank(sort, kind, descending)
+            r = self._rankings[key] = Ranking(order, self.state.version, self.fitted, self.ledger.head, time.perf_counter() - t0)
+            self.metrics.scores_ranking_seconds.observe(r.build_s)
+        out: list[dict[str, Any]] = []
+        i = offset
+        while len(out) < limit and i < len(r.order):
+            if (v := self.get(r.order[i])) is not None:  # a target retracted since the ranking was built is skipped
+                out.append(v)
+            i += 1
+        return out
+
+    def _rank(self, sort: str, kind: str | None, descending: bool) -> list[str]:
+        st = self.state
+        targets = [t for t in st.targets if kind is None or self._kind(t) == kind]
         if kind in (None, "proposal"):
-            seen = {v["target"] for v in views}
-            views += [v for t in self.cheap["outcomes"] if t not in seen and (v := self.get(t)) is not None]
+            targets += [t for t in st.outcomes if t not in st.targets]
+        fi = self.index.get("fitted", {})
+        res = self.fitted.get("result") if self.fitted else None
 
-        def key(v: dict[str, Any]) -> tuple[bool, float, str]:
+        def value(t: str) -> float | None:
+            s = st.targets.get(t)
+            if sort in ("mean", "shrunk_mean", "count"):
+                if s is None:
+                    return 0 if sort == "count" else None
+                return s.count if sort == "count" else (s.total / s.count if sort == "mean" else st.shrunk_mean(s))
+            if sort == "success_rate":
+                o = st.outcomes.get(t)
+                return o["success_rate"] if o else None
+            j = fi.get(t)
+            if res is None or j is None:
+                return None
             if sort == "bridging":
-                x = v["bridging"]["score"] if v["bridging"] else None
-            elif sort == "consensus":
-                x = v["groups"]["consensus"] if v["groups"] else None
-            elif sort == "success_rate":
-                x = v["outcomes"]["success_rate"] if v["outcomes"] else None
-            else:
-                x = v[sort]
-            missing = x is None
-            val = float(x) if x is not None else 0.0
-            return (not missing, val if descending else -val, v["target"])
+                return res["bridging"]["target_intercept"][j]
+            return res["groups"]["consensus"][j] if res["groups"]["k"] else None
 
-        views.sort(key=key, reverse=True)
-        return views[offset : offset + limit]
+        def order_key(t: str) -> tuple[bool, float, str]:
+            x = value(t)
+            val = float(x) if x is not None else 0.0
+            return (x is not None, val if descending else -val, t)
+
+        targets.sort(key=order_key, reverse=True)
+        return targets
 
     def snapshot(self) -> dict[str, Any]:
         return {"cheap": self.cheap, "fitted": self.fitted}
@@ -208,7 +286,8 @@ class ScoresEngine:
     def subscribe(self, sub: Subscription, targets: Sequence[str]) -> None:
         wanted = None if "*" in targets else frozenset(targets)
         self.subs[sub] = wanted
-        for t in (self.cheap["targets"] if wanted is None and self.cheap else wanted or ()):
+        every = sorted({*self.state.targets, *self.state.outcomes}) if wanted is None else ()
+        for t in every or wanted or ():
             if (v := self.get(t)) is not None:
                 sub.outbox.put(wire.scores(sub.sub_id, v), sub)
 

@@ -95,6 +95,10 @@ class Ledger:
             return changed
         return set()
 
+    def rating_pair(self, event_id: str) -> tuple[str, str] | None:
+        """(rater, target) of a rating event this ledger has applied (None otherwise)."""
+        return self._rating_pair.get(event_id)
+
     def snapshot(self) -> Ledger:
         """A copy that later :meth:`apply` calls do not touch (for computing in a thread)."""
         return Ledger(

@@ -12,7 +12,9 @@ from forum.settings import Settings
 
 def make_settings(tmp_path: Path, database_url: str, **over: object) -> Settings:
     """Test settings: rate limits off unless a test turns them on."""
-    values: dict[str, object] = {"author_rate": 0, "address_rate": 0, **over}
+    # verify_workers 0: in-process apps check events in one thread (the same code the
+    # worker processes run; the real-socket tests run the processes).
+    values: dict[str, object] = {"author_rate": 0, "address_rate": 0, "verify_workers": 0, **over}
     return Settings(data_dir=tmp_path, database_url=database_url, **values)  # type: ignore[arg-type]
 
 

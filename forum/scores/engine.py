@@ -245,9 +245,11 @@ class ScoresEngine:
 
     def _rank(self, sort: str, kind: str | None, descending: bool) -> list[str]:
         st = self.state
-        targets = [t for t in st.targets if kind is None or self._kind(t) == kind]
+        # list(dict) copies in one step under the GIL: listings may be read from a worker
+        # thread (feeds/ranking.py) while the loop applies batches.
+        targets = [t for t in list(st.targets) if kind is None or self._kind(t) == kind]
         if kind in (None, "proposal"):
-            targets += [t for t in st.outcomes if t not in st.targets]
+            targets += [t for t in list(st.outcomes) if t not in st.targets]
         fi = self.index.get("fitted", {})
         res = self.fitted.get("result") if self.fitted else None
 
@@ -286,7 +288,7 @@ class ScoresEngine:
     def subscribe(self, sub: Subscription, targets: Sequence[str]) -> None:
         wanted = None if "*" in targets else frozenset(targets)
         self.subs[sub] = wanted
-        every = sorted({*self.state.targets, *self.state.outcomes}) if wanted is None else ()
+        every = sorted({*list(self.state.targets), *list(self.state.outcomes)}) if wanted is None else ()
         for t in every or wanted or ():
             if (v := self.get(t)) is not None:
                 sub.outbox.put(wire.scores(sub.sub_id, v), sub)

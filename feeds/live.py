@@ -118,7 +118,9 @@ class ScoreWatch:
         self.last = {t: score_key(engine, t) for t in self.targets}
 
     def _docs(self) -> tuple[int, int]:
-        return (id(self.engine.cheap), id(self.engine.fitted))
+        # state.version moves with every batch that changed a score (the whole cheap
+        # document is rebuilt less often on a large log).
+        return (self.engine.state.version, id(self.engine.fitted))
 
     def changed(self) -> list[str]:
         if not self.targets:

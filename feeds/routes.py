@@ -15,6 +15,7 @@ from feeds.pages import (
     about,
     agents,
     apidocs,
+    cases,
     communities,
     directory,
     events,
@@ -28,7 +29,7 @@ from feeds.pages import (
 from feeds.render import STATIC
 from feeds.security import SecurityHeaders
 
-PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, search, about, apidocs, syndicated)
+PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, search, about, apidocs, syndicated, cases)
 
 
 def routes() -> list[BaseRoute]:

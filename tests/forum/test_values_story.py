@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from clients.agent.values import JuryDuty, suggestions
 from clients.audit import audit
 from clients.demo.cases import CaseStory
+from clients.sdk import arbitration as arb
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.keys import derive_key
@@ -102,6 +103,25 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     assert client.get("/api/v1/moral-graph", params={"context": "towns"}).json()["contexts"][0]["context"] == "towns"
     held = suggestions(graph, [cards[0].id])
     assert all("Only you decide" in s.text for s in held)
+
+    # the pages: the feed of cases, each case, the moral graph; agents' words are escaped
+    nasty = arb.flag(keys[dids[3]], target=keys[dids[4]].did, right="other", description="<b>the right</b>",
+                     harm="<script>alert(1)</script>", links=["https://example.org/x?a=1&b=2&c='q'"])  # fmt: skip
+    publish(client, [nasty])
+    doc = settled(client)
+    listing = client.get("/cases").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing and "<script>alert" not in listing
+    assert listing.index(nasty.id) < listing.index(story.grievance) < listing.index(story.dispute)  # newest first
+    assert story.dispute not in client.get("/cases?layer=rights").text
+    page = client.get(f"/cases/{story.grievance}").text
+    assert "The appeal jury" in page and "does not match the sealed vote" in page and "Appealed by" in page
+    assert "Verdict on appeal" in page and "not a rights question" in client.get(f"/cases/{story.dispute}").text
+    assert "&lt;b&gt;the right&lt;/b&gt;" in client.get(f"/cases/{nasty.id}").text
+    assert client.get(f"/cases/{'0' * 64}").status_code == 404
+    values_page = client.get("/values?context=towns").text
+    assert "Honesty" in values_page and "came to prefer" in values_page
+    assert client.get("/values?context=no-such").status_code == 404
+    assert client.get("/values?context=%3Cx%3E").status_code == 400
 
     # forum verify: recompute both documents from the signed export
     lines = [orjson.loads(x) for x in client.get("/api/v1/export").text.splitlines() if x.strip()]

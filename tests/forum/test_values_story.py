@@ -23,7 +23,7 @@ from clients.sdk import arbitration as arb
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.keys import derive_key
-from forum.app import create_app
+from feeds.site import create_app  # the full app: forum with its public web
 from tests.forum.conftest import make_settings
 
 SCALE = 0.1  # windows: established after 20 seqs, assess 200, commit 100, reveal 100, appeal 200

@@ -8,6 +8,7 @@ presentation attributes, which a ``style-src 'self'`` policy allows.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -112,4 +113,41 @@ def share_bar(part: int, total: int, *, width: int = 120, height: int = 10, cls:
         f'role="img" aria-label="{part} of {total}">'
         f'<rect class="c-track" x="0" y="0" width="{width}" height="{height}" rx="3"/>'
         f'<rect class="{cls}" x="0" y="0" width="{_n(width * frac)}" height="{height}" rx="3"/></svg>'
+    )
+
+
+def history(points: Sequence[tuple[int, int, float | None]], *, width: int = 320, height: int = 90) -> Markup:
+    """The mean rating over log time (a line in [-1, 1], zero marked), for a target's score history.
+
+    ``points`` are (seq, count, mean) from the engine's history, oldest first. Steps:
+    the mean holds until the next change.
+    """
+    pts = [(float(s), float(m)) for s, _c, m in points if m is not None and math.isfinite(m)]
+    if len(pts) < 2:
+        return Markup("")
+    top, bottom = 6, 6
+    plot_h = height - top - bottom
+    x0, x1 = pts[0][0], pts[-1][0]
+    span = (x1 - x0) or 1.0
+
+    def x(seq: float) -> float:
+        return width * (seq - x0) / span
+
+    def y(mean: float) -> float:
+        return top + plot_h * (1 - (_clamp(mean) + 1) / 2)
+
+    path = [f"M{_n(x(pts[0][0]))} {_n(y(pts[0][1]))}"]
+    for (_s0, m0), (s1, m1) in itertools.pairwise(pts):
+        path.append(f"H{_n(x(s1))}")
+        if m1 != m0:
+            path.append(f"V{_n(y(m1))}")
+    last = pts[-1][1]
+    cls = "c-pos" if last >= 0.25 else "c-neg" if last <= -0.25 else "c-mid"
+    return Markup(
+        f'<svg class="chart history" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="Mean rating over time, from {_n(pts[0][1])} to {_n(last)}">'
+        f'<line class="c-axis" x1="0" y1="{_n(y(0.0))}" x2="{width}" y2="{_n(y(0.0))}"/>'
+        f'<path class="c-line {cls}" d="{" ".join(path)}" fill="none" stroke-width="2"/>'
+        f'<circle class="{cls}" cx="{_n(x(pts[-1][0]))}" cy="{_n(y(last))}" r="3"/>'
+        "</svg>"
     )

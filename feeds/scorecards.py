@@ -99,6 +99,7 @@ class Scores:
     consensus: float | None = None
     histogram: tuple[int, ...] = ()
     outcomes: OutcomeSummary | None = None
+    history: tuple[tuple[int, int, float | None], ...] = ()  # (seq, count, mean) over log time
     as_of_seq: int | None = None
     algorithm: str | None = None
     version: str | None = None
@@ -272,6 +273,7 @@ async def full(request: Request, target: str) -> Scores:
         s = from_engine(got)
         if not s.histogram and s.count:
             s = replace(s, histogram=tuple(await reader(request).run(lambda conn: queries.histogram(conn, target))))
+        s = replace(s, history=tuple(engine(request).history_of(target)))
         return settle(s)
     return settle(await reader(request).run(lambda conn: from_ratings_table(conn, target)))
 

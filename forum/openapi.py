@@ -168,6 +168,19 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/scores/{target}/history": {
+                "get": {
+                    "summary": "A target's rating count and mean over log time (points [seq, count, mean], deterministic from the log)",
+                    "parameters": [{"name": "target", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "Its history", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["target", "as_of_seq", "points"],
+                            "properties": {"target": {"type": "string"}, "as_of_seq": {"type": "integer"}, "points": {"type": "array", "items": {"type": "array"}}},
+                        }}}},
+                        "404": _err("Never rated"),
+                    },
+                }
+            },
             "/api/v1/communities/{did}": {
                 "get": {
                     "summary": "A community: current profile, rule set, most similar communities and like-yours outcome summaries",

@@ -25,6 +25,16 @@ async def score(request: Request) -> Response:
     return JSON(view)
 
 
+async def history(request: Request) -> Response:
+    """A target's rating count and mean over log time: ``{"target", "as_of_seq", "points": [[seq, count, mean], ...]}``."""
+    target = request.path_params["target"]
+    engine = _engine(request)
+    points = engine.history_of(target)
+    if not points:
+        return error("not-found", f"no ratings of {target[:80]!r} yet")
+    return JSON({"target": target, "as_of_seq": engine.ledger.head, "points": [list(p) for p in points]})
+
+
 LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset"})
 LISTED_KINDS = ("proposal", "outcome", "agent", "community", "criterion", "reply", "amendment", "adoption")
 
@@ -84,6 +94,7 @@ routes = [
     Route("/api/v1/scores", listing, methods=["GET"]),
     Route("/api/v1/scores:snapshot", snapshot, methods=["GET"]),
     Route("/api/v1/scores/{target}", score, methods=["GET"]),
+    Route("/api/v1/scores/{target}/history", history, methods=["GET"]),
     Route("/api/v1/groups", groups, methods=["GET"]),
     Route("/api/v1/communities/{did}", community, methods=["GET"]),
 ]

@@ -41,6 +41,7 @@ from forum.scores.documents import (
     fitted_part,
     groups_document,
 )
+from forum.scores.history import ScoreHistory
 from forum.scores.incremental import CheapState, Ranking
 from forum.scores.ledger import Ledger
 from forum.settings import Settings
@@ -62,6 +63,7 @@ class ScoresEngine:
         self.state = CheapState()
         self._rankings: dict[tuple[str, str | None, bool], Ranking] = {}
         self.metrics = hub.metrics
+        self.history = ScoreHistory()  # count and mean over log time, per target (fed with the ledger)
         self.cheap: dict[str, Any] | None = None
         self.fitted: dict[str, Any] | None = None
         self.fit_result: ScoreResult | None = None
@@ -91,7 +93,10 @@ class ScoresEngine:
         self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
         async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
             for seq, eid, payload, sig in page:
-                self.ledger.apply(seq, event_from_row(payload, sig, eid))
+                ev = event_from_row(payload, sig, eid)
+                token = self.history.before(self.ledger, seq, ev)
+                self.ledger.apply(seq, ev)
+                self.history.after(self.ledger, seq, token)
             await asyncio.sleep(0)  # let requests and ingest run between pages
         self.ledger.head = max(self.ledger.head, head)
         self.state.load(self.ledger)
@@ -124,7 +129,9 @@ class ScoresEngine:
             t0 = time.perf_counter()
             changed: set[str] = set()
             for stored in batch:
+                token = self.history.before(self.ledger, stored.seq, stored.event)
                 c = self.state.apply(self.ledger, stored.seq, stored.event)
+                self.history.after(self.ledger, stored.seq, token)
                 if c:
                     changed |= c
                     if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
@@ -276,6 +283,10 @@ class ScoresEngine:
 
         targets.sort(key=order_key, reverse=True)
         return targets
+
+    def history_of(self, target: str) -> list[tuple[int, int, float | None]]:
+        """(seq, count, mean) of ``target`` over log time (:mod:`forum.scores.history`)."""
+        return self.history.of(target)
 
     def snapshot(self) -> dict[str, Any]:
         return {"cheap": self.cheap, "fitted": self.fitted}

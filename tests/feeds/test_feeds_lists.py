@@ -98,6 +98,7 @@ def test_one_current_rating_per_agent_history_on_demand(client: TestClient, publ
     p, r0 = forum["props"][0], forum["raters"][0]
     publish(r0.envelope("rating", rating_body(p, 0.9, note="Changed my mind.")))
     page = client.get(f"/proposals/{p}").text
+    assert 'class="chart history"' in page and f"/api/v1/scores/{p}/history" in page  # the score history chart
     ratings = page.split('data-region="ratings"', 1)[1].split("</section>", 1)[0]
     assert ratings.count('<li class="rating') == 8  # eight agents, eight current ratings
     assert "Changed my mind." in ratings and "replaced" not in ratings.split("<ul", 1)[1]

@@ -50,7 +50,7 @@ MIN_AGE_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    key: tuple[int, int, str]
+    key: tuple[Any, int, str]
     made: float
     targets: tuple[str, ...]
 
@@ -99,7 +99,7 @@ async def ranked(request: Request, sort: str) -> tuple[str, ...]:
     engine = scores_engine(request)
     if engine.cheap is None:
         return ()
-    key = (id(engine.cheap), id(engine.fitted), sort)
+    key = (engine.state.version, id(engine.fitted), sort)  # the version moves with every batch that changed a score
     cache = _cache(request)
     got = cache.get(sort)
     now = time.monotonic()

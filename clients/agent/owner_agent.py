@@ -13,9 +13,12 @@ What it does:
 
 * **Keeps the owner private.** The :class:`~clients.agent.owner.OwnerProfile`
   (criteria, weights, name, notes, feedback) stays in this process. The agent
-  publishes ratings only: ``score`` (overall) and ``criteria`` (one score per
-  profile criterion), both its model's predictions rounded to 3 decimals, and
-  never a note, a confidence or the owner field of its profile.
+  publishes ratings only: ``score`` (overall), ``criteria`` (one score per
+  profile criterion), both its model's predictions rounded to 3 decimals, and a
+  ``note`` with the reason: which criteria drove the score, in which direction
+  (:func:`clients.agent.reasons.reason`), written from those published scores and
+  the order of the owner's criteria, never from feedback or profile notes and
+  with no weight. Never a confidence or the owner field of its profile.
 * **Predicts** the owner's scores with a local scikit-learn model
   (:class:`~clients.agent.model.OwnerModel`) from the post's text and the results the
   forum streams back (scores, bridging, outcome reports).
@@ -53,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from clients.agent.reasons import reason
 from clients.agent.model import Board, OwnerModel, Prediction
 from clients.agent.owner import (
     Feedback,
@@ -401,11 +405,13 @@ class OwnerAgent:
         created = _now_ms() if now_ms is None else now_ms
         if prev is not None:
             created = max(created, prev.created_at + 1)  # the forum keeps the latest by created_at
+        clipped = {k: max(-1.0, min(1.0, v)) for k, v in criteria.items()}
         event = builders.rating(
             self.key,
             target=target,
             score=max(-1.0, min(1.0, score)),
-            criteria={k: max(-1.0, min(1.0, v)) for k, v in criteria.items()},
+            criteria=clipped,
+            note=reason(score, clipped, self.profile.weights),
             created_at=created,
         )
         self.published[target] = Published(event.id, score, dict(criteria), created, self.clock())

@@ -363,7 +363,7 @@ def test_it_rates_every_new_proposal_except_its_own_and_rerates_on_new_outcomes(
     targets = [r.body["target"] for r in first]
     assert sorted(targets) == sorted(ev.id for _, ev in events)  # not its own proposal
     for r in first:
-        assert set(r.body) == {"target", "score", "criteria"}
+        assert set(r.body) == {"target", "score", "criteria", "note"}
         assert set(r.body["criteria"]) == set(GREEN)
         assert r.event.author == AGENT.did
     assert agent.due_ratings(now_ms=T0 + 2000) == []  # nothing moved
@@ -515,11 +515,26 @@ async def test_against_a_real_forum_it_rates_rerates_on_outcomes_and_sends_nothi
     text = "\n".join(sent + payloads)  # the frames as sent, and the payloads they carry
     for secret in SECRETS:
         assert secret not in text
-    for needle in ('"weight', '"note"', '"owner"', "0.7331", "0.4127"):
+    for needle in ('"weight', '"owner"', "0.7331", "0.4127", "0.64", "0.36"):  # nor the normalized weights
         assert needle not in text
     for frame in mine_frames:
         if frame[0] == "PUBLISH":
             payload = orjson.loads(frame[1]["payload"])
             if payload["author"] == AGENT.did and payload["kind"] == "rating":
-                assert set(payload["body"]) == {"target", "score", "criteria"}
+                assert set(payload["body"]) == {"target", "score", "criteria", "note"}
                 assert set(payload["body"]["criteria"]) == {"affordability", "wellbeing"}
+                # The reason names the criteria that drove the score, from the published scores only.
+                note = payload["body"]["note"]
+                assert note.startswith(f"{payload['body']['score']:+.2f} overall")
+                assert "affordability" in note or "no criterion" in note
+
+
+def test_reason_names_the_criteria_that_drove_the_score_and_nothing_private() -> None:
+    from clients.agent.reasons import reason
+
+    weights = {"affordability": 0.7331, "wellbeing": 0.2669, "safety": 0.0001}
+    note = reason(0.42, {"affordability": 0.61, "wellbeing": -0.3, "safety": 0.9}, weights)
+    assert note == "+0.42 overall, mostly for affordability (+0.61); against: wellbeing (-0.30)."  # safety weighs nothing
+    assert "0.7331" not in note and "0.2669" not in note
+    assert reason(-0.5, {"affordability": -0.8}, weights).startswith("-0.50 overall, mostly against affordability")
+    assert "no criterion" in reason(0.0, {"affordability": 0.0}, weights)

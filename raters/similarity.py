@@ -25,10 +25,15 @@ at most 0.75, below a peer with the same attributes and a shared record.
 A community's **neighbours** are the other communities with similarity at least
 ``MIN_SIMILARITY``, most similar first (ties by did), at most ``NEIGHBOURS_KEPT``.
 For a proposal, its **like-yours summary** pools the latest report of each of the
-first ``LIKE_YOURS_K`` neighbours that reported on it, weighted by similarity:
-``success_rate = (sum w*success + 1) / (sum w*completed + 2)``, the same smoothing as
-the global summary (:mod:`raters.outcomes`), so the two read side by side.  A
-community's own reports never count in its own summary.
+first ``LIKE_YOURS_K`` neighbours that reported on it, weighted by similarity ``w``,
+and shrinks it towards the global rate ``g = (successes + 1) / (completed + 2)`` over
+every community's latest report (the global summary of :mod:`raters.outcomes`):
+``success_rate = (sum w*success + PRIOR * g) / (sum w*completed + PRIOR)``.  With
+no similar experience it *is* the global rate; each similar completed trial pulls
+it towards what happened to communities like yours.  A community's own reports
+never count in its own summary.  (Measured in the demo: shrinking towards the
+global rate with ``PRIOR = 1`` beat a Beta(1, 1) prior, which two or three
+fractional neighbour reports cannot overcome; docs/demo.md.)
 
 A report's **verdict value**: the latest report per (community, proposal) (greatest
 seq) whose verdict is ``success``, ``mixed`` or ``failure``.
@@ -55,6 +60,7 @@ MIN_SIMILARITY = 0.5
 NEIGHBOURS_KEPT = 20
 LIKE_YOURS_K = 8
 RESULTS_FULL = 3
+PRIOR = 1.0
 SIZE_DECADES = 2.0
 VERDICT_VALUE: Mapping[str, int] = {"success": 0, "mixed": 1, "failure": 2}
 _BLOCK = 512
@@ -79,13 +85,14 @@ class Community:
 
 @dataclass(frozen=True)
 class LikeYours:
-    """A like-yours outcome summary of one proposal for one community."""
+    """A like-yours outcome summary of one proposal for one community (``global_rate``: g)."""
 
     communities: tuple[str, ...]
     similarity: tuple[float, ...]
     completed: float
     successes: float
     success_rate: float
+    global_rate: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +101,7 @@ class LikeYours:
             "completed": round(self.completed, 6),
             "successes": round(self.successes, 6),
             "success_rate": round(self.success_rate, 6),
+            "global_rate": round(self.global_rate, 6),
         }
 
 
@@ -186,6 +194,12 @@ def neighbours(communities: Sequence[Community]) -> dict[str, list[tuple[str, fl
     return out
 
 
+def global_rate(reports: Mapping[str, tuple[str, str | None]]) -> float:
+    """``(successes + 1) / (completed + 2)`` over every community's latest report."""
+    completed = [v for s, v in reports.values() if s == "completed"]
+    return (sum(v == "success" for v in completed) + 1.0) / (len(completed) + 2.0)
+
+
 def like_yours(
     neighbours_of: Sequence[tuple[str, float]], reports: Mapping[str, tuple[str, str | None]]
 ) -> LikeYours | None:
@@ -194,6 +208,7 @@ def like_yours(
     ``reports``: community -> (status, verdict) of its latest report on the proposal.
     None when no neighbour reported on it.
     """
+    g = global_rate(reports)
     used = [(d, s) for d, s in neighbours_of if d in reports][:LIKE_YOURS_K]
     if not used:
         return None
@@ -204,7 +219,8 @@ def like_yours(
         similarity=tuple(s for _, s in used),
         completed=completed,
         successes=successes,
-        success_rate=(successes + 1.0) / (completed + 2.0),
+        success_rate=(successes + PRIOR * g) / (completed + PRIOR),
+        global_rate=g,
     )
 
 

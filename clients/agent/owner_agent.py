@@ -56,7 +56,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from clients.agent.reasons import reason
 from clients.agent.model import Board, OwnerModel, Prediction
 from clients.agent.owner import (
     Feedback,
@@ -70,6 +69,7 @@ from clients.agent.owner import (
     normalized,
     rms,
 )
+from clients.agent.reasons import reason
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.keys import Key

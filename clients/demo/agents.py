@@ -25,6 +25,7 @@ def on_proposal(demo: Demo, pi: int, t: float) -> None:
         criteria=p.criteria,
     )
     demo.proposal_ids[ev.id] = p.slug
+    demo.gov.authors[ev.id] = author.owner.index
     demo.ids_by_slug[p.slug] = ev.id
     demo.counts.proposals += 1
     demo.publish_later(author.conn, [ev])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from clients.demo import governance
 from clients.demo.config import CALENDAR_DAYS, CALENDAR_START, EXPLORE, TRIAL_GAP, TRIAL_LENGTH
 from clients.demo.state import Trial
 from clients.demo.world import measured_metrics, verdict_for
@@ -27,20 +28,43 @@ def on_trial(demo: Demo, slug: str, t: float) -> None:
     if demo.rng.random() < EXPLORE:
         pid = untried[int(demo.rng.integers(len(untried)))]
     else:
-        pid = max(untried, key=lambda i: (board.results[i].shrunk_mean or 0.0, i))
+        liked = governance.pick_like_yours(demo, slug, untried)
+        pid = liked or max(untried, key=lambda i: (board.results[i].shrunk_mean or 0.0, i))
     demo.trials[slug].add(pid)
     p = demo.proposals[demo.slug_index[demo.proposal_ids[pid]]]
     trial = Trial(community, demo.community_keys[slug], p, pid, t)
+    start = date_of(demo, t).isoformat()
+    adoption = builders.adoption(
+        trial.key, proposal=pid, start=start, params={"pilot-weeks": str(int(TRIAL_LENGTH * 104))}
+    )
+    trial.adoption = adoption.id
     ev = builders.outcome(
         trial.key,
         proposal=pid,
         status="running",
-        period_start=date_of(demo, t).isoformat(),
+        period_start=start,
         summary=f"{community.name} started a pilot of this proposal.",
+        adoption=adoption.id,
+        milestone="started",
     )
     demo.counts.running += 1
-    demo.publish_later(0, [ev])
+    demo.gov.adoptions += 1
+    demo.publish_later(0, [adoption, ev])
+    demo.push(t + TRIAL_LENGTH * cfg.duration / 2, "milestone", trial)
     demo.push(t + TRIAL_LENGTH * cfg.duration, "completion", trial)
+
+
+def on_milestone(demo: Demo, trial: Trial, t: float) -> None:
+    ev = builders.outcome(
+        trial.key,
+        proposal=trial.proposal_id,
+        status="running",
+        period_start=date_of(demo, trial.started).isoformat(),
+        summary=f"{trial.community.name}: first results are in.",
+        adoption=trial.adoption,
+        milestone="first-results",
+    )
+    demo.publish_later(0, [ev])
 
 
 def on_completion(demo: Demo, trial: Trial, t: float) -> None:
@@ -55,10 +79,19 @@ def on_completion(demo: Demo, trial: Trial, t: float) -> None:
         period_end=date_of(demo, t).isoformat(),
         metrics=measured_metrics(trial.proposal, measured, demo.rng),
         summary=f"{trial.community.name} completed its pilot: {verdict}.",
+        adoption=trial.adoption or None,
+        milestone="completed" if trial.adoption else None,
     )
     demo.counts.running -= 1
     demo.counts.completed += 1
-    demo.publish_later(0, [ev])
+    events = [ev]
+    if verdict == "failure":  # a failed pilot leaves the rule set
+        events.append(
+            builders.adoption(trial.key, proposal=trial.proposal_id, action="drop", start=date_of(demo, t).isoformat())
+        )
+        demo.gov.drops += 1
+    demo.publish_later(0, events)
+    governance.rate_report(demo, ev, trial.key.did, t)
 
 
 def date_of(demo: Demo, t: float) -> dt.date:

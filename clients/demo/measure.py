@@ -77,7 +77,10 @@ async def report(demo: Demo) -> dict[str, Any]:
     final = demo.curve[-1] if demo.curve else {}
     order = sorted(views, key=lambda t: -(views[t].get("shrunk_mean") or -9))
     true_rank = {demo.proposals[i].slug: r + 1 for r, i in enumerate(np.argsort(-demo.utility))}
+    from clients.demo import governance
+
     return {
+        "governance": await governance.measure(demo),
         "seed": demo.config.seed,
         "agents": len(demo.members),
         "duration_s": demo.config.duration,
@@ -93,6 +96,7 @@ async def report(demo: Demo) -> dict[str, Any]:
         "accuracy_without_stream": final.get("accuracy_without_stream"),
         "curve": demo.curve,
         "counts": demo.counts.__dict__ | {"running": demo.counts.running},
+        "refusals": demo.refusals,
         "top": [
             {
                 "title": demo.proposals[demo.slug_index[demo.proposal_ids[t]]].title,

@@ -19,7 +19,7 @@ from rich.console import Console
 from clients.agent.model import OwnerModel
 from clients.agent.owner import Notice, OwnerProfile
 from clients.agent.owner_agent import OwnerAgent
-from clients.demo import agents, communities, measure
+from clients.demo import agents, communities, governance, measure
 from clients.demo.config import (
     CHECKPOINTS,
     FIRST_PROPOSALS,
@@ -42,6 +42,12 @@ HANDLERS: Final[dict[str, Handler]] = {
     "feedback": agents.on_feedback,
     "trial": communities.on_trial,
     "completion": communities.on_completion,
+    "milestone": communities.on_milestone,
+    # --- the governance loop (clients/demo/governance.py)
+    "argue": governance.on_argue,
+    "amend": governance.on_amend,
+    "settle": governance.on_settle,
+    "rate_report": governance.on_rate_report,
 }
 """What each scheduled kind of moment does: ``handler(demo, payload, scheduled_time)``."""
 
@@ -61,7 +67,10 @@ class Demo:
         self.rng = np.random.default_rng([config.seed, 7])
         self.corpus = load_corpus()
         self.proposals = proposals_of(self.corpus)
-        self.communities = communities_of(self.corpus)
+        self.communities = communities_of(self.corpus) + governance.extra_communities(self.corpus)
+        self.gov = governance.GovState()
+        self.refusals: list[str] = []  # the first few refusals, for the report
+        self.stored: set[str] = set()  # ids the forum confirmed (only those are answered or rated)
         secret = f"mycelium-demo/{config.seed}"
         self.community_keys = {
             c.slug: derive_key(secret, f"community/{c.slug}") for c in self.communities
@@ -138,14 +147,7 @@ class Demo:
                 )
             )
         for c in self.communities:
-            first.append(
-                (
-                    0,
-                    builders.community(
-                        self.community_keys[c.slug], name=c.name, about=c.about, place=c.place
-                    ),
-                )
-            )
+            first.append((0, governance.community_profile(self, c)))
         for m in self.members:
             first.append((m.conn, m.agent.profile_event(f"Agent {m.owner.index:03d}")))
         await self._publish_now(first)
@@ -161,6 +163,7 @@ class Demo:
         for c in self.communities:
             t = float(self.rng.uniform(0.05, 0.05 + TRIAL_GAP)) * cfg.duration
             self.push(t, "trial", c.slug)
+        governance.schedule(self)
 
     def _notice_sink(self, index: int) -> Callable[[Notice], None]:
         def sink(notice: Notice) -> None:
@@ -188,12 +191,21 @@ class Demo:
         async def go() -> None:
             results = await self.conns[conn].client.publish_many(events, check=False)
             for ev, res in zip(events, results, strict=True):
-                if not (res.accepted or res.duplicate):
+                if res.accepted or res.duplicate:
+                    self.stored.add(ev.id)
+                else:
                     self.counts.refused += 1
+                    if len(self.refusals) < 5:
+                        self.refusals.append(f"{ev.kind}: {res.message}")
                     if agents and ev.kind == "rating" and ev.event.author in agents:
                         agents[ev.event.author].forget(ev.body["target"])
 
         task = asyncio.create_task(go())
+        self.publishing.add(task)
+        task.add_done_callback(self.publishing.discard)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
         self.publishing.add(task)
         task.add_done_callback(self.publishing.discard)
 
@@ -217,6 +229,7 @@ class Demo:
             if t >= next_check:
                 measure.checkpoint(self, t)
                 next_check += cfg.duration / CHECKPOINTS
+                self._background(governance.refresh_like_yours(self))
             display()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), max(0.05, cfg.tick - (self.now() - t)))

@@ -29,6 +29,7 @@ class Trial:
     proposal: Proposal
     proposal_id: str
     started: float
+    adoption: str = ""
 
 
 @dataclass
@@ -42,3 +43,5 @@ class Counts:
     feedback: int = 0
     notices: int = 0
     score_frames: int = 0
+    replies: int = 0
+    amendments: int = 0

@@ -99,6 +99,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(
         f"  shadow models' accuracy WITHOUT them:                   {f(report['accuracy_without_stream'])}"
     )
+    print_governance(console, report.get("governance"))
     curve = report["curve"]
     if curve:
         line = "  learning curve (t: with / without): " + ", ".join(
@@ -106,3 +107,22 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             for p in curve
         )
         console.print(Text(line, style="dim"))
+
+
+def print_governance(console: Console, gov: dict[str, Any] | None) -> None:
+    """The governance loop's lines of the report."""
+    if not gov:
+        return
+
+    def f(x: Any) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    console.print(
+        f"  outcome error, communities like yours vs global:      {f(gov['like_yours_error'])} vs {f(gov['global_error'])}"
+        f" over {gov['like_yours_pairs']} (community, proposal) pairs"
+    )
+    console.print(
+        f"  replies {gov['replies']} ({gov['nested_replies']} nested), amendments {gov['amendments']}"
+        f" ({gov['amendments_accepted']} accepted, {gov['amendments_forked']} forked), adoptions {gov['adoptions']}"
+        f" ({gov['drops']} dropped), opinion groups with arguments shown {gov['groups_with_arguments_shown']}/{gov['groups']}"
+    )

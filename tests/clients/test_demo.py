@@ -168,6 +168,12 @@ def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Pat
     counts = report["counts"]
     assert counts["proposals"] == 41 and counts["refused"] == 0
     assert counts["completed"] > 20 and counts["ratings"] > 60 * 41 // 2
+    gov = report["governance"]  # the governance loop (docs/demo.md)
+    assert gov["amendments_accepted"] >= 1 and gov["amendments_forked"] >= 1, gov
+    assert gov["replies"] > 60 and gov["adoptions"] > 20 and gov["other_ratings"] > 0, gov
+    assert gov["like_yours_pairs"] > 50 and gov["like_yours_error"] < gov["global_error"], gov
+    assert gov["groups"] >= 1 and gov["groups_with_arguments_shown"] >= 1, gov  # all of them in measured runs
+    assert report["refusals"] == []
     assert (tmp_path / "forum" / "forum.db").exists()  # kept for `forum serve --data-dir`
 
 

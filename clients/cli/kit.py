@@ -168,6 +168,49 @@ def fail(out: Output, code: ExitCode, message: str, **extra: Any) -> NoReturn:
     raise typer.Exit(int(code))
 
 
+OUR_PACKAGES = frozenset({"forum", "raters", "feeds", "clients"})
+
+EXTRA_OF = {
+    **dict.fromkeys(
+        "starlette uvicorn sqlalchemy alembic aiosqlite asyncpg pydantic_settings sse_starlette "
+        "feedgen nh3 jinja2 prometheus_client structlog numpy scipy sklearn".split(),
+        "server",
+    ),
+    **dict.fromkeys("psutil pyinstrument httpx2".split(), "tools"),
+}
+"""The pyproject extra that installs each third-party module beyond the base install."""
+
+
+def missing_extra(e: ModuleNotFoundError) -> tuple[str, str] | None:
+    """(module, extra) when ``e`` is a third-party module an extra installs; None for our own."""
+    missing = (e.name or "").partition(".")[0]
+    if not missing or missing in OUR_PACKAGES:
+        return None
+    return missing, EXTRA_OF.get(missing, "tools")
+
+
+@contextmanager
+def needs(out: Output, extra: str, command: str) -> Iterator[None]:
+    """Import, inside this block, what ``command`` needs beyond the base install.
+
+    A third-party module that is not installed ends the command with a usage
+    error naming the extra that installs it (``pip install 'mycelium-forum[server]'``),
+    not a traceback. A missing module of our own packages is a bug and is raised.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        found = missing_extra(e)
+        if found is None:
+            raise
+        fail(
+            out,
+            ExitCode.USAGE,
+            f"{command} needs the {extra!r} extra ({found[0]} is not installed): "
+            f"pip install 'mycelium-forum[{extra}]'",
+        )
+
+
 @contextmanager
 def reporting(out: Output) -> Iterator[None]:
     """Turn the errors the SDK raises on purpose into a message and an exit code."""

@@ -3,8 +3,8 @@
 Every mode either loads the forum at ``--url`` or starts one itself with
 ``--start sqlite|postgres`` (a temporary database, rate limits off, deleted
 afterwards). Progress goes to stderr, a summary table to stdout, and the
-full report to ``--json FILE``. The group is ``bench_app``: other modules may
-add subcommands to it (``from clients.cli.commands.bench import bench_app``).
+full report to ``--json FILE``. The ``forum bench`` group is composed in
+:mod:`clients.cli.app` from every benchmark module's ``bench_app``.
 """
 
 from __future__ import annotations
@@ -18,21 +18,10 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from clients.cli.app import app
 from clients.cli.kit import ExitCode, Output, fail
 
-bench_app = typer.Typer(
-    name="bench",
-    help=(
-        "Load a forum and measure it: ingest (events/s, OK latency), fanout "
-        "(publish-to-delivery latency to many subscribers), query (HTTP reads); "
-        "compare two reports. Point it at a forum with --url, or let it start one "
-        "with --start sqlite|postgres. Other modules add their own benchmarks here "
-        "(raters)."
-    ),
-    no_args_is_help=True,
-)
-app.add_typer(bench_app, name="bench", rich_help_panel="Forum")
+bench_app = typer.Typer()
+"""This module's ``forum bench`` commands; :mod:`clients.cli.app` adds them to the group."""
 
 
 class Start(enum.StrEnum):

@@ -14,30 +14,14 @@ import orjson
 import typer
 from rich.table import Table
 
-from clients.bench.raters import SECTIONS, bench_steps, run_bench
-from clients.cli.app import app
-from clients.cli.kit import ExitCode, JsonOption, Output, fail, progress_bar, reporting
+from clients.cli.kit import ExitCode, JsonOption, Output, fail, needs, progress_bar, reporting
 
 #: Polis conversations of a source checkout (absent from an installed package).
 REPO_POLIS_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "polis"
 
 
-def _bench_group() -> typer.Typer:
-    for info in app.registered_groups:
-        inst = info.typer_instance
-        if info.name == "bench" or (
-            info.name is None and inst is not None and inst.info.name == "bench"
-        ):
-            assert inst is not None
-            return inst
-    group = typer.Typer(
-        name="bench", help="Benchmarks: measure the forum and its algorithms.", no_args_is_help=True
-    )
-    app.add_typer(group, name="bench", rich_help_panel="Forum")
-    return group
-
-
-bench_app = _bench_group()
+bench_app = typer.Typer()
+"""This module's ``forum bench`` commands; :mod:`clients.cli.app` adds them to the group."""
 
 
 @bench_app.command("raters")
@@ -67,7 +51,7 @@ def raters(
     section: Annotated[
         list[str] | None,
         typer.Option(
-            "--section", help=f"Run only this section ({', '.join(SECTIONS)}); repeatable."
+            "--section", help="Run only this section (bridging, groups, polis); repeatable."
         ),
     ] = None,
     json: JsonOption = False,
@@ -78,6 +62,8 @@ def raters(
     Figures and how to read them: docs/raters.md.
     """
     out = Output(json)
+    with needs(out, "server", "forum bench raters"):
+        from clients.bench.raters import SECTIONS, bench_steps, run_bench
     sections = tuple(section or SECTIONS)
     bad = [s for s in sections if s not in SECTIONS]
     if bad:

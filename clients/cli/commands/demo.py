@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from clients.cli.app import app
-from clients.cli.kit import ExitCode, Output, fail
+from clients.cli.kit import ExitCode, Output, fail, needs
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 
 @app.command(rich_help_panel="Forum")
@@ -68,9 +70,9 @@ def demo(
 
     from rich.console import Console
 
-    from clients.demo.run import DemoConfig, print_report, run_demo
-
     out = Output(False)
+    with needs(out, "tools", "forum demo"):
+        from clients.demo.run import DemoConfig, print_report, run_demo
     config = DemoConfig(
         agents=agents,
         duration=duration,

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from clients.cli.app import app
 from clients.cli.commands._publishing import publish_and_report, show_signed
 from clients.cli.commands.publish import DryRunOption, PowOption, _read_text
 from clients.cli.kit import (
@@ -27,6 +26,9 @@ from clients.cli.kit import (
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from forum.protocol.events import COMMUNITY_TYPES
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 community_app = typer.Typer(
     name="community",

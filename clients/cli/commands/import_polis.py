@@ -21,7 +21,6 @@ from rich.text import Text
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from clients.cli.app import app
 from clients.cli.kit import (
     DEFAULT_URL,
     ExitCode,
@@ -41,6 +40,9 @@ from clients.importers.polis import (
     publish_plan,
     write_map,
 )
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 
 @app.command("import-polis", rich_help_panel="Publish")

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from clients.cli.app import app
 from clients.cli.kit import JsonOption, KeyOption, Output, load_key_or_fail, reporting
 from clients.sdk.keys import generate_key, save_key
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 
 @app.command(rich_help_panel="Keys")

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from clients.cli.app import app
 from clients.cli.commands._publishing import exit_if_refused, show_result, show_signed
 from clients.cli.kit import (
     DEFAULT_URL,
@@ -30,6 +29,9 @@ from clients.sdk.builders import SignedEvent
 from clients.sdk.client import Client, PublishResult
 from clients.sdk.keys import Key
 from forum.protocol.errors import ProtocolError
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 outcome_app = typer.Typer(
     name="outcome",

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from clients.cli.app import app
 from clients.cli.commands._publishing import publish_and_report, show_signed
 from clients.cli.kit import (
     DEFAULT_URL,
@@ -23,6 +22,9 @@ from clients.cli.kit import (
     reporting,
 )
 from clients.sdk import builders
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Sign and check the event, print it, and do not publish.")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from clients.cli.app import app
-from clients.cli.kit import ExitCode, Output, fail
+from clients.cli.kit import ExitCode, Output, fail, needs
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 
 @app.command(rich_help_panel="Forum")
@@ -44,9 +47,12 @@ def serve(
     connections (WebSocket at /ws, HTTP API at /api/v1). Every other setting
     comes from FORUM_* environment variables (see docs/settings.md).
     """
-    from forum.settings import Settings
-
     out = Output(False)
+    with needs(out, "server", "forum serve"):
+        from forum.server import APP, run
+        from forum.settings import Settings
+
+        importlib.import_module(APP.partition(":")[0])  # the public web, composed by name
     given: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -60,7 +66,6 @@ def serve(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors(include_url=False)
         )
         fail(out, ExitCode.USAGE, f"invalid settings: {problems}")
-    from forum.server import run
 
     try:
         run(settings)

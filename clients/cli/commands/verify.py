@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import urllib.error
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from clients.audit import VerifyReport, http_base, verify_forum
-from clients.cli.app import app
 from clients.cli.kit import (
     ExitCode,
     JsonOption,
     Output,
     TimeoutOption,
     fail,
+    needs,
     progress_bar,
     reporting,
     run_async,
     safe_text,
 )
+
+if TYPE_CHECKING:
+    from clients.audit import VerifyReport
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 MAX_ROWS = 50
 
@@ -48,6 +53,8 @@ def verify(
     forum cannot be reached.
     """
     out = Output(json)
+    with needs(out, "server", "forum verify"):
+        from clients.audit import http_base
     try:
         base = http_base(url)
     except ValueError as e:
@@ -71,6 +78,8 @@ def verify(
 
 
 def _run(out: Output, base: str, timeout: float) -> VerifyReport:
+    from clients.audit import verify_forum
+
     if out.json:
         return run_async(verify_forum(base, http_timeout=timeout))
     with progress_bar(out) as bar:

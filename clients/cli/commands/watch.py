@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from clients.cli.app import app
 from clients.cli.kit import (
     DEFAULT_URL,
     ExitCode,
@@ -25,6 +24,9 @@ from clients.sdk.streams import Subscription
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Event
 from forum.protocol.filters import parse_filter
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
 _KIND_STYLE = {
     "agent": "magenta",

@@ -119,6 +119,7 @@ class Round:
     commit_closed_seq: int | None = None
     reveal_deadline: int | None = None
     votes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revealed: set[str] = field(default_factory=set)
     other_reveals: list[dict[str, Any]] = field(default_factory=list)
     decided_seq: int | None = None
     tally: dict[str, Any] | None = None
@@ -397,18 +398,20 @@ class Arbitration:
         case_id, n, juror, h = ref
         case = self.cases[case_id]
         rnd = case.rounds[n]
-        if juror in rnd.votes:
+        if juror in rnd.revealed:
             return
         entry = {"juror": juror, "reveal": rec.id, "seq": rec.seq, "vote": b["vote"], "reason": b["reason"]}
+        if case.status != "reveal" or rnd.reveal_deadline is None or case.rounds[-1] is not rnd:
+            rnd.other_reveals.append({**entry, "status": "early" if rnd.decided_seq is None else "late"})
+            return
+        # A juror's first reveal within the reveal phase is final: counted if it matches, never otherwise.
+        rnd.revealed.add(juror)
         if vote_hash(juror, case_id, n, b["vote"], b["salt"], b["reason"]) != h:
             rnd.other_reveals.append({**entry, "status": "mismatch"})
-        elif case.status != "reveal" or rnd.reveal_deadline is None or case.rounds[-1] is not rnd:
-            rnd.other_reveals.append({**entry, "status": "early" if rnd.decided_seq is None else "late"})
         else:
             rnd.votes[juror] = {**entry, "status": "counted"}
-            committed = [s for s in rnd.seats if s.status == "committed"]
-            if len(rnd.votes) == len(committed):
-                self._decide(case, rnd, rec.seq)
+        if len(rnd.revealed) == sum(1 for s in rnd.seats if s.status == "committed"):
+            self._decide(case, rnd, rec.seq)
 
     def _on_appeal(self, rec: Record) -> None:
         case = self.cases.get(rec.body["case"])

@@ -27,6 +27,7 @@ def on_proposal(demo: Demo, pi: int, t: float) -> None:
     demo.proposal_ids[ev.id] = p.slug
     demo.gov.authors[ev.id] = author.owner.index
     demo.ids_by_slug[p.slug] = ev.id
+    demo.proposal_authors[ev.id] = author.agent.key.did
     demo.counts.proposals += 1
     demo.publish_later(author.conn, [ev])
 

@@ -11,8 +11,8 @@ two flags), then repeatedly reads ``GET /api/v1/cases`` and publishes what
 * the **grievance** (a flag about an agent's conduct) gets "rights"
   assessments until it qualifies; the drawn jurors the demo controls seal their
   votes by their owners' values (:class:`clients.agent.values.JuryDuty`), one of
-  them reveals a different vote than it sealed (never counted), the flagged
-  agent appeals, and the larger appeal jury decides.
+  them reveals a different vote than it sealed (never counted), the losing
+  party appeals, and the larger appeal jury decides.
 
 Every key is one of the demo's own agents; nothing here steers the draw: it
 only reads who the forum's log drew and answers for them.
@@ -51,6 +51,7 @@ class CaseStory:
     appealed: bool = False
     liar: str | None = None
     flagged: str = ""
+    appellant: str = ""
     status: dict[str, str] = field(default_factory=dict)
 
     def _pick(self, n: int, exclude: set[str]) -> list[str]:
@@ -141,7 +142,11 @@ class CaseStory:
                     s = arb.Sealed(s.commitment, s.case, s.round, flipped, s.reason, s.salt)
                 out.append(arb.reveal(self.keys[key[2]], s))
         elif case["status"] == "decided" and not self.appealed and case["appeal"] is None:
+            # The side that lost appeals: the flagged agent an upheld claim, the flagger a dismissed one.
             self.appealed = True
-            out.append(arb.appeal(self.keys[self.flagged], case=case["case"],
-                                  reason="The ratings were honest judgements of the proposals, not an attack."))  # fmt: skip
+            upheld = case["verdict"]["verdict"] == "upheld"
+            self.appellant = self.flagged if upheld else case["flagger"]
+            reason = ("The ratings were honest judgements of the proposals, not an attack." if upheld
+                      else "The pattern of ratings shows intent; a larger jury should hear it.")  # fmt: skip
+            out.append(arb.appeal(self.keys[self.appellant], case=case["case"], reason=reason))
         return out

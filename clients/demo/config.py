@@ -18,6 +18,8 @@ FORUM_SETTINGS: Final = {
     "FORUM_SCORES_MIN_NEW_RATINGS": "1000",
     "FORUM_LOG_LEVEL": "warning",
     "FORUM_NAME": "Mycelium demo",
+    # Half the default arbitration windows: a short run passes a few thousand seqs.
+    "FORUM_ARBITRATION_WINDOW_SCALE": "0.5",
 }
 """FORUM_* settings of the demo's forum process (docs/settings.md describes each)."""
 

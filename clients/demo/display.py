@@ -74,7 +74,13 @@ def render(demo: Demo) -> Group:
             str(o.get("communities", 0)),
             str(true_rank[slug]),
         )
-    return Group(head, stats, acc, top)
+    story = demo.story
+    cases = Text("cases: ", style="dim")
+    if story is not None:
+        cases.append(f"dispute {story.status.get(story.dispute, 'published')}, grievance {story.status.get(story.grievance, 'published')}")
+    else:
+        cases.append("the dispute and the grievance open soon")
+    return Group(head, stats, acc, cases, top)
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
@@ -100,6 +106,19 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         f"  shadow models' accuracy WITHOUT them:                   {f(report['accuracy_without_stream'])}"
     )
     print_governance(console, report.get("governance"))
+    arb = report.get("arbitration") or {}
+    for name in ("dispute", "grievance"):
+        c = arb.get(name)
+        if c:
+            rounds = "; ".join(f"{'appeal' if i else 'jury'} of {r['jurors']}: {r['votes']} votes counted, "
+                               f"{r['not_counted']} not, {r['verdict'] or 'pending'}" for i, r in enumerate(c["rounds"]))  # fmt: skip
+            console.print(f"  {name}: {c['status']} ({c['layer']} layer){' - ' + rounds if rounds else ''}")
+    graph = arb.get("moral_graph") or {}
+    if graph.get("ranking"):
+        console.print(f"  moral graph ({graph['statements']} statements): "
+                      + " > ".join(r["card"] for r in graph["ranking"][:5]))  # fmt: skip
+        for s in graph.get("suggestions", []):
+            console.print(Text(f"    {s}", style="dim"))
     curve = report["curve"]
     if curve:
         line = "  learning curve (t: with / without): " + ", ".join(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -19,7 +20,8 @@ from rich.console import Console
 from clients.agent.model import OwnerModel
 from clients.agent.owner import Notice, OwnerProfile
 from clients.agent.owner_agent import OwnerAgent
-from clients.demo import agents, communities, governance, measure
+from clients.demo import agents, communities, disputes, governance, measure
+from clients.demo.cases import CaseStory
 from clients.demo.config import (
     CHECKPOINTS,
     FIRST_PROPOSALS,
@@ -48,6 +50,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     "amend": governance.on_amend,
     "settle": governance.on_settle,
     "rate_report": governance.on_rate_report,
+    # --- values and arbitration (clients/demo/disputes.py)
+    "cases": disputes.on_open,
 }
 """What each scheduled kind of moment does: ``handler(demo, payload, scheduled_time)``."""
 
@@ -87,6 +91,10 @@ class Demo:
         self.counts = Counts()
         self.curve: list[dict[str, Any]] = []
         self.trials: dict[str, set[str]] = {c.slug: set() for c in self.communities}
+        self.proposal_authors: dict[str, str] = {}  # event id -> did of its author
+        self.card_ids: list[str] = []  # the values cards (criterion events)
+        self.story: CaseStory | None = None
+        self.story_stop = threading.Event()
         self.heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
         self.publishing: set[asyncio.Task[None]] = set()
@@ -151,6 +159,8 @@ class Demo:
         for m in self.members:
             first.append((m.conn, m.agent.profile_event(f"Agent {m.owner.index:03d}")))
         await self._publish_now(first)
+        self.card_ids = [ev.id for _, ev in first if ev.kind == "criterion"]
+        self.push(disputes.STORY_AT * cfg.duration, "cases", None)
         # the proposal and trial schedule
         order = list(self.rng.permutation(len(self.proposals)))
         for rank, pi in enumerate(order):
@@ -248,4 +258,7 @@ class Demo:
             agents.refit(m)
         measure.checkpoint(self, self.now())
         display()
-        return await measure.report(self)
+        report = await measure.report(self)
+        self.story_stop.set()
+        report["arbitration"] = await disputes.summary(self)
+        return report

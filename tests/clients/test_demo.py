@@ -175,6 +175,13 @@ def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Pat
     assert gov["groups"] >= 1 and gov["groups_with_arguments_shown"] >= 1, gov  # all of them in measured runs
     assert report["refusals"] == []
     assert (tmp_path / "forum" / "forum.db").exists()  # kept for `forum serve --data-dir`
+    # values and arbitration (clients/demo/disputes.py): the dispute is answered with arguments,
+    # the grievance reaches a jury (verdict and appeal are pinned by tests/forum/test_values_story.py)
+    arb = report["arbitration"]
+    assert (arb["dispute"]["status"], arb["dispute"]["layer"]) == ("dismissed", "negotiation"), arb
+    assert arb["grievance"]["layer"] == "rights" and arb["grievance"]["rounds"], arb
+    assert arb["moral_graph"]["statements"] == 60 and len(arb["moral_graph"]["ranking"]) >= 2
+    assert "dispute: dismissed" in proc.stdout and "moral graph" in proc.stdout
 
 
 @pytest.mark.slow

@@ -92,7 +92,8 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     assert not {s["juror"] for s in trial["seats"]} & {s["juror"] for s in appeal["seats"]}
     assert [x["status"] for x in trial["not_counted"]] == ["mismatch"]
     assert story.liar not in {v["juror"] for v in trial["votes"]}
-    assert grievance["appeal"]["author"] == story.flagged and grievance["verdict"]["round"] == 1
+    assert grievance["appeal"]["author"] == story.appellant in grievance["parties"]
+    assert grievance["verdict"]["round"] == 1
     assert client.get(f"/api/v1/cases/{story.grievance}").json()["case"] == grievance
     assert client.get("/api/v1/cases/nothex").json()["reason"] == "invalid"
     assert client.get(f"/api/v1/cases/{'0' * 64}").status_code == 404

@@ -202,3 +202,18 @@ def test_tally(votes: list[str], verdict: str) -> None:
 def test_records_are_plain_data() -> None:
     r = Record(1, "a" * 64, did("x"), "agent", 0, {"name": "x", "about": ""})
     assert dataclasses.asdict(r)["seq"] == 1
+
+
+def test_the_first_reveal_in_the_phase_is_final_and_the_round_ends_when_all_revealed() -> None:
+    log, agents, case = qualified()
+    filler(log, agents, 10, start=7)
+    seats = [s["juror"] for s in _case(log.replay(), case)["rounds"][0]["seats"]]
+    serve(log, log.replay(), case, 0, {}, lie=frozenset(seats[:1]))
+    c = _case(log.replay(), case)
+    assert c["status"] == "decided"  # no waiting for the reveal window: everyone revealed
+    commitment = c["rounds"][0]["seats"][0]["commitment"]
+    salt = "s" * 16 + seats[0][-8:]
+    log.add(seats[0], "reveal", {"commitment": commitment, "vote": "uphold", "reason": "because", "salt": salt})
+    rnd = _case(log.replay(), case)["rounds"][0]
+    assert seats[0] not in {v["juror"] for v in rnd["votes"]}  # a second try is never counted
+    assert [v["status"] for v in rnd["not_counted"]] == ["mismatch"]  # and the retry is ignored

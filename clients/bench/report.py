@@ -146,6 +146,15 @@ def summary_table(report: dict[str, Any]) -> Table:
             )
         if res.get("errors"):
             t.add_row("errors", ", ".join(f"{k}: {v}" for k, v in res["errors"].items()))
+    if mode == "scale":
+        for row in res.get("sizes", []):
+            n = f"{row['size']:,}"
+            t.add_row(f"{n}: ingest accepted/s", _fmt(row["ingest"]["accepted_per_s"]))
+            t.add_row(f"{n}: score update µs/event", _fmt(row["scores_update"]["us_per_event"]))
+            listing: dict[str, Any] = next(iter(row["pages"].values()), {})
+            t.add_row(f"{n}: score listing p99 ms", _fmt(listing.get("p99_ms")))
+            t.add_row(f"{n}: restart to serving s", _fmt(row["restart"]["serving_s"]))
+            t.add_row(f"{n}: restart to scores s", _fmt(row["restart"]["scores_ready_s"]))
     if mode == "fanout":
         chk = res.get("check", {})
         t.add_row("subscribers × events", f"{res.get('subscribers')} × {res.get('published')}")

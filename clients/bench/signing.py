@@ -25,7 +25,7 @@ from clients.bench.wsclient import encode_frame
 from clients.sdk.builders import check_envelope, encode_payload, now_ms
 from clients.sdk.keys import Key, derive_key
 
-KINDS = ("proposal", "rating", "agent")
+KINDS = ("proposal", "rating", "agent", "rating-pairs")
 _CHUNK = 4000
 
 _keys: dict[tuple[str, int], Key] = {}
@@ -70,6 +70,10 @@ def body_for(
             "criteria": {},
             "note": f"bench {tag} #{i}",
         }
+    if kind == "rating-pairs":  # rater i % A rates every other author once before any twice
+        a = max(authors, 2)
+        target = bench_key(secret, (i % a + 1 + (i // a) % (a - 1)) % a).did
+        return {"target": target, "score": ((i * 7919) % 201 - 100) / 100.0, "criteria": {}}
     if kind == "agent":
         return {"name": f"bench {tag} #{i}", "about": ("x" * text_bytes)[:2000]}
     raise ValueError(f"unknown bench kind {kind!r} (one of {', '.join(KINDS)})")
@@ -83,7 +87,10 @@ def sign_range(
     for i in range(start, start + count):
         key = bench_key(secret, i % authors)
         payload = encode_payload(
-            kind, key.did, created, body_for(kind, i, tag, text_bytes, authors, secret)
+            "rating" if kind == "rating-pairs" else kind,
+            key.did,
+            created,
+            body_for(kind, i, tag, text_bytes, authors, secret),
         )
         sig = key.sign(payload)
         env = {"payload": payload, "sig": sig}
@@ -111,6 +118,7 @@ def presign(
     secret: str | None = None,
     procs: int | None = None,
     progress: Callable[[int], None] | None = None,
+    first: int = 0,
 ) -> Presigned:
     """``count`` signed events by ``authors`` keys, signed by ``procs`` processes (default: every core)."""
     if kind not in KINDS:
@@ -119,7 +127,7 @@ def presign(
     secret = secret or f"forum-bench-{tag}"
     authors = max(1, authors)
     tasks = [
-        (s, min(_CHUNK, count - s), kind, authors, text_bytes, tag, secret)
+        (first + s, min(_CHUNK, count - s), kind, authors, text_bytes, tag, secret)
         for s in range(0, count, _CHUNK)
     ]
     out = Presigned()

@@ -308,6 +308,9 @@ def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str
         "mean_commit_ms": round(1000 * d("mycelium_commit_seconds_sum") / batches, 2)
         if batches
         else None,
+        "scores_update_ms_per_batch": round(1000 * d("mycelium_scores_update_seconds_sum") / d("mycelium_scores_update_seconds_count"), 3)
+        if d("mycelium_scores_update_seconds_count")
+        else None,
         "event_frames_sent": int(d("mycelium_event_frames_sent_total")),
         "slow_closed": int(d("mycelium_slow_subscriptions_closed_total")),
         "connections": after.get("mycelium_websocket_connections"),

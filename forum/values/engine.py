@@ -44,7 +44,12 @@ class ValuesEngine:
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
+        """Follow the log; the replay runs in the background (the forum serves at once;
+        the documents are None, and ``ready`` unset, until it is done)."""
         self.hub.listeners.append(self._batches)  # before the replay: nothing falls between
+        self._task = asyncio.create_task(self._replay_then_run(), name="values")
+
+    async def _replay_then_run(self) -> None:
         head = self.hub.head
         loop = asyncio.get_running_loop()
         cursor = 0
@@ -63,7 +68,7 @@ class ValuesEngine:
             await loop.run_in_executor(self._pool, self._replay, rows)
             cursor = rows[-1].seq
         await self._publish()
-        self._task = asyncio.create_task(self._run(), name="values")
+        await self._run()
 
     def _replay(self, rows: Sequence[Any]) -> None:
         for r in rows:

@@ -256,6 +256,60 @@ def ingest(
         _finish(out, "ingest", target, results, json_file)
 
 
+# ---------------------------------------------------------------------------- scale
+
+
+@bench_app.command()
+def scale(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Log sizes to measure at, comma-separated (events).")
+    ] = "100000,1000000",
+    measure: Annotated[
+        int, typer.Option("--measure", min=100, help="Ratings published in the measured ingest phase at each size.")
+    ] = 20_000,
+    requests: Annotated[
+        int, typer.Option("--requests", min=1, help="Sequential GETs of each page path at each size.")
+    ] = 200,
+    authors: Annotated[int, typer.Option("--authors", min=2, help="Distinct rater keys (and rated agents).")] = 1000,
+    start: Annotated[
+        Start, typer.Option("--start", help="The database of the forum the bench starts (and restarts).")
+    ] = Start.sqlite,
+    server_env: ServerEnvOpt = None,
+    json_file: JsonFileOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fill a forum's log to each size and measure ingest, score update cost, page latency and restart there.
+
+    The forum is started by the bench (it is killed with SIGKILL and restarted at
+    each size). Restart time is until the forum listens, until /healthz answers and
+    until score reads answer (the scores replay runs in the background).
+    """
+    from clients.bench.scale import ScaleParams, run_scale
+    from clients.bench.server import BenchServer, BenchServerError, raise_fd_limit
+    from clients.bench.target import Ui
+
+    out = Output(False)
+    try:
+        size_list = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        fail(out, ExitCode.USAGE, f"--sizes wants comma-separated integers, not {sizes!r}")
+    if not size_list or min(size_list) <= measure:
+        fail(out, ExitCode.USAGE, "every size must be larger than --measure")
+    params = ScaleParams(sizes=size_list, measure=measure, requests=requests, authors=authors)
+    raise_fd_limit()
+    try:
+        server = BenchServer(start.value, _parse_env(server_env, out)).start()
+    except BenchServerError as e:
+        fail(out, ExitCode.CONNECT, str(e))
+    try:
+        from clients.bench.scale import _target as scale_target
+
+        results = _run(out, lambda: run_scale(server, params, Ui(quiet)))
+        _finish(out, "scale", scale_target(server), results, json_file)
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------------------- fanout
 
 

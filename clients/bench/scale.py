@@ -1,0 +1,186 @@
+"""``forum bench scale``: how ingest, score updates, restart and page latency grow with the log.
+
+One forum (started by the bench) is filled with ratings of agents, each
+(rater, target) pair rated once before any is rated again (``authors`` keys
+give ``authors x (authors - 1)`` pairs), up to each size in turn. At each
+size the bench measures:
+
+* **ingest**: a phase of ``measure`` more ratings (accepted/s, CPU per event);
+* **score update cost**: the forum's ``mycelium_scores_update_seconds`` over
+  that phase (applying each delivered batch to the ledger and running sums),
+  per batch and per event, and the last whole-document rebuild time;
+* **pages**: ``requests`` sequential GETs of each path on one keep-alive
+  connection (score listings, a target's view, the events API, the home
+  page): p50/p99 per path;
+* **restart**: kill -9, start again on the same database: seconds until the
+  forum listens, until ``/healthz`` answers, and until score reads answer
+  (the start-up replay runs in the background).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from clients.bench.http import HttpConnection, get
+from clients.bench.ingest import IngestParams, _run_phase
+from clients.bench.server import BenchServer
+from clients.bench.signing import bench_key, presign
+from clients.bench.stats import LatencyHist, head_seq, scrape_metrics
+from clients.bench.target import Target, Ui
+
+FILL_CHUNK = 50_000
+
+
+@dataclass
+class ScaleParams:
+    sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
+    measure: int = 20_000
+    requests: int = 200
+    authors: int = 1000
+    connections: int = 8
+    window: int = 500
+    timeout: float = 1800.0
+
+
+def _target(server: BenchServer) -> Target:
+    t = Target.from_url(server.url, server.pid)
+    t.description = server.describe()
+    if server.pg is not None and server.pg.postmaster_pid:
+        t.database_pids = [server.pg.postmaster_pid]
+    return t
+
+
+def _publish(target: Target, ui: Ui, p: ScaleParams, first: int, count: int, label: str, secret: str) -> dict[str, Any]:
+    pre = presign(count, kind="rating-pairs", authors=p.authors, text_bytes=0, secret=secret, first=first)
+    ip = IngestParams(events=count, connections=p.connections, window=p.window, kind="rating-pairs", authors=p.authors, timeout=p.timeout)
+    return _run_phase(target, ui, pre, 0, count, ip, label, 0, profile=False)
+
+
+def _hist_mean(after: dict[str, float], before: dict[str, float], name: str) -> tuple[float, int]:
+    s = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+    n = int(after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0))
+    return s, n
+
+
+async def _pages(http: str, paths: list[str], requests: int) -> dict[str, Any]:
+    conn = HttpConnection(http, timeout=120)
+    out: dict[str, Any] = {}
+    try:
+        for path in paths:
+            hist = LatencyHist()
+            statuses: dict[str, int] = {}
+            for _ in range(requests):
+                t0 = time.perf_counter()
+                r = await conn.get(path)
+                hist.add(time.perf_counter() - t0)
+                statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+            out[path] = {**hist.summary_ms(), "statuses": statuses}
+    finally:
+        await conn.close()
+    return out
+
+
+async def _scores_ready(http: str, deadline: float) -> float | None:
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        r = await get(http, "/api/v1/scores?limit=1", time_limit=60)
+        if r.status == 200 and orjson.loads(r.body).get("as_of_seq", 0) > 0:
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    return None
+
+
+def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
+    assert server.forum is not None
+    server.forum.kill()
+    t0 = time.monotonic()
+    server.forum.start(120.0)
+    listening = time.monotonic() - t0
+    http = server.url
+
+    async def probe() -> tuple[float, float | None]:
+        while True:
+            try:
+                await head_seq(http)
+                break
+            except (OSError, RuntimeError, TimeoutError):
+                await asyncio.sleep(0.02)
+        healthz = time.monotonic() - t0
+        ready = await _scores_ready(http, time.monotonic() + timeout)
+        return healthz, (None if ready is None else healthz + ready)
+
+    healthz, scores = asyncio.run(probe())
+    m = asyncio.run(scrape_metrics(http))
+    return {
+        "listening_s": round(listening, 3),
+        "serving_s": round(healthz, 3),
+        "scores_ready_s": None if scores is None else round(scores, 3),
+        "scores_replay_s": round(m.get("mycelium_scores_replay_seconds", 0.0), 3) or None,
+    }
+
+
+def run_scale(server: BenchServer, p: ScaleParams, ui: Ui) -> dict[str, Any]:
+    """Fill the started forum's log to each size and measure there; returns the report's ``results``."""
+    secret = f"forum-bench-scale-{time.time_ns()}"
+    done = 0
+    rows: list[dict[str, Any]] = []
+    for size in sorted(p.sizes):
+        target = _target(server)
+        fill_t0 = time.monotonic()
+        while done < size - p.measure:
+            n = min(FILL_CHUNK, size - p.measure - done)
+            _publish(target, ui, p, done, n, f"fill to {size:,}", secret)
+            done += n
+        fill_s = time.monotonic() - fill_t0
+        m0 = asyncio.run(scrape_metrics(target.http))
+        res = _publish(target, ui, p, done, p.measure, f"measure at {size:,}", secret)
+        done += p.measure
+        time.sleep(1.0)  # let the scores engine apply the last batches
+        m1 = asyncio.run(scrape_metrics(target.http))
+        upd_s, upd_n = _hist_mean(m1, m0, "mycelium_scores_update_seconds")
+        doc_s, doc_n = _hist_mean(m1, m0, "mycelium_scores_document_seconds")
+        head = asyncio.run(head_seq(target.http))
+        some_did = bench_key(secret, 1).did
+        paths = [
+            "/api/v1/scores?limit=50",
+            "/api/v1/scores?sort=mean&limit=50&offset=500",
+            f"/api/v1/scores/{some_did}",
+            "/api/v1/events?limit=100",
+            "/healthz",
+            "/",
+        ]
+        with ui.task(f"pages at {size:,}", None):
+            pages: dict[str, Any] = asyncio.run(_pages(target.http, paths, p.requests))
+        with ui.task(f"restart at {size:,}", None):
+            restart = _restart(server, p.timeout)
+        row: dict[str, Any] = {
+            "size": size,
+            "head_seq": head,
+            "fill_s": round(fill_s, 1),
+            "ingest": {
+                "accepted_per_s": res["accepted_per_s"],
+                "cpu_us_per_event": res["cpu_us_per_event"],
+                "cpu": res["cpu"],
+                "errors": res["errors"],
+            },
+            "scores_update": {
+                "batches": upd_n,
+                "ms_per_batch": round(1000 * upd_s / upd_n, 3) if upd_n else None,
+                "us_per_event": round(1e6 * upd_s / max(res["accepted"], 1), 2),
+                "document_rebuilds": doc_n,
+                "ms_per_document_rebuild": round(1000 * doc_s / doc_n, 1) if doc_n else None,
+            },
+            "pages": pages,
+            "restart": restart,
+        }
+        rows.append(row)
+        ui.note(
+            f"{size:,}: ingest {res['accepted_per_s']:,.0f}/s, score update {row['scores_update']['us_per_event']} µs/event, "
+            f"listing p99 {pages[paths[0]]['p99_ms']} ms, restart serving {restart['serving_s']} s, scores {restart['scores_ready_s']} s"
+        )
+    return {"params": asdict(p), "sizes": rows, "accepted_per_s": rows[-1]["ingest"]["accepted_per_s"] if rows else None}

@@ -30,6 +30,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from forum.protocol import ids
+
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
@@ -105,7 +107,7 @@ def plain_text(text: str) -> str:
 
 def humanize(key: str) -> str:
     """A criterion slug as words: ``fairness-equity`` -> ``Fairness equity``."""
-    return key.replace("-", " ").capitalize() if re.fullmatch(r"[a-z0-9-]{1,40}", key) else key
+    return key.replace("-", " ").capitalize() if ids.SLUG.fullmatch(key) else key
 
 
 def sign_tone(x: float | None) -> str:

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from forum.protocol import ids
 from forum.protocol.filters import DECIMAL
 from forum.responses import JSON, error
 from forum.store import Stored, event_from_row
@@ -43,7 +44,7 @@ MAX_QUERY_CHARS = 500
 MAX_OFFSET = 1000
 PG_RANK_WINDOW = 200
 _WORD = re.compile(r"\w+", re.UNICODE)
-_TAG = re.compile(r"^[a-z0-9-]{1,40}$")
+_TAG = ids.SLUG
 _KINDS_SQL = ", ".join(f"'{k}'" for k in SEARCH_KINDS)
 _COLUMNS = "e.seq, e.id, e.kind, e.author, e.created_at, e.received_at, e.payload, e.sig, e.retracted"
 

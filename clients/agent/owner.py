@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ import numpy as np
 import orjson
 from scipy.optimize import nnls
 
+from forum.protocol import ids
 from forum.protocol.events import Event
 
 __all__ = [
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 PROFILE_FORMAT: Final = "mycelium-owner-profile/v1"
-_CRITERION_REF: Final = re.compile(r"^([a-z0-9-]{1,40}|[0-9a-f]{64})$")
+_CRITERION_REF: Final = ids.CRITERION_REF
 
 
 @dataclass(frozen=True, slots=True)

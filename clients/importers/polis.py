@@ -52,7 +52,7 @@ __all__ = [
     "ImportPlan",
     "ImportResult",
     "PolisComment",
-    "PolisConversation",
+    "PolisExport",
     "PolisVote",
     "ari_against_polis",
     "forum_labels",
@@ -93,8 +93,9 @@ class PolisVote:
 
 
 @dataclass
-class PolisConversation:
-    """A conversation read from its folder (only the latest vote per (comment, voter))."""
+class PolisExport:
+    """A Polis export folder, read (only the latest vote per (comment, voter)); not
+    :class:`raters.polis.PolisConversation`, the vote matrix the algorithms take."""
 
     name: str
     topic: str | None
@@ -121,7 +122,7 @@ def _pid_key(p: str) -> tuple[int, str]:
     return (int(p), p) if p.lstrip("-").isdigit() else (1 << 62, p)
 
 
-def load_conversation(folder: str | Path, name: str | None = None) -> PolisConversation:
+def load_conversation(folder: str | Path, name: str | None = None) -> PolisExport:
     """Read a Polis export folder.  Raises ``ValueError`` when it holds no votes or a
     vote is not -1, 0 or 1, ``OSError`` when a file cannot be read."""
     folder = Path(folder)
@@ -190,7 +191,7 @@ def load_conversation(folder: str | Path, name: str | None = None) -> PolisConve
         raise ValueError(f"{folder}: neither votes.csv nor participants-votes.csv")
     participants.update(v.voter for v in votes)
     votes.sort(key=lambda v: (v.created_at, _pid_key(v.voter), _pid_key(v.comment)))
-    return PolisConversation(
+    return PolisExport(
         name=name,
         topic=summary.get("topic") or None,
         url=summary.get("url") or None,
@@ -231,7 +232,7 @@ def _title(comment: PolisComment) -> str:
     return first if len(first) <= 200 else first[:199] + "…"
 
 
-def _summary(conv: PolisConversation, comment: PolisComment) -> str:
+def _summary(conv: PolisExport, comment: PolisComment) -> str:
     where = (
         f"the Polis conversation {conv.topic[:300]!r}"
         if conv.topic
@@ -259,7 +260,7 @@ class ImportPlan:
 
 
 def plan_import(
-    conv: PolisConversation,
+    conv: PolisExport,
     seed: str,
     *,
     progress: Callable[[int, int], None] | None = None,
@@ -445,7 +446,7 @@ def read_map(path: str | Path) -> dict[str, str]:
 
 
 def pure_labels(
-    conv: PolisConversation,
+    conv: PolisExport,
     *,
     expressible_only: bool = True,
     rater_order: Sequence[str] | None = None,
@@ -485,7 +486,7 @@ def pure_labels(
     return {p: int(labels[i]) for p, i in ri.items()}
 
 
-def forum_order(plan: ImportPlan, conv: PolisConversation) -> tuple[list[str], list[str]]:
+def forum_order(plan: ImportPlan, conv: PolisExport) -> tuple[list[str], list[str]]:
     """Participants sorted by did:key and comments sorted by event id: the forum's index order."""
     raters = sorted(conv.participants, key=lambda p: plan.dids[p])
     comments = sorted((c.id for c in conv.comments), key=lambda c: plan.comment_events[c])

@@ -13,11 +13,12 @@ from starlette.responses import HTMLResponse
 from feeds import queries, syndication
 from feeds.reader import reader
 from feeds.render import environment
+from forum.protocol import ids
 from forum.store import Stored
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-DID = re.compile(r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")
-SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
+HEX64 = ids.EVENT_ID
+DID = ids.DID
+SLUG = ids.SLUG
 SEQ = re.compile(r"^[0-9]{1,17}$")
 PAGE_SIZE = 25
 

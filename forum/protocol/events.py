@@ -16,7 +16,6 @@ Verification happens in two stages:
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +34,7 @@ from pydantic import (
 from forum.protocol import strictjson
 from forum.protocol.errors import ProtocolError, invalid
 from forum.protocol.identity import is_did, public_key_from_did, verify
+from forum.protocol.ids import CRITERION_REF_RE, DID_RE, EVENT_ID_RE, SLUG_RE, TARGET_RE
 
 PROTOCOL_VERSION: Final = 1
 CORE_KINDS: Final = ("agent", "community", "criterion", "proposal", "outcome", "rating", "retraction")
@@ -46,10 +46,6 @@ KINDS: Final = CORE_KINDS + GOVERNANCE_KINDS + ARBITRATION_KINDS
 TOP_LEVEL_KEYS: Final = frozenset({"v", "kind", "author", "created_at", "body", "nonce"})
 REQUIRED_TOP_LEVEL: Final = frozenset({"v", "kind", "author", "created_at", "body"})
 
-SLUG_RE: Final = r"^[a-z0-9-]{1,40}$"
-EVENT_ID_RE: Final = r"^[0-9a-f]{64}$"
-_slug = re.compile(SLUG_RE)
-_event_id = re.compile(EVENT_ID_RE)
 
 # --------------------------------------------------------------------------- bodies
 
@@ -62,8 +58,8 @@ Text = Annotated[str, StringConstraints(max_length=2000)]
 LongText = Annotated[str, StringConstraints(max_length=32000)]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>\"]+$", max_length=500)]
 Score = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
-CriterionRef = Annotated[str, StringConstraints(pattern=r"^([a-z0-9-]{1,40}|[0-9a-f]{64})$")]
-Did = Annotated[str, StringConstraints(pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")]
+CriterionRef = Annotated[str, StringConstraints(pattern=CRITERION_REF_RE)]
+Did = Annotated[str, StringConstraints(pattern=DID_RE)]
 
 
 class _Body(BaseModel):
@@ -179,7 +175,7 @@ class OutcomeBody(_Body):
 
 
 class RatingBody(_Body):
-    target: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64}|did:key:z[1-9A-HJ-NP-Za-km-z]{47})$")]
+    target: Annotated[str, StringConstraints(pattern=TARGET_RE)]
     score: Score
     criteria: Annotated[dict[CriterionRef, Score], Field(max_length=20)]
     confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
@@ -245,7 +241,7 @@ RIGHTS: Final = ("property", "reputation", "livelihood", "bodily-integrity", "du
 Right = Literal["property", "reputation", "livelihood", "bodily-integrity", "due-process", "other"]
 Layer = Literal["benign", "negotiation", "rights"]
 Vote = Literal["uphold", "dismiss"]
-Target = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64}|did:key:z[1-9A-HJ-NP-Za-km-z]{47})$")]
+Target = Annotated[str, StringConstraints(pattern=TARGET_RE)]
 Salt = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 UNRETRACTABLE: Final = frozenset({"assessment", "commitment", "reveal", "appeal"})
 """Kinds that bind their author once published: a retraction of one is refused."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from forum.protocol import ids
 from forum.protocol.errors import invalid
 from forum.protocol.events import KINDS, Event
 
@@ -23,9 +24,6 @@ INT_FIELDS: Final = ("since", "until", "after_seq", "limit")
 FIELDS: Final = LIST_FIELDS + INT_FIELDS
 DECIMAL = re.compile(r"[0-9]{1,15}")
 """A non-negative decimal integer as query parameters carry it (ASCII digits only)."""
-_hex64 = re.compile(r"^[0-9a-f]{64}$")
-_slug = re.compile(r"^[a-z0-9-]{1,40}$")
-_did = re.compile(r"^did:key:z[1-9A-HJ-NP-Za-km-z]{47}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +74,10 @@ class Filter:
 def _check_entry(name: str, value: str) -> None:
     ok = {
         "kinds": lambda s: s in KINDS,
-        "authors": lambda s: bool(_did.fullmatch(s)),
-        "ids": lambda s: bool(_hex64.fullmatch(s)),
-        "refs": lambda s: bool(_hex64.fullmatch(s) or _did.fullmatch(s)),
-        "tags": lambda s: bool(_slug.fullmatch(s)),
+        "authors": lambda s: bool(ids.DID.fullmatch(s)),
+        "ids": lambda s: bool(ids.EVENT_ID.fullmatch(s)),
+        "refs": lambda s: bool(ids.TARGET.fullmatch(s)),
+        "tags": lambda s: bool(ids.SLUG.fullmatch(s)),
     }[name](value)
     if not ok:
         raise invalid(f"filter {name} has a malformed entry {value[:70]!r}")

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from forum.protocol import strictjson
+from forum.protocol import ids, strictjson
 from forum.protocol.errors import ProtocolError, invalid
 from forum.protocol.filters import Filter, parse_filter
 
@@ -74,7 +74,7 @@ def parse_scores_targets(value: Any) -> tuple[str, ...]:
         raise invalid("filter scores must be a list of 1 to 1000 targets")
     for t in value:
         if not isinstance(t, str) or not (
-            t == "*" or re.fullmatch(r"[0-9a-f]{64}", t) or re.fullmatch(r"did:key:z[1-9A-HJ-NP-Za-km-z]{47}", t)
+            t == "*" or ids.TARGET.fullmatch(t)
         ):
             raise invalid("filter scores entries must be event ids, did:keys or \"*\"")
     return tuple(value)

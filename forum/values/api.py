@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from forum.protocol.events import EVENT_ID_RE
+from forum.protocol import ids
 from forum.responses import JSON, error
 from forum.values.engine import ValuesEngine
 
@@ -41,7 +39,7 @@ async def cases(request: Request) -> Response:
 
 async def case(request: Request) -> Response:
     case_id = request.path_params["case"]
-    if not re.fullmatch(EVENT_ID_RE, case_id):
+    if not ids.EVENT_ID.fullmatch(case_id):
         return error("invalid", "a case id is the event id of its flag (64 lowercase hex characters)")
     engine = _engine(request)
     found = engine.case(case_id) if engine else None

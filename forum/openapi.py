@@ -150,6 +150,7 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["proposal", "outcome", "agent", "community", "criterion"]}},
                         {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                         _int_param("offset", "Skip this many"),
+                        {"name": "include_remedied", "in": "query", "required": False, "schema": {"enum": ["true", "false"]}},
                     ],
                     "responses": {
                         "200": {"description": "A page of per-target scores", "content": {"application/json": {"schema": {"type": "object"}}}},

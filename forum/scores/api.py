@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,11 +19,19 @@ def _engine(request: Request) -> ScoresEngine:
     return engine
 
 
+def _remedies(request: Request) -> dict[str, Any]:
+    """Targets under an arbitration remedy in force (docs/arbitration.md 3.5): target -> remedy."""
+    values = getattr(request.app.state, "values", None)
+    return values.remedies() if values is not None else {}
+
+
 async def score(request: Request) -> Response:
     target = request.path_params["target"]
     view = _engine(request).get(target)
     if view is None:
         return error("not-found", f"no scores for {target[:80]!r} yet")
+    if remedy := _remedies(request).get(target):
+        view = {**view, "remedy": remedy}  # the label of an upheld verdict
     return JSON(view)
 
 
@@ -35,7 +45,7 @@ async def history(request: Request) -> Response:
     return JSON({"target": target, "as_of_seq": engine.ledger.head, "points": [list(p) for p in points]})
 
 
-LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset"})
+LISTING_PARAMS = frozenset({"sort", "order", "kind", "limit", "offset", "include_remedied"})
 LISTED_KINDS = ("proposal", "outcome", "agent", "community", "criterion", "reply", "amendment", "adoption")
 
 
@@ -58,8 +68,16 @@ async def listing(request: Request) -> Response:
     limit, offset = int(raw_limit), int(raw_offset)
     if not 1 <= limit <= 1000 or offset < 0:
         return error("invalid", "limit must be 1..1000 and offset >= 0")
+    include = q.get("include_remedied", "false")
+    if include not in ("true", "false"):
+        return error("invalid", "include_remedied must be true or false")
     engine = _engine(request)
-    items = engine.listing(sort, kind, order == "desc", limit, offset)
+    remedied = {} if include == "true" else _remedies(request)
+    if remedied:  # targets under a remedy leave the default listing (never the log)
+        wanted = engine.listing(sort, kind, order == "desc", offset + limit + len(remedied), 0)
+        items = [v for v in wanted if v["target"] not in remedied][offset : offset + limit]
+    else:
+        items = engine.listing(sort, kind, order == "desc", limit, offset)
     fitted = engine.fitted
     return JSON(
         {

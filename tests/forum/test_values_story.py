@@ -67,7 +67,7 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     publish(client, first + props + ratings)
 
     rng = np.random.default_rng(3)
-    duties = {d: JuryDuty({"livelihood": 0.8 if i % 5 else 0.2}) for i, d in enumerate(dids)}
+    duties = {d: JuryDuty({"livelihood": 0.9}) for d in dids}  # every owner upholds livelihood claims
     story = CaseStory(keys, [c.id for c in cards], rng, duties.__getitem__)
     publish(client, story.opening(props[0].id, props[0].event.author))
     n = 0
@@ -93,7 +93,25 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     assert [x["status"] for x in trial["not_counted"]] == ["mismatch"]
     assert story.liar not in {v["juror"] for v in trial["votes"]}
     assert grievance["appeal"]["author"] == story.appellant in grievance["parties"]
-    assert grievance["verdict"]["round"] == 1
+    assert grievance["verdict"]["round"] == 1 and grievance["verdict"]["verdict"] == "upheld"
+    assert story.appellant == story.flagged  # the losing party appealed
+
+    # the remedy: a label, out of the default listing, never out of the log
+    assert doc["remedies"][story.flagged]["case"] == story.grievance
+    publish(client, [builders.rating(keys[dids[k]], target=story.flagged, score=0.5) for k in range(3)
+                     if dids[k] != story.flagged])  # fmt: skip
+    settled(client)
+    for _ in range(500):
+        view = client.get(f"/api/v1/scores/{story.flagged}")
+        if view.status_code == 200:
+            break
+        time.sleep(0.01)
+    assert view.json()["remedy"]["case"] == story.grievance
+    listed = {v["target"] for v in client.get("/api/v1/scores", params={"kind": "agent"}).json()["scores"]}
+    everything = client.get("/api/v1/scores", params={"kind": "agent", "include_remedied": "true"}).json()["scores"]
+    assert story.flagged not in listed and story.flagged in {v["target"] for v in everything}
+    assert client.get("/api/v1/scores", params={"include_remedied": "yes"}).status_code == 400
+    doc = settled(client)
     assert client.get(f"/api/v1/cases/{story.grievance}").json()["case"] == grievance
     assert client.get("/api/v1/cases/nothex").json()["reason"] == "invalid"
     assert client.get(f"/api/v1/cases/{'0' * 64}").status_code == 404

@@ -19,6 +19,7 @@ from feeds.pages import (
     communities,
     directory,
     events,
+    governance,
     home,
     outcomes,
     proposals,
@@ -29,7 +30,7 @@ from feeds.pages import (
 from feeds.render import STATIC
 from feeds.security import SecurityHeaders
 
-PAGES = (home, ranked, proposals, outcomes, directory, communities, agents, events, search, about, apidocs, syndicated, cases)
+PAGES = (home, ranked, proposals, outcomes, directory, governance, communities, agents, events, search, about, apidocs, syndicated, cases)
 
 
 def routes() -> list[BaseRoute]:

@@ -60,6 +60,15 @@ def _entry_text(item: Item) -> tuple[str, str, str]:
         )
         html = str(markdown_html(b["summary"])) + (f"<ul>{metrics}</ul>" if metrics else "")
         return title, plain_text(b["summary"])[:500], html
+    # --- governance kinds
+    if ev.kind == "reply":
+        return f"{item.author.label} ({b['stance']})", plain_text(b["text"])[:500], str(markdown_html(b["text"]))
+    if ev.kind == "adoption":
+        params = "".join(f"<li>{escape(k)}: {escape(v)}</li>" for k, v in sorted((b.get("params") or {}).items()))
+        what = "adopted" if b["action"] == "adopt" else "dropped"
+        title = f"{item.author.label} {what} a proposal from {b['start']}"
+        html = f"<p>{escape(title)}: <a href=\"{escape(proposal_url(b['proposal']))}\">{escape(b['proposal'][:12])}</a></p>"
+        return title, title, html + (f"<ul>{params}</ul>" if params else "")
     return ev.kind, "", ""
 
 
@@ -164,6 +173,24 @@ def proposal_info(proposal_id: str, title: str) -> FeedInfo:
         "Outcome reports communities published about this proposal.",
         proposal_url(proposal_id),
         f"/feeds/proposals/{proposal_id}",
+    )
+
+
+def replies_info(event_id: str) -> FeedInfo:
+    return FeedInfo(
+        f"replies to {event_id[:12]}",
+        "Arguments published in reply to this event.",
+        event_url(event_id),
+        f"/feeds/events/{event_id}/replies",
+    )
+
+
+def adoptions_info(did: str, name: str | None) -> FeedInfo:
+    return FeedInfo(
+        f"rule-set changes of {name or did}",
+        "Every proposal this community adopted or dropped.",
+        f"{community_url(did)}/rules",
+        f"/feeds/communities/{did}/adoptions",
     )
 
 

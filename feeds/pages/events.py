@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries
+from feeds.pages import governance
 from feeds.pages.base import HEX64, SLUG, not_found, render, retraction_of
 from feeds.reader import reader
 from feeds.scorecards import Scores, full
@@ -28,8 +29,10 @@ async def event_page(request: Request) -> Response:
             return s
         ev = s.event
         target: Stored | None = None
-        if ev.kind in ("rating", "retraction") and HEX64.match(ev.body["target"]):
+        if ev.kind in ("rating", "retraction", "reply") and HEX64.match(ev.body["target"]):
             target = queries.by_id(conn, ev.body["target"])
+        elif ev.kind in ("amendment", "adoption"):
+            target = queries.by_id(conn, ev.body["proposal"])
         names.want(ev.author)
         if ev.kind == "rating" and ev.body["target"].startswith("did:"):
             names.want(ev.body["target"])
@@ -47,10 +50,13 @@ async def event_page(request: Request) -> Response:
     s, target, retraction, crit_found = got["s"], got["target"], got["retraction"], got["crit_found"]
     scores = await full(request, eid) if s.event.kind == "criterion" else Scores()
     crit_titles = {k: str(v.event.body.get("title", k)) for k, v in crit_found.items() if v.event.kind == "criterion"}
+    if s.event.kind in ("reply", "amendment"):
+        scores = await full(request, eid)
+    gov = await governance.event_extras(request, eid)
     return render(
         request,
         "event.html",
-        {"s": s, "ev": s.event, "body": s.event.body, "target": target, "names": names, "scores": scores, "retraction": retraction, "crit_titles": crit_titles},
+        {"s": s, "ev": s.event, "body": s.event.body, "target": target, "names": names, "scores": scores, "retraction": retraction, "crit_titles": crit_titles, **gov},
     )
 
 

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, syndication
+from feeds.pages import governance
 from feeds.pages.base import (
     HEX64,
     criteria_titles,
@@ -56,6 +57,11 @@ async def outcome_page(request: Request) -> Response:
     scores = await full(request, oid)
     crit_titles = await criteria_titles(request, [c.key for c in scores.criteria])
     info = syndication.proposal_info(body["proposal"], proposal.event.body["title"] if proposal else "a proposal")
+    gov = await governance.event_extras(request, oid)
+    like = await governance.like_this_one(request, s.event.author, body["proposal"])
+    if like is not None:
+        gov["gov_names"].want(s.event.author)
+        await reader(request).run(gov["gov_names"].load)
     return render(
         request,
         "outcome.html",
@@ -71,6 +77,8 @@ async def outcome_page(request: Request) -> Response:
             "retraction": retraction,
             "names": names,
             "crit_titles": crit_titles,
+            **gov,
+            "like": like,
         },
         feeds=[info],
     )

@@ -9,7 +9,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, syndication
+from feeds.pages import governance
 from feeds.pages.base import (
+    DID,
     HEX64,
     BadRequest,
     criteria_titles,
@@ -92,6 +94,12 @@ async def proposal_page(request: Request) -> Response:
     older, newer, latest_ratings, retraction = got["older"], got["newer"], got["latest_ratings"], got["retraction"]
     summary = scores.outcomes or summarize_reports(got["outcomes"])
     info = syndication.proposal_info(pid, body["title"])
+    gov = await governance.event_extras(request, pid, proposal=True)  # thread, amendments, arguments
+    community = request.query_params.get("community", "")
+    like = await governance.like_this_one(request, community, pid) if DID.match(community) else None
+    if like is not None:
+        gov["gov_names"].want(community)
+        await reader(request).run(gov["gov_names"].load)
     return render(
         request,
         "proposal.html",
@@ -112,6 +120,8 @@ async def proposal_page(request: Request) -> Response:
             "names": names,
             "crit_titles": crit_titles,
             "feed": info,
+            **gov,
+            "like": like,
         },
         feeds=[info],
     )

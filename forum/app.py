@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
         await migrate(engine)
         st.metrics = Metrics()
         st.store = Store(engine)
-        st.hub = Hub(st.store, st.metrics, queue_limit=settings.subscriber_queue_frames)
+        st.hub = Hub(st.store, st.metrics, queue_bytes=settings.subscriber_queue_bytes)
         await st.hub.start()
         scores = await _start_scores(app, settings)
         values = await _start_values(app, settings)
@@ -77,10 +77,13 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
             workers=settings.verify_workers,
             batch_max=settings.batch_max_events,
             author_buckets=TokenBuckets(settings.author_rate, settings.author_burst),
+            max_pending_bytes=settings.ingest_queue_bytes,
         )
         await st.ingest.start()
         st.address_buckets = TokenBuckets(settings.address_rate, settings.address_burst)
+        st.subscribe_buckets = TokenBuckets(settings.address_subscribe_rate, settings.address_subscribe_burst)
         st.connections_per_address = {}
+        st.address_budgets = {}
         listener: Any = None
         if is_postgres(engine):
             from forum.pglisten import Listener

@@ -15,6 +15,8 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+FLUSH_BYTES = 256 * 1024
+
 
 class CorkedTransport:
     """A transport proxy that joins the writes of one loop pass (flow control passes through)."""
@@ -32,6 +34,11 @@ class CorkedTransport:
             self._loop.call_soon(self._flush)
         self._pending.append(bytes(data))
         self._size += len(data)
+        if self._size >= FLUSH_BYTES:
+            # Hand it to the transport now: past its high-water mark the protocol is paused
+            # and the sender waits, so a peer that does not read holds at most this much here
+            # (the outbox, counted in bytes, holds the rest).
+            self._flush()
 
     def writelines(self, lines: Any) -> None:
         for data in lines:

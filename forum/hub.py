@@ -5,8 +5,9 @@ commits) tells the hub that the log advanced. A single hub task applies those
 advances in order: it fills any gap from the database, then hands each event
 to every live subscription whose filter matches. Handing over never waits:
 each subscription has a bounded share of its connection's :class:`Outbox`,
-and a subscription that has too many frames queued is closed with a reason
-instead of slowing anyone else down. The client resumes with
+and a subscription whose queue is full (in bytes: its own budget, its
+connection's or its client address's) is closed with a reason and a resume
+hint instead of slowing anyone else down. The client resumes with
 ``after_seq`` = the last seq it saw.
 
 Catching up (stored events before LIVE) runs in the subscription's own task,
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -56,21 +57,88 @@ def index_field(f: Filter) -> str | None:
     return None
 
 
-class Outbox:
-    """The outgoing frames of one connection, drained by its transport's sender task."""
+class AddressBudget:
+    """Bytes queued for every connection of one client address (shared by their outboxes)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # 0 = unlimited
+        self.used = 0
+
+
+class Outbox:
+    """The outgoing frames of one connection, drained by its transport's sender task.
+
+    Everything queued is counted in bytes (characters of JSON text): per
+    subscription (``Subscription.queued``), per connection and per client
+    address (:class:`AddressBudget`). Frames of no subscription (OK, NOTICE,
+    CLOSED, LIVE) are counted apart in ``control``; past ``control_limit`` the
+    outbox is *overflowed* and the connection is closed (``on_overflow``).
+    The reader stops reading while :meth:`reader_room` says so (back-pressure).
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = 1 << 40,
+        control_limit: int = 1 << 40,
+        address: AddressBudget | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.frames: deque[tuple[str, Subscription | None]] = deque()
         self.ready = asyncio.Event()
         self.closed = False
+        self.limit = limit
+        self.control_limit = control_limit
+        self.address = address
+        self.on_overflow = on_overflow
+        self.bytes = 0
+        self.control = 0
+        self.overflowed = False
+        self._room: asyncio.Event | None = None  # waiters of reader_room / wait_room
+
+    def fits(self, sub: Subscription, size: int, limit: int, share: float = 1.0) -> bool:
+        """Would a frame of ``size`` for ``sub`` stay within ``share`` of every budget?
+
+        ``limit`` is the subscription's budget. A frame always fits an empty outbox.
+        """
+        if sub.queued == 0 and self.bytes == 0:
+            return True
+        if sub.queued + size > limit * share or self.bytes + size > self.limit * share:
+            return False
+        a = self.address
+        return a is None or not a.limit or a.used + size <= a.limit * share
 
     def put(self, frame: str, sub: Subscription | None = None) -> None:
         if self.closed:
             return
+        size = len(frame)
         self.frames.append((frame, sub))
+        self.bytes += size
+        if self.address is not None:
+            self.address.used += size
         if sub is not None:
-            sub.queued += 1
+            sub.queued += size
+        else:
+            self.control += size
+            if self.control > self.control_limit and not self.overflowed:
+                self.overflowed = True
+                if self.on_overflow is not None:
+                    self.on_overflow()
         self.ready.set()
+
+    def _popped(self, frame: str, sub: Subscription | None) -> None:
+        size = len(frame)
+        self.bytes -= size
+        if self.address is not None:
+            self.address.used -= size
+        if sub is not None:
+            sub.sent(size)
+        else:
+            self.control -= size
+        if self._room is not None:
+            self._room.set()
 
     async def get(self) -> str | None:
         """The next frame, or None once closed and drained."""
@@ -80,21 +148,45 @@ class Outbox:
             self.ready.clear()
             await self.ready.wait()
         frame, sub = self.frames.popleft()
-        if sub is not None:
-            sub.sent_one()
+        self._popped(frame, sub)
         return frame
 
+    def reader_full(self) -> bool:
+        """True while the reader of this connection should not read (back-pressure)."""
+        return not self.closed and (self.control > self.control_limit // 4 or self.bytes >= self.limit)
+
+    async def reader_room(self) -> None:
+        """Wait until :meth:`reader_full` is false."""
+        while self.reader_full():
+            await self._wait()
+
+    async def _wait(self) -> None:
+        if self._room is None:
+            self._room = asyncio.Event()
+        ev = self._room
+        ev.clear()
+        await ev.wait()
+
+    async def wait_room(self, sub: Subscription, size: int, limit: int) -> None:
+        """Wait until a frame of ``size`` for ``sub`` fits in half of each budget (catch-up pacing)."""
+        while not (self.closed or sub.closed or self.fits(sub, size, limit, 0.5)):
+            if self.bytes == 0:
+                await asyncio.sleep(0.05)  # the other connections of this address must drain first
+            else:
+                await self._wait()
+
     def abandon(self) -> None:
-        """Close and wake every catch-up waiting for this outbox to drain."""
+        """Close and drop what is queued (waking every waiter)."""
         self.close()
         while self.frames:
-            _, sub = self.frames.popleft()
-            if sub is not None:
-                sub.sent_one()
+            frame, sub = self.frames.popleft()
+            self._popped(frame, sub)
 
     def close(self) -> None:
         self.closed = True
         self.ready.set()
+        if self._room is not None:
+            self._room.set()
 
 
 @dataclass(eq=False)
@@ -104,46 +196,26 @@ class Subscription:
     filter: Filter
     cursor: int = 0  # last seq considered for this subscription
     live: bool = False
-    queued: int = 0
+    queued: int = 0  # bytes of this subscription in its outbox
+    sent_seq: int = 0  # seq of the last EVENT queued (the resume hint when closed)
     closed: bool = False
     sub_json: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.sub_json = orjson.dumps(self.sub_id).decode()
 
-    _drain: asyncio.Event | None = None
-    _low_water: int = 0
-
-    async def drained(self, low_water: int) -> None:
-        """Wait until at most ``low_water`` of this subscription's frames are queued."""
-        if self.queued <= low_water:
-            return
-        self._low_water = low_water
-        self._drain = asyncio.Event()
-        try:
-            await self._drain.wait()
-        finally:
-            self._drain = None
-
-    def sent_one(self) -> None:
-        self.queued -= 1
-        if self._drain is not None and self.queued <= self._low_water:
-            self._drain.set()
-
-    def send_event(self, stored: Stored, envelope_json: str) -> None:
-        if self.closed:  # unsubscribed while a catch-up page was in flight
-            return
-        self.outbox.put(wire.event(self.sub_json, stored.seq, envelope_json), self)
+    def sent(self, size: int) -> None:
+        self.queued -= size
 
 
 class Hub:
     """Owns the set of live subscriptions and the head of what has been delivered."""
 
-    def __init__(self, store: Store, metrics: Metrics, *, queue_limit: int, page: int = 500) -> None:
+    def __init__(self, store: Store, metrics: Metrics, *, queue_bytes: int, page: int = 500) -> None:
         self.store = store
         self.metrics = metrics
-        self.queue_limit = queue_limit
-        self.page = page
+        self.queue_bytes = queue_bytes  # per subscription
+        self.page = page  # most rows one catch-up read returns
         self.head = 0
         self.live: set[Subscription] = set()
         # Live subscriptions grouped by their filter (less after_seq and limit), so equal
@@ -244,10 +316,12 @@ class Hub:
                     if stored.seq <= sub.cursor:
                         continue
                     sub.cursor = stored.seq
-                    if sub.queued >= self.queue_limit:
+                    frame = wire.event(sub.sub_json, stored.seq, env)
+                    if not sub.outbox.fits(sub, len(frame), self.queue_bytes):
                         self.close_slow(sub)
                         continue
-                    sub.send_event(stored, env)
+                    sub.outbox.put(frame, sub)
+                    sub.sent_seq = stored.seq
                     sent += 1
             self.head = stored.seq
         if sent:
@@ -258,6 +332,7 @@ class Hub:
     # -------------------------------------------------------------- subscriptions
 
     def close_slow(self, sub: Subscription) -> None:
+        """Close a subscription whose queue is full (its frames already queued still go out)."""
         self.remove(sub)
         self.metrics.slow_closed.inc()
         sub.outbox.put(
@@ -265,8 +340,8 @@ class Hub:
                 sub.sub_id,
                 ProtocolError(
                     "error",
-                    f"subscriber too slow: {sub.queued} frames queued; "
-                    "resubscribe with after_seq set to the last seq you received",
+                    f"subscriber too slow: {sub.queued} bytes queued for it, {sub.outbox.bytes} for the connection; "
+                    f"resubscribe with after_seq set to the last seq you received ({sub.sent_seq})",
                 ),
             )
         )
@@ -317,26 +392,22 @@ class Hub:
 
         Without ``after_seq``: the newest ``limit`` matches. With it: every match
         after it, paged, with no cap. Either way, anything committed while we
-        were reading is sent before LIVE.
+        were reading is sent before LIVE. Reads are paged by bytes as well as
+        rows, and the catch-up waits for its reader: a subscription never holds
+        more than about its queue budget, however large the log. Cancelling the
+        task (the subscription was replaced or closed) stops it between pages.
         """
         f = sub.filter
         if f.after_seq is None:
             target = self.head
-            page = await self.store.query(f, up_to_seq=target, limit=f.effective_limit)
-            for stored in page:
-                sub.send_event(stored, stored.envelope_json)
-            sub.cursor = target
+            first = await self.store.nth_newest_seq(f, up_to_seq=target, n=f.effective_limit)
+            await self._send_stored(sub, max(first - 1, 0), target)
         else:
             sub.cursor = f.after_seq
         while True:
             target = self.head
-            while sub.cursor < target and not sub.closed and not sub.outbox.closed:
-                page = await self.store.query(f, after_seq=sub.cursor, up_to_seq=target, limit=self.page)
-                for stored in page:
-                    sub.send_event(stored, stored.envelope_json)
-                sub.cursor = target if len(page) < self.page else page[-1].seq
-                if sub.queued >= self.queue_limit // 2:
-                    await sub.drained(self.queue_limit // 4)  # catch-up paces itself to the reader
+            if sub.cursor < target:
+                await self._send_stored(sub, sub.cursor, target)
             if sub.closed or sub.outbox.closed:
                 return
             if sub.cursor >= self.head:  # no await between this check and going live
@@ -344,3 +415,26 @@ class Hub:
         sub.outbox.put(wire.live(sub.sub_id, sub.cursor))
         sub.live = True
         self._go_live(sub)
+
+    async def _send_stored(self, sub: Subscription, after: int, target: int) -> None:
+        """Send the stored matches in (after, target], pacing each frame to the reader."""
+        outbox, budget = sub.outbox, self.queue_bytes
+        sub.cursor = after
+        rows = 16  # grows while frames are small, shrinks when they are large
+        while sub.cursor < target and not sub.closed and not outbox.closed:
+            page = await self.store.envelopes(sub.filter, after_seq=sub.cursor, up_to_seq=target, limit=rows)
+            size = 0
+            for seq, env in page:
+                frame = wire.event(sub.sub_json, seq, env)
+                size += len(frame)
+                if not outbox.fits(sub, len(frame), budget, 0.5):
+                    await outbox.wait_room(sub, len(frame), budget)
+                if sub.closed or outbox.closed:
+                    return
+                outbox.put(frame, sub)
+                sub.cursor = sub.sent_seq = seq
+            if len(page) < rows:
+                sub.cursor = target
+            elif page:
+                rows = max(1, min(self.page, budget // 4 // max(1, size // len(page))))
+

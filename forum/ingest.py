@@ -68,6 +68,7 @@ class Ingest:
         batch_max: int,
         author_buckets: TokenBuckets,
         max_pending: int = 100_000,
+        max_pending_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -78,7 +79,11 @@ class Ingest:
         self.workers = workers
         self.pool = VerifyPool(workers)
         self._inbox: asyncio.Queue[tuple[Any, asyncio.Future[Result]]] = asyncio.Queue(max_pending)
-        self._verified: asyncio.Queue[tuple[Event, asyncio.Future[Result]]] = asyncio.Queue()
+        # Bounded too: when the writer falls behind, the verifier waits, the inbox fills
+        # and submit_nowait refuses ("the forum is busy") instead of memory growing.
+        self._verified: asyncio.Queue[tuple[Event, asyncio.Future[Result]]] = asyncio.Queue(4 * batch_max)
+        self.max_pending_bytes = max_pending_bytes
+        self.pending_bytes = 0  # frame bytes of every envelope submitted and not yet answered
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -100,18 +105,30 @@ class Ingest:
 
     # ------------------------------------------------------------------ API
 
-    def submit_nowait(self, envelope: Any) -> asyncio.Future[Result]:
+    def submit_nowait(self, envelope: Any, size: int = 0) -> asyncio.Future[Result]:
         """Queue an envelope (a dict) or a whole ``["PUBLISH", envelope]`` frame (its raw
-        text, parsed by a worker); the future resolves with its OK once committed (or refused)."""
+        text, parsed by a worker); ``size`` is its bytes as received. The future resolves
+        with its OK once committed (or refused). Refused at once while the queue is full
+        (``max_pending`` envelopes or ``max_pending_bytes``)."""
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        if size and self.pending_bytes and self.pending_bytes + size > self.max_pending_bytes:
+            fut.set_result(Result(id_of_submitted(envelope), False, "rate-limited: the forum is busy, retry shortly", retry_after=1.0))
+            return fut
         try:
             self._inbox.put_nowait((envelope, fut))
         except asyncio.QueueFull:
             fut.set_result(Result(id_of_submitted(envelope), False, "rate-limited: the forum is busy, retry shortly", retry_after=1.0))
+            return fut
+        if size:
+            self.pending_bytes += size
+            fut.add_done_callback(lambda _: self._answered(size))
         return fut
 
-    async def submit(self, envelope: Any) -> Result:
-        return await self.submit_nowait(envelope)
+    def _answered(self, size: int) -> None:
+        self.pending_bytes -= size
+
+    async def submit(self, envelope: Any, size: int = 0) -> Result:
+        return await self.submit_nowait(envelope, size)
 
     # ------------------------------------------------------------------ tasks
 
@@ -135,7 +152,10 @@ class Ingest:
                     if take is not None and (wait := take(res[3])):
                         self._refuse(fut, res[1], ProtocolError("rate-limited", f"author over its rate limit, retry in {wait:.2f}s"), wait)
                         continue
-                    verified.put_nowait((event_of(res), fut))
+                    if verified.full():
+                        await verified.put((event_of(res), fut))  # the writer is behind: wait for it
+                    else:
+                        verified.put_nowait((event_of(res), fut))
                 elif tag == "r":
                     self.metrics.refused.labels(res[2]).inc()
                     if not fut.done():

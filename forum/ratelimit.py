@@ -45,3 +45,12 @@ class TokenBuckets:
     def _prune(self, now: float) -> None:
         full_after = self.burst / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+def publish_cost(nbytes: int, token_bytes: int) -> float:
+    """Address tokens one published event of ``nbytes`` costs: 1, plus 1 per ``token_bytes``.
+
+    A batch costs the sum over its lines, so 16 MB costs the same whether it
+    arrives as one batch or as 16 MB of single events (docs/protocol.md, "Limits").
+    """
+    return 1.0 + nbytes / token_bytes

@@ -45,7 +45,16 @@ class Settings(BaseSettings):
     address_burst: int = Field(10000, ge=1, description="Token bucket size for each client address.")
     max_connections_per_address: int = Field(1000, ge=0, description="Open WebSocket connections per client address; 0 = unlimited.")
     max_subscriptions_per_connection: int = Field(32, ge=1, description="Open subscriptions on one WebSocket connection.")
-    subscriber_queue_frames: int = Field(5000, ge=10, description="Frames queued for one subscription before it is closed as too slow.")
+    rate_token_bytes: int = Field(4096, ge=256, description="Published bytes that cost one more address token: an event costs 1 + its bytes / RATE_TOKEN_BYTES, so a batch costs what its events cost one by one.")
+    subscribe_rate: float = Field(5.0, ge=0, description="SUBSCRIBEs per second one connection may send (token bucket refill; a scores subscription costs 4); 0 = unlimited.")
+    subscribe_burst: int = Field(40, ge=4, description="SUBSCRIBE token bucket size of one connection.")
+    address_subscribe_rate: float = Field(50.0, ge=0, description="SUBSCRIBEs per second all connections of one client address may send together; 0 = unlimited.")
+    address_subscribe_burst: int = Field(400, ge=4, description="SUBSCRIBE token bucket size of one client address.")
+    subscriber_queue_bytes: int = Field(4 * 1024 * 1024, ge=4096, description="Bytes queued for one subscription before it is closed as too slow (CLOSED error with a resume hint).")
+    connection_queue_bytes: int = Field(8 * 1024 * 1024, ge=4096, description="Bytes queued for one WebSocket connection; a live event that does not fit closes its subscription, and the reader reads no more frames until the queue drains.")
+    address_queue_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Bytes queued for all WebSocket connections of one client address together; a live event that does not fit closes its subscription; 0 = unlimited.")
+    control_queue_bytes: int = Field(1024 * 1024, ge=16384, description="Bytes of unread OK, NOTICE, CLOSED and LIVE frames on one connection before it is closed (1008); the reader stops reading at a quarter of it.")
+    ingest_queue_bytes: int = Field(64 * 1024 * 1024, ge=1048576, description="Bytes of published events waiting for verification and commit, over every connection; beyond it PUBLISH is refused with rate-limited.")
 
     # --- processes and ingest
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the listening socket (and the subscribers). They share the log through the writer lock and, to learn of each other's commits, LISTEN/NOTIFY on PostgreSQL or a watch of the log head on SQLite (SQLITE_POLL_MS).")

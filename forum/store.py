@@ -12,6 +12,7 @@ Commit order therefore equals seq order, across any number of processes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -63,6 +64,20 @@ WriteResult = Accepted | Duplicate | ProtocolError
 def event_from_row(payload: str, sig: str, event_id: str) -> Event:
     """Rebuild an :class:`Event` from a stored (already verified) payload."""
     return event_from_parsed(orjson.loads(payload), event_id, payload, sig)
+
+
+def _envelope_rows(rows: Sequence[Any]) -> list[tuple[int, str]]:
+    """(seq, envelope JSON) exactly as :meth:`Event.envelope_json` writes it (in a worker thread).
+
+    Each payload is parsed once more, as :func:`event_from_row` would: a stored
+    row that no longer parses fails the read instead of reaching a client.
+    """
+    dumps, loads = orjson.dumps, orjson.loads
+    out = []
+    for r in rows:
+        loads(r.payload)
+        out.append((r.seq, dumps({"payload": r.payload, "sig": r.sig}).decode()))
+    return out
 
 
 def _stored(row: Any) -> Stored:
@@ -338,6 +353,37 @@ class Store:
         if after_seq is None:
             out.reverse()
         return out
+
+    async def envelopes(self, f: Filter, *, after_seq: int, up_to_seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, envelope JSON) of the first ``limit`` matches in (after_seq, up_to_seq].
+
+        What a catch-up sends: the JSON is built in a worker thread from the stored
+        payload and signature, nothing is decoded on the event loop.
+        """
+        if f.ids is not None and not f.ids:
+            return []
+        cond = [events.c.seq > after_seq, events.c.seq <= up_to_seq, *self._where(f)]
+        stmt = select(events.c.seq, events.c.payload, events.c.sig).where(*cond).order_by(events.c.seq).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return []
+        return await asyncio.to_thread(_envelope_rows, rows)
+
+    async def nth_newest_seq(self, f: Filter, *, up_to_seq: int, n: int) -> int:
+        """The seq of the ``n``-th newest match at or below ``up_to_seq`` (0 if there are fewer)."""
+        if n <= 0 or (f.ids is not None and not f.ids):
+            return up_to_seq + 1
+        stmt = (
+            select(events.c.seq)
+            .where(events.c.seq <= up_to_seq, *self._where(f))
+            .order_by(events.c.seq.desc())
+            .limit(1)
+            .offset(n - 1)
+        )
+        async with self.engine.connect() as conn:
+            seq = (await conn.execute(stmt)).scalar()
+        return 0 if seq is None else int(seq)
 
     async def range(self, first: int, last: int) -> list[Stored]:
         """Every event with first <= seq <= last, in seq order."""

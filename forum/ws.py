@@ -5,6 +5,14 @@ for the commit (so clients can pipeline; worker processes parse and verify
 them), parses every other frame (sans-I/O, forum.protocol.wire), and
 starts a catch-up task per SUBSCRIBE. The sender drains the connection's
 Outbox. Bad frames get an error and the connection keeps working.
+
+Bounds (docs/protocol.md, 11.6 and 11.9): the outbox is counted in bytes per
+subscription, per connection and per client address; the reader reads no
+further frame while replies are piling up or the outbox is full
+(back-pressure: the client's own TCP window fills), and closes the connection
+if replies pile up anyway. PUBLISH costs address tokens by its size,
+SUBSCRIBE costs subscription tokens per connection and per address, and
+replacing or closing a subscription cancels its catch-up.
 """
 
 from __future__ import annotations
@@ -16,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from forum.hub import Outbox, Subscription
+from forum.hub import AddressBudget, Outbox, Subscription
 from forum.ingest import Result, id_of_submitted
 from forum.protocol import wire
 from forum.protocol.errors import ProtocolError
+from forum.ratelimit import TokenBuckets, publish_cost
 
 if TYPE_CHECKING:
     from forum.scores.engine import ScoresEngine
@@ -27,6 +36,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("forum.ws")
 
 MAX_INFLIGHT_PUBLISHES = 2000  # per connection: beyond it the reader waits for OKs
+MAX_INFLIGHT_BYTES = 16 * 1024 * 1024  # per connection: frame bytes of PUBLISHes awaiting their OK
+SCORES_SUBSCRIBE_COST = 4.0  # subscription tokens a scores subscription costs (an event one costs 1)
+CLOSE_REPLIES_PILED_UP = "blocked: replies piled up unread; read your frames"
 PUBLISH_PREFIX = '["PUBLISH",'  # frames starting so go to the workers unparsed; any other spelling is parsed here
 
 
@@ -46,50 +58,75 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     await ws.accept()
     conns[address] = conns.get(address, 0) + 1
+    budgets: dict[str, AddressBudget] = state.address_budgets
+    budget = budgets.get(address) or budgets.setdefault(address, AddressBudget(settings.address_queue_bytes))
     state.metrics.connections.inc()
-    conn = _Connection(ws, address)
+    conn = _Connection(ws, address, budget)
     try:
         await conn.run()
     finally:
         conns[address] -= 1
         if not conns[address]:
             del conns[address]
+            budgets.pop(address, None)
         state.metrics.connections.dec()
 
 
 class _Connection:
-    def __init__(self, ws: WebSocket, address: str) -> None:
+    def __init__(self, ws: WebSocket, address: str, budget: AddressBudget) -> None:
         self.ws = ws
         self.address = address
         st = ws.app.state
-        self.settings = st.settings
+        self.settings = s = st.settings
         self.hub = st.hub
         self.ingest = st.ingest
         self.address_buckets = st.address_buckets
+        self.subscribe_buckets: TokenBuckets = st.subscribe_buckets  # per address
+        self.own_subscribe_bucket = TokenBuckets(s.subscribe_rate, s.subscribe_burst)  # this connection
         self.scores: ScoresEngine = st.scores
-        self.outbox = Outbox()
+        self.outbox = Outbox(
+            limit=s.connection_queue_bytes,
+            control_limit=s.control_queue_bytes,
+            address=budget,
+            on_overflow=self._overflowed,
+        )
         self.subs: dict[str, Subscription] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.catchups: dict[Subscription, asyncio.Task[Any]] = {}
         self.inflight = 0
-        self.room = asyncio.Event()  # set while inflight < MAX_INFLIGHT_PUBLISHES
+        self.inflight_bytes = 0
+        self.room = asyncio.Event()  # set while the in-flight PUBLISHes are under both bounds
         self.room.set()
+        self.reader_task: asyncio.Task[Any] | None = None
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._sender())
+        self.reader_task = asyncio.current_task()
         try:
             await self._reader()
         except WebSocketDisconnect:
             pass
+        except asyncio.CancelledError:
+            if not self.outbox.overflowed:
+                raise
+            log.info("connection closed: replies piled up", address=self.address, queued=self.outbox.bytes)
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1008, reason=CLOSE_REPLIES_PILED_UP)
         finally:
             for sub in self.subs.values():
                 self.hub.remove(sub)
                 self.scores.unsubscribe(sub)
             self.outbox.abandon()
-            for t in self.tasks:
+            for t in self.catchups.values():
                 t.cancel()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
+
+    def _overflowed(self) -> None:
+        """Replies piled up past control_queue_bytes: this connection ends (1008)."""
+        self.outbox.abandon()
+        if self.reader_task is not None:
+            self.reader_task.cancel()
 
     async def _sender(self) -> None:
         try:
@@ -102,7 +139,10 @@ class _Connection:
 
     async def _reader(self) -> None:
         max_frame = self.settings.max_frame_bytes
+        outbox = self.outbox
         while True:
+            if outbox.reader_full():
+                await outbox.reader_room()  # back-pressure: read nothing more until it drains
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
@@ -114,7 +154,7 @@ class _Connection:
                 self.outbox.put(wire.notice(f"too-large: frame is over {max_frame} bytes"))
                 continue
             if text.startswith(PUBLISH_PREFIX):  # parsed and verified by a worker process
-                await self._publish(text)
+                await self._publish(text, len(text))
                 continue
             try:
                 msg = wire.parse_message(text)
@@ -122,7 +162,7 @@ class _Connection:
                 self.outbox.put(wire.notice(e.message))
                 continue
             if isinstance(msg, wire.Publish):
-                await self._publish(msg.envelope)
+                await self._publish(msg.envelope, len(text))
             elif isinstance(msg, wire.Subscribe):
                 self._subscribe(msg)
             elif isinstance(msg, wire.BadSubscribe):
@@ -131,22 +171,24 @@ class _Connection:
             else:
                 self._unsubscribe(msg.sub_id)
 
-    async def _publish(self, envelope: Any) -> None:
-        """Submit an envelope (dict) or a raw ``["PUBLISH", ...]`` frame (str)."""
-        wait = self.address_buckets.take(self.address)
+    async def _publish(self, envelope: Any, size: int) -> None:
+        """Submit an envelope (dict) or a raw ``["PUBLISH", ...]`` frame (str) of ``size`` bytes."""
+        wait = self.address_buckets.take(self.address, publish_cost(size, self.settings.rate_token_bytes))
         if wait:
             self.outbox.put(wire.ok(id_of_submitted(envelope), False, f"rate-limited: address over its rate limit, retry in {wait:.2f}s"))
             return
-        if self.inflight >= MAX_INFLIGHT_PUBLISHES:
+        if self.inflight >= MAX_INFLIGHT_PUBLISHES or self.inflight_bytes + size > MAX_INFLIGHT_BYTES:
             self.room.clear()
             await self.room.wait()  # back-pressure: read no more frames until OKs drain
         self.inflight += 1
-        fut = self.ingest.submit_nowait(envelope)
-        fut.add_done_callback(self._acked)
+        self.inflight_bytes += size
+        fut = self.ingest.submit_nowait(envelope, size)
+        fut.add_done_callback(lambda f: self._acked(f, size))
 
-    def _acked(self, fut: asyncio.Future[Result]) -> None:
+    def _acked(self, fut: asyncio.Future[Result], size: int) -> None:
         self.inflight -= 1
-        if self.inflight < MAX_INFLIGHT_PUBLISHES:
+        self.inflight_bytes -= size
+        if self.inflight < MAX_INFLIGHT_PUBLISHES and self.inflight_bytes <= MAX_INFLIGHT_BYTES // 2:
             self.room.set()
         if fut.cancelled():
             return
@@ -157,6 +199,8 @@ class _Connection:
         sub = self.subs.pop(sub_id, None)
         if sub is None:
             return False
+        if (task := self.catchups.pop(sub, None)) is not None:
+            task.cancel()  # a replaced or closed subscription stops reading the log
         self.hub.remove(sub)
         self.scores.unsubscribe(sub)
         return True
@@ -168,16 +212,25 @@ class _Connection:
         if len(self.subs) >= self.settings.max_subscriptions_per_connection:
             self.outbox.put(wire.closed(msg.sub_id, ProtocolError("blocked", f"at most {self.settings.max_subscriptions_per_connection} subscriptions per connection")))
             return
+        cost = 1.0 if msg.scores is None else SCORES_SUBSCRIBE_COST
+        who, wait = "connection", self.own_subscribe_bucket.take("", cost)
+        if not wait:
+            who, wait = "address", self.subscribe_buckets.take(self.address, cost)
+        if wait:
+            self.outbox.put(
+                wire.closed(msg.sub_id, ProtocolError("rate-limited", f"too many SUBSCRIBEs on this {who}, retry in {wait:.2f}s"))
+            )
+            return
         sub = Subscription(self.outbox, msg.sub_id, msg.filter)
         self.subs[msg.sub_id] = sub
-        if msg.scores is not None:
-            self.scores.subscribe(sub, msg.scores)
-        task = asyncio.create_task(self._catch_up(sub))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task = asyncio.create_task(self._catch_up(sub, msg.scores))
+        self.catchups[sub] = task
+        task.add_done_callback(lambda t: self.catchups.pop(sub, None) if self.catchups.get(sub) is t else None)
 
-    async def _catch_up(self, sub: Subscription) -> None:
+    async def _catch_up(self, sub: Subscription, scores: tuple[str, ...] | None) -> None:
         try:
+            if scores is not None:
+                await self.scores.subscribe(sub, scores)
             await self.hub.run_subscription(sub)
         except asyncio.CancelledError:
             raise

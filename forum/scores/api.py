@@ -92,11 +92,11 @@ async def listing(request: Request) -> Response:
 
 
 async def snapshot(request: Request) -> Response:
-    return JSON(_engine(request).snapshot())
+    return Response(await _engine(request).serialized("snapshot"), media_type="application/json")
 
 
 async def groups(request: Request) -> Response:
-    return JSON(_engine(request).groups())
+    return Response(await _engine(request).serialized("groups"), media_type="application/json")
 
 
 async def community(request: Request) -> Response:

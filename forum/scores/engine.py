@@ -19,6 +19,13 @@ replay is done. Bridging, standing and opinion
 groups are refit when ``scores_min_new_ratings`` new ratings arrived or
 ``scores_interval_s`` passed with any new rating, warm-started from the last
 fit. Requests only read the last published documents.
+
+Bounds (issue 11): the hub's batches reach the engine through a queue bounded
+in payload bytes (:class:`BatchFeed`; past it batches are dropped and re-read
+from the log, in order); a ``"*"`` subscription sends its first views in
+slices paced to its reader; SCORES frames count against the subscription's
+byte budget; the snapshot and groups documents are serialized once per
+version, in a thread.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import structlog
 
 from forum.hub import Hub, Subscription
@@ -52,6 +60,47 @@ log = structlog.get_logger("forum.scores.engine")
 
 SCORED_KINDS = ("rating", "outcome", "retraction", "community", "adoption")
 SORT_KEYS = ("mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate")
+LISTENER_BYTES = 64 * 1024 * 1024  # payload bytes of batches waiting for the engine before it re-reads the log
+SUBSCRIBE_SLICE = 200  # views built per loop pass for a "*" subscription
+
+
+class BatchFeed(asyncio.Queue[Sequence[Stored]]):
+    """The engine's hub listener: a queue bounded in payload bytes.
+
+    Past the bound, batches are not queued: the feed remembers the highest seq
+    it dropped and the engine reads that range back from the log (in order,
+    after what is queued), so memory stays bounded and nothing is skipped.
+    """
+
+    def __init__(self, limit: int = LISTENER_BYTES) -> None:
+        super().__init__()
+        self.limit = limit
+        self.bytes = 0
+        self.dropped_to = 0  # highest seq dropped and not re-read yet
+
+    def put_nowait(self, item: Sequence[Stored]) -> None:
+        size = sum(len(s.event.payload) for s in item)
+        if self.dropped_to or (self.bytes + size > self.limit and self.bytes):
+            if item:
+                self.dropped_to = max(self.dropped_to, item[-1].seq)
+                if self.empty():
+                    super().put_nowait(())  # an empty batch wakes the consumer, which sees dropped_to
+            return
+        self.bytes += size
+        super().put_nowait(item)
+
+    def taken(self, item: Sequence[Stored]) -> None:
+        self.bytes -= sum(len(s.event.payload) for s in item)
+
+
+def _decode_rows(page: Sequence[tuple[int, str, str, str]]) -> list[Stored]:
+    return [Stored(seq, event_from_row(payload, sig, eid)) for seq, eid, payload, sig in page]
+
+
+def _serialize(what: str, cheap: dict[str, Any] | None, fitted: dict[str, Any] | None) -> bytes:
+    if what == "snapshot":
+        return orjson.dumps({"cheap": cheap, "fitted": fitted})
+    return orjson.dumps(groups_document(fitted))
 
 
 class ScoresEngine:
@@ -69,7 +118,9 @@ class ScoresEngine:
         self.fit_result: ScoreResult | None = None
         self.index: dict[str, Any] = {}
         self.subs: dict[Subscription, frozenset[str] | None] = {}  # None = every target
-        self._batches: asyncio.Queue[Sequence[Stored]] = asyncio.Queue()
+        self._batches = BatchFeed()
+        self._serialized: dict[str, tuple[tuple[int, int], asyncio.Future[bytes]]] = {}
+        self._read_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-read")
         self._dirty = asyncio.Event()
         self._fit_now = asyncio.Event()
         self._changed: set[str] = set()
@@ -120,28 +171,49 @@ class ScoresEngine:
                 await t
         self._cheap_pool.shutdown(wait=False, cancel_futures=True)
         self._fit_pool.shutdown(wait=False, cancel_futures=True)
+        self._read_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ loops
 
     async def _consume(self) -> None:
+        feed = self._batches
         while True:
-            batch = await self._batches.get()
-            t0 = time.perf_counter()
-            changed: set[str] = set()
-            for stored in batch:
-                token = self.history.before(self.ledger, stored.seq, stored.event)
-                c = self.state.apply(self.ledger, stored.seq, stored.event)
-                self.history.after(self.ledger, stored.seq, token)
-                if c:
-                    changed |= c
-                    if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
-                        self._new_ratings += 1
-            self.metrics.scores_update_seconds.observe(time.perf_counter() - t0)
-            if changed:
-                self._dirty.set()
-                self._push(changed)
-            if self._new_ratings >= self.settings.scores_min_new_ratings:
-                self._fit_now.set()
+            batch = await feed.get()
+            feed.taken(batch)
+            self._apply(batch)
+            if feed.dropped_to and feed.empty():
+                await self._reread(feed)
+
+    async def _reread(self, feed: BatchFeed) -> None:
+        """Apply what the feed dropped, from the log (the ledger ignores seqs it has)."""
+        while feed.dropped_to:
+            up_to = feed.dropped_to
+            log.info("scores re-read dropped batches from the log", after_seq=self.ledger.head, up_to_seq=up_to)
+            async for page in self.store.export_kinds(SCORED_KINDS, after_seq=self.ledger.head, up_to_seq=up_to):
+                self._apply(await asyncio.to_thread(_decode_rows, page))
+            self.ledger.head = max(self.ledger.head, up_to)
+            if feed.dropped_to == up_to:  # no await between this check and accepting batches again
+                feed.dropped_to = 0
+
+    def _apply(self, batch: Sequence[Stored]) -> None:
+        if not batch:
+            return
+        t0 = time.perf_counter()
+        changed: set[str] = set()
+        for stored in batch:
+            token = self.history.before(self.ledger, stored.seq, stored.event)
+            c = self.state.apply(self.ledger, stored.seq, stored.event)
+            self.history.after(self.ledger, stored.seq, token)
+            if c:
+                changed |= c
+                if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
+                    self._new_ratings += 1
+        self.metrics.scores_update_seconds.observe(time.perf_counter() - t0)
+        if changed:
+            self._dirty.set()
+            self._push(changed)
+        if self._new_ratings >= self.settings.scores_min_new_ratings:
+            self._fit_now.set()
 
     async def _cheap_loop(self) -> None:
         """The whole cheap document (snapshot, communities section), rebuilt at most every
@@ -291,18 +363,40 @@ class ScoresEngine:
     def snapshot(self) -> dict[str, Any]:
         return {"cheap": self.cheap, "fitted": self.fitted}
 
+    async def serialized(self, what: str) -> bytes:
+        """The snapshot or groups document as JSON, serialized once per document pair in a thread."""
+        version = (id(self.cheap), id(self.fitted))
+        got = self._serialized.get(what)
+        if got is None or got[0] != version:
+            fut = asyncio.get_running_loop().run_in_executor(self._read_pool, _serialize, what, self.cheap, self.fitted)
+            got = self._serialized[what] = (version, fut)
+        return await asyncio.shield(got[1])
+
     def groups(self) -> dict[str, Any]:
         return groups_document(self.fitted)
 
     # ------------------------------------------------------------------ streaming
 
-    def subscribe(self, sub: Subscription, targets: Sequence[str]) -> None:
+    async def subscribe(self, sub: Subscription, targets: Sequence[str]) -> None:
+        """Register ``sub`` and send the current view of each wanted target, paced to its reader."""
         wanted = None if "*" in targets else frozenset(targets)
         self.subs[sub] = wanted
-        every = sorted({*list(self.state.targets), *list(self.state.outcomes)}) if wanted is None else ()
-        for t in every or wanted or ():
-            if (v := self.get(t)) is not None:
-                sub.outbox.put(wire.scores(sub.sub_id, v), sub)
+        every = sorted({*list(self.state.targets), *list(self.state.outcomes)}) if wanted is None else sorted(wanted or ())
+        budget = self.settings.subscriber_queue_bytes
+        for i in range(0, len(every), SUBSCRIBE_SLICE):
+            if i:
+                await asyncio.sleep(0)  # let everyone else run between slices
+            for t in every[i : i + SUBSCRIBE_SLICE]:
+                if sub.closed or sub.outbox.closed:
+                    return
+                if (v := self.get(t)) is None:
+                    continue
+                frame = wire.scores(sub.sub_id, v)
+                if not sub.outbox.fits(sub, len(frame), budget, 0.5):
+                    await sub.outbox.wait_room(sub, len(frame), budget)
+                    if sub.closed or sub.outbox.closed:
+                        return
+                sub.outbox.put(frame, sub)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subs.pop(sub, None)
@@ -317,8 +411,9 @@ class ScoresEngine:
                 continue
             for t, v in views.items():
                 if wanted is None or t in wanted:
-                    if sub.queued >= self.settings.subscriber_queue_frames:
+                    frame = wire.scores(sub.sub_id, v)
+                    if not sub.outbox.fits(sub, len(frame), self.settings.subscriber_queue_bytes):
                         self.hub.close_slow(sub)
                         self.subs.pop(sub, None)
                         break
-                    sub.outbox.put(wire.scores(sub.sub_id, v), sub)
+                    sub.outbox.put(frame, sub)

@@ -3,7 +3,7 @@
 One forum serves the whole module, started with small limits so that its
 refusals happen for real: an author may publish 30 events (then
 ``rate-limited``), a connection may hold 3 subscriptions (then ``blocked``),
-and a subscription with 10 frames queued is closed as too slow. Every test
+and a subscription with 4 KiB queued is closed as too slow. Every test
 publishes with its own key and subscribes to its own author, so the tests do
 not see each other's events. Server-side effects the client cannot report
 (pipelining, a frame never sent) are read from the forum's ``/metrics``.
@@ -43,7 +43,7 @@ from tests.support.timeouts import timeout
 FAST = Backoff(initial=0.01, maximum=0.05)
 AUTHOR_BURST = 30
 MAX_SUBSCRIPTIONS = 3
-QUEUE_FRAMES = 10
+QUEUE_BYTES = 4096
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForumProcess]:
         author_rate=0.001,  # a token every 1000 s: the burst is all an author gets here
         author_burst=AUTHOR_BURST,
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
-        subscriber_queue_frames=QUEUE_FRAMES,
+        subscriber_queue_bytes=QUEUE_BYTES,
     ).start()
     try:
         yield server

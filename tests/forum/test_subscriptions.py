@@ -109,13 +109,13 @@ def test_subscription_limit_per_connection(tmp_path: Path, database_url: str) ->
             assert m[0] == "CLOSED" and m[2].startswith("blocked: ")
 
 
-@pytest.mark.parametrize("queue_limit", [5])
-async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Path, queue_limit: int) -> None:
+@pytest.mark.parametrize("queue_bytes", [2000])
+async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Path, queue_bytes: int) -> None:
     """Real store, real hub; one outbox is never drained (a peer that stopped reading)."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/f.db")
     await migrate(engine)
     store = Store(engine)
-    hub = Hub(store, Metrics(), queue_limit=queue_limit)
+    hub = Hub(store, Metrics(), queue_bytes=queue_bytes)
     await hub.start()
     slow, fast = Outbox(), Outbox()
     s_slow, s_fast = Subscription(slow, "slow", Filter()), Subscription(fast, "fast", Filter())
@@ -132,8 +132,12 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(tmp_path: Pat
             received.append(await fast.get() or "")
     assert [orjson.loads(f)[0] for f in received] == ["LIVE"] + ["EVENT"] * 40
     slow_frames = [orjson.loads(f) for f, _ in slow.frames]
-    assert [f[0] for f in slow_frames] == ["LIVE"] + ["EVENT"] * queue_limit + ["CLOSED"]
+    kept = [f for f, _ in slow.frames if f.startswith('["EVENT"')]
+    # The budget is in bytes: as many events as fit, then CLOSED with the resume hint.
+    assert [f[0] for f in slow_frames] == ["LIVE"] + ["EVENT"] * len(kept) + ["CLOSED"]
+    assert 0 < sum(map(len, kept)) <= queue_bytes < sum(map(len, kept)) + len(kept[-1]) + 10
     assert slow_frames[-1][2].startswith("error: subscriber too slow")
+    assert f"after_seq set to the last seq you received ({slow_frames[-2][2]})" in slow_frames[-1][2]
     assert s_slow not in hub.live and s_fast in hub.live
     await hub.stop()
     await engine.dispose()
@@ -163,7 +167,7 @@ async def test_indexed_live_matching_equals_checking_every_filter(tmp_path: Path
     await migrate(engine)
     try:
         store = Store(engine)
-        hub = Hub(store, Metrics(), queue_limit=10_000)
+        hub = Hub(store, Metrics(), queue_bytes=10_000_000)
         await hub.start()
         rng = random.Random(7)
         signers = [Signer(f"idx{i}") for i in range(3)]

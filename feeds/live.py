@@ -23,6 +23,10 @@ Each stream registers one object in ``hub.listeners``. It is an
 it folds the batch into "highest matching seq" and "retracted ids" and wakes
 the stream, so a slow reader costs a constant amount of memory and never
 slows the hub.
+
+Streams are capped per process (``max_live_streams``, then 503) and per client
+address (``max_live_streams_per_address``, then 429), so one address cannot
+take every stream.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from forum.protocol.events import Event, refs_of
 from forum.scores.engine import ScoresEngine
 from forum.store import Stored
 
-MAX_STREAMS = 5000
 PING_SECONDS = 15
 MAX_WATCH = 100
 SCORE_POLL_S = 1.0
@@ -51,8 +54,9 @@ SCORE_POLL_S = 1.0
 class LiveListener(asyncio.Queue[Sequence[Stored]]):
     """A hub listener that coalesces instead of queueing."""
 
-    def __init__(self, matches: Callable[[Event], bool], after: int) -> None:
+    def __init__(self, matches: Callable[[Event], bool], after: int, address: str = "") -> None:
         super().__init__()
+        self.address = address
         self.matches = matches
         self.latest = after
         self.sent = after
@@ -152,11 +156,17 @@ def matcher(kinds: Sequence[str], tag: str | None, author: str | None) -> Callab
 
 
 async def stream(request: Request, matches: Callable[[Event], bool], after: int, watch: Sequence[str] = ()) -> Response:
-    hub = request.app.state.hub
+    st = request.app.state
+    hub, settings = st.hub, st.settings
     scores = ScoreWatch(engine(request), watch)
-    if sum(isinstance(q, LiveListener) for q in hub.listeners) >= MAX_STREAMS:
+    client = request.scope.get("client")
+    address = client[0] if client else "unknown"
+    streams = [q for q in hub.listeners if isinstance(q, LiveListener)]
+    if len(streams) >= settings.max_live_streams:
         return Response("too many live streams\n", status_code=503, headers={"Retry-After": "30"})
-    listener = LiveListener(matches, after)
+    if sum(q.address == address for q in streams) >= settings.max_live_streams_per_address:
+        return Response("too many live streams from this address\n", status_code=429, headers={"Retry-After": "30"})
+    listener = LiveListener(matches, after, address)
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         hub.listeners.append(listener)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from forum.protocol import strictjson
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import KINDS, PROTOCOL_VERSION
 from forum.protocol.filters import DECIMAL, DEFAULT_LIMIT, MAX_LIMIT, filter_from_query
+from forum.ratelimit import publish_cost
 from forum.responses import JSON, error, from_protocol_error
 from forum.store import Stored
 from forum.ws import client_address
@@ -32,18 +34,34 @@ def _result_json(r: Result) -> dict[str, Any]:
     return {"id": r.id, "accepted": r.accepted, "message": r.message, "seq": r.seq}
 
 
+class BodyTimeout(Exception):
+    """The request body did not arrive within http_body_timeout_s."""
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, at most ``limit`` bytes (checked as it arrives) and within the body timeout."""
     size = 0
     chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProtocolError("too-large", f"request body is over {limit} bytes")
-        chunks.append(chunk)
+    if (declared := request.headers.get("content-length", "")).isdigit() and int(declared) > limit:
+        raise ProtocolError("too-large", f"request body is over {limit} bytes")
+    try:
+        async with asyncio.timeout(request.app.state.settings.http_body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ProtocolError("too-large", f"request body is over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout from None
     return b"".join(chunks)
 
 
-def _rate_limit(request: Request, n: int = 1) -> float:
+def _body_timeout(request: Request) -> Response:
+    seconds = request.app.state.settings.http_body_timeout_s
+    return error("blocked", f"request body not received within {seconds:g}s", status=408, headers={"Connection": "close"})
+
+
+def _rate_limit(request: Request, n: float = 1) -> float:
     return float(request.app.state.address_buckets.take(client_address(request.scope), n))
 
 
@@ -54,15 +72,31 @@ async def publish(request: Request) -> Response:
         envelope = strictjson.loads(body, what="envelope")
     except ProtocolError as e:
         return from_protocol_error(e)
-    if wait := _rate_limit(request):
+    except BodyTimeout:
+        return _body_timeout(request)
+    if wait := _rate_limit(request, publish_cost(len(body), st.settings.rate_token_bytes)):
         return from_protocol_error(
             ProtocolError("rate-limited", f"address over its rate limit, retry in {wait:.2f}s"), wait
         )
-    r = await st.ingest.submit(envelope)
+    r = await st.ingest.submit(envelope, len(body))
     if not r.accepted:
         refusal = ProtocolError(r.reason or "error", r.message.split(": ", 1)[-1])
         return from_protocol_error(refusal, r.retry_after)
     return JSON({"ok": True, **_result_json(r)}, status_code=201 if r.seq else 200)
+
+
+def _parse_lines(lines: list[bytes], max_line: int) -> list[Any]:
+    """Each line's envelope, or the Result that refuses it (runs in a worker thread)."""
+    out: list[Any] = []
+    for line in lines:
+        if len(line) > max_line:
+            out.append(Result("", False, f"too-large: line is over {max_line} bytes"))
+            continue
+        try:
+            out.append(strictjson.loads(line, what="envelope"))
+        except ProtocolError as e:
+            out.append(Result("", False, e.message))
+    return out
 
 
 async def publish_batch(request: Request) -> Response:
@@ -71,29 +105,27 @@ async def publish_batch(request: Request) -> Response:
         body = await _read_body(request, st.settings.max_batch_body_bytes)
     except ProtocolError as e:
         return from_protocol_error(e)
+    except BodyTimeout:
+        return _body_timeout(request)
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
+    # A batch costs what its events cost one by one: 1 token each plus 1 per rate_token_bytes.
+    unit = st.settings.rate_token_bytes
+    cost = sum(publish_cost(len(ln), unit) for ln in lines)
     burst = st.settings.address_burst
-    if st.settings.address_rate and len(lines) > burst:
-        return error("too-large", f"a batch may hold at most {burst} events (the address burst)")
-    if wait := _rate_limit(request, len(lines)):
+    if st.settings.address_rate and cost > burst:
+        return error("too-large", f"this batch costs {cost:.0f} address tokens, more than the address burst ({burst}); split it")
+    if wait := _rate_limit(request, cost):
         return from_protocol_error(
             ProtocolError("rate-limited", f"address over its rate limit, retry in {wait:.2f}s"), wait
         )
+    parsed = await asyncio.to_thread(_parse_lines, lines, st.settings.max_frame_bytes)
     futures = []
-    immediate: dict[int, Result] = {}
-    for i, line in enumerate(lines):
-        if len(line) > st.settings.max_frame_bytes:
-            immediate[i] = Result("", False, f"too-large: line is over {st.settings.max_frame_bytes} bytes")
-            continue
-        try:
-            env = strictjson.loads(line, what="envelope")
-        except ProtocolError as e:
-            immediate[i] = Result("", False, e.message)
-            continue
-        futures.append((i, st.ingest.submit_nowait(env)))
     results: list[Result | None] = [None] * len(lines)
-    for i, r in immediate.items():
-        results[i] = r
+    for i, (line, item) in enumerate(zip(lines, parsed, strict=True)):
+        if isinstance(item, Result):
+            results[i] = item
+        else:
+            futures.append((i, st.ingest.submit_nowait(item, len(line))))
     for i, fut in futures:
         results[i] = await fut
     return JSON({"ok": True, "results": [_result_json(r) for r in results if r is not None]})
@@ -113,18 +145,21 @@ async def list_events(request: Request) -> Response:
         return from_protocol_error(e)
     limit = f.effective_limit
     if f.after_seq is not None:
-        rows = await st.store.query(f, after_seq=f.after_seq, limit=limit)
+        rows = await st.store.query_rows(f, after_seq=f.after_seq, limit=limit)
         nxt = {**_flat(params), "after_seq": str(rows[-1].seq)} if len(rows) == limit else None
     else:
-        rows = await st.store.query(f, before_seq=int(before[0]) if before else None, limit=limit)
+        rows = await st.store.query_rows(f, before_seq=int(before[0]) if before else None, limit=limit)
         nxt = {**_flat(params), "before_seq": str(rows[0].seq)} if len(rows) == limit else None
-    return JSON(
-        {
-            "events": [_event_json(s) for s in rows],
-            "next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None,
-            "head": await st.store.head(),
-        }
-    )
+    doc = {"next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None, "head": await st.store.head()}
+    # Up to 1,000 events of 64 KB: serialized in a worker thread, not on the event loop.
+    return Response(await asyncio.to_thread(_events_body, rows, doc), media_type="application/json")
+
+
+def _events_body(rows: list[Any], doc: dict[str, Any]) -> bytes:
+    events = [
+        {"seq": r.seq, "id": r.id, "payload": r.payload, "sig": r.sig, "retracted": bool(r.retracted)} for r in rows
+    ]
+    return orjson.dumps({"events": events, **doc})
 
 
 def _flat(params: dict[str, list[str]]) -> dict[str, str]:

@@ -8,9 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
@@ -19,6 +21,7 @@ from forum.db import create_engine, is_postgres, migrate
 from forum.hub import Hub
 from forum.ingest import Ingest
 from forum.metrics import Metrics
+from forum.publicurl import PublicURL
 from forum.ratelimit import TokenBuckets
 from forum.responses import error
 from forum.scores import api as scores_api
@@ -28,6 +31,8 @@ from forum.sqlitewatch import HeadWatcher, sqlite_path
 from forum.store import Store
 from forum.values import api as values_api
 from forum.ws import websocket_endpoint
+
+log = structlog.get_logger("forum.app")
 
 API_PREFIXES = ("/api/", "/.well-known/", "/healthz", "/metrics", "/openapi.json", "/ws")
 
@@ -43,6 +48,12 @@ def _http_error_handler(site: Site) -> Callable[[Request, Exception], Awaitable[
         return error(reason, exc.detail or "request refused", status=exc.status_code)
 
     return http_error
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request: one debug line, no traceback (nobody reads the answer)."""
+    log.debug("client disconnected", path=request.url.path, method=request.method)
+    return Response(status_code=499)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -107,9 +118,9 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
 
     app = Starlette(
         routes=[*api.routes, *scores_api.routes, *values_api.routes, *search.routes, WebSocketRoute("/ws", websocket_endpoint), *site.routes],
-        middleware=list(site.middleware),
+        middleware=[Middleware(PublicURL, public_url=settings.public_url), *site.middleware],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error_handler(site), Exception: _server_error},
+        exception_handlers={HTTPException: _http_error_handler(site), ClientDisconnect: _client_gone, Exception: _server_error},
     )
     app.state.settings = settings
     return app

@@ -125,16 +125,21 @@ def run(settings: Settings) -> None:
         ws_ping_interval=20.0,
         ws_ping_timeout=60.0,
         access_log=False,
+        http="forum.httpguard:GuardedH11Protocol",  # per-address cap and header timeout (config.forum_guard)
+        h11_max_incomplete_event_size=16 * 1024,  # request line and headers: at most 16 KiB
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
+    guard = (settings.max_http_connections_per_address, settings.http_header_timeout_s)
     if settings.workers > 1:
         # Migrate once before the workers start (SQLite has no lock that would serialize theirs).
         asyncio.run(_migrate(settings))
         _export(settings)
         config = uvicorn.Config("forum.server:create_worker_app", factory=True, workers=settings.workers, **common)
+        config.forum_guard = guard  # type: ignore[attr-defined]
         _Workers(config, sock).run()
         return
     config = uvicorn.Config(full_app(settings), **common)
+    config.forum_guard = guard  # type: ignore[attr-defined]
     tune_gc()
     _Server(config, sock, settings).run(sockets=[sock])

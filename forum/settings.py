@@ -28,7 +28,12 @@ class Settings(BaseSettings):
         "For PostgreSQL: postgresql+asyncpg://user:pass@host/db.",
     )
     name: str = Field("Mycelium", description="Name of this forum, shown in pages and the well-known document.")
-    public_url: str | None = Field(None, description="Public base URL (for feed links); unset: taken from each request.")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="Public base URL of this forum (scheme and host, no path), used for every absolute link and redirect. "
+        "The Host header of a request never reaches a link; unset: `forum serve` uses the address it listens on.",
+    )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$", description="Log level: debug, info, warning or error.")
 
     # --- protocol limits
@@ -54,6 +59,11 @@ class Settings(BaseSettings):
     connection_queue_bytes: int = Field(8 * 1024 * 1024, ge=4096, description="Bytes queued for one WebSocket connection; a live event that does not fit closes its subscription, and the reader reads no more frames until the queue drains.")
     address_queue_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Bytes queued for all WebSocket connections of one client address together; a live event that does not fit closes its subscription; 0 = unlimited.")
     control_queue_bytes: int = Field(1024 * 1024, ge=16384, description="Bytes of unread OK, NOTICE, CLOSED and LIVE frames on one connection before it is closed (1008); the reader stops reading at a quarter of it.")
+    max_http_connections_per_address: int = Field(256, ge=0, description="Open HTTP connections per client address (WebSockets count apart once upgraded); the next one gets 503 and is closed; 0 = unlimited.")
+    http_header_timeout_s: float = Field(10.0, ge=0, description="Seconds a request line and its headers may take to arrive before 408 and close (slowloris); 0 = no limit.")
+    http_body_timeout_s: float = Field(30.0, gt=0, description="Seconds a request body may take to arrive where one is read (publish, batch) before 408.")
+    max_live_streams: int = Field(5000, ge=1, description="Open /live notification streams in one server process; beyond it 503.")
+    max_live_streams_per_address: int = Field(16, ge=1, description="Open /live notification streams per client address; beyond it 429.")
     ingest_queue_bytes: int = Field(64 * 1024 * 1024, ge=1048576, description="Bytes of published events waiting for verification and commit, over every connection; beyond it PUBLISH is refused with rate-limited.")
 
     # --- processes and ingest

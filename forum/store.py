@@ -336,6 +336,19 @@ class Store:
         most ``up_to_seq``). Without: the newest ``limit`` matches (below
         ``before_seq`` if given), returned oldest first.
         """
+        rows = await self.query_rows(f, after_seq=after_seq, before_seq=before_seq, up_to_seq=up_to_seq, limit=limit)
+        return [_stored(r) for r in rows]
+
+    async def query_rows(
+        self,
+        f: Filter,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        up_to_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Any]:
+        """What :meth:`query` returns as undecoded rows (seq, id, payload, sig, retracted, ...)."""
         if f.ids is not None and not f.ids:
             return []
         cond = self._where(f)
@@ -348,11 +361,10 @@ class Store:
                 cond.append(events.c.seq < before_seq)
             stmt = select(events).where(*cond).order_by(events.c.seq.desc()).limit(limit)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        out = [_stored(r) for r in rows]
+            rows = list((await conn.execute(stmt)).all())
         if after_seq is None:
-            out.reverse()
-        return out
+            rows.reverse()
+        return rows
 
     async def envelopes(self, f: Filter, *, after_seq: int, up_to_seq: int, limit: int) -> list[tuple[int, str]]:
         """(seq, envelope JSON) of the first ``limit`` matches in (after_seq, up_to_seq].

@@ -23,6 +23,9 @@ class Metrics:
         self.connections = Gauge("mycelium_websocket_connections", "Open WebSocket connections.", registry=r)
         self.subscriptions = Gauge("mycelium_subscriptions", "Open subscriptions.", registry=r)
         self.slow_closed = Counter("mycelium_slow_subscriptions_closed", "Subscriptions closed for falling behind.", registry=r)
+        self.replies_closed = Counter(
+            "mycelium_connections_closed_replies_piled_up", "WebSocket connections closed (1008) for leaving replies unread.", registry=r
+        )
         self.delivered = Counter("mycelium_event_frames_sent", "EVENT frames queued to subscribers.", registry=r)
         self.scores_update_seconds = Histogram(
             "mycelium_scores_update_seconds", "Time to apply one delivered batch to the scores (ledger and running sums).",

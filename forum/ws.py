@@ -109,6 +109,7 @@ class _Connection:
             if not self.outbox.overflowed:
                 raise
             log.info("connection closed: replies piled up", address=self.address, queued=self.outbox.bytes)
+            self.ws.app.state.metrics.replies_closed.inc()
             with contextlib.suppress(Exception):
                 await self.ws.close(code=1008, reason=CLOSE_REPLIES_PILED_UP)
         finally:

@@ -75,7 +75,10 @@ def _envelope_rows(rows: Sequence[Any]) -> list[tuple[int, str]]:
     dumps, loads = orjson.dumps, orjson.loads
     out = []
     for r in rows:
-        loads(r.payload)
+        try:
+            loads(r.payload)
+        except orjson.JSONDecodeError:
+            raise StorageError(f"the stored payload of seq {r.seq} does not parse") from None
         out.append((r.seq, dumps({"payload": r.payload, "sig": r.sig}).decode()))
     return out
 

@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from forum.hub import AddressBudget, Outbox, Subscription
 from forum.ingest import Result, id_of_submitted
 from forum.protocol import wire
-from forum.protocol.errors import ProtocolError
+from forum.protocol.errors import ProtocolError, StorageError
 from forum.ratelimit import TokenBuckets, publish_cost
 
 if TYPE_CHECKING:
@@ -235,11 +235,17 @@ class _Connection:
             await self.hub.run_subscription(sub)
         except asyncio.CancelledError:
             raise
+        except StorageError as e:  # e.g. a stored row that no longer parses: one line, no traceback
+            log.error("subscription failed", sub_id=sub.sub_id, error=str(e))
+            self._failed(sub)
         except Exception:
             log.exception("subscription failed", sub_id=sub.sub_id)
-            self.hub.remove(sub)
-            self.subs.pop(sub.sub_id, None)
-            self.outbox.put(wire.closed(sub.sub_id, ProtocolError("error", "the subscription failed on the server; resubscribe with after_seq")))
+            self._failed(sub)
+
+    def _failed(self, sub: Subscription) -> None:
+        self.hub.remove(sub)
+        self.subs.pop(sub.sub_id, None)
+        self.outbox.put(wire.closed(sub.sub_id, ProtocolError("error", "the subscription failed on the server; resubscribe with after_seq")))
 
     def _unsubscribe(self, sub_id: str) -> None:
         if not self._drop(sub_id):

@@ -56,4 +56,4 @@ def invalid(detail: str) -> ProtocolError:
 
 
 class StorageError(MyceliumError):
-    """The database failed; the batch it was writing was not committed."""
+    """The database failed: the batch it was writing was not committed, or a stored row cannot be read."""

@@ -4,12 +4,12 @@ Sorts (``/proposals?sort=``):
 
 * ``top``: the engine's shrunk mean, exactly the order of
   ``GET /api/v1/scores?kind=proposal&sort=shrunk_mean``;
-* ``agreement``: proposals whose bridging status is ``bridging`` (raters who
-  usually disagree both rate it well), by bridging score; then the rest
-  that have a bridging score, by score;
+* ``agreement``: only proposals whose bridging status is ``bridging`` (raters
+  who usually disagree both rate it well), by bridging score;
 * ``tried``: number of communities that reported trying it, then success rate;
-* ``success``: the smoothed success rate of completed experiments, exactly the
-  order of ``GET /api/v1/scores?kind=proposal&sort=success_rate``;
+* ``success``: proposals with at least one experiment completed with verdict
+  ``success``, by smoothed success rate, in the order of
+  ``GET /api/v1/scores?kind=proposal&sort=success_rate``;
 * ``new``: newest first, from the log (no engine needed).
 
 A ranking is computed once per published document pair (``cheap``, ``fitted``)
@@ -40,9 +40,9 @@ SORT_LABELS = {
 }
 SORT_WORDS = {
     "top": "Highest shrunk mean rating first: the mean pulled toward zero while few agents have rated.",
-    "agreement": "Proposals rated well by agents who usually disagree with each other (bridging), strongest first.",
+    "agreement": "Proposals rated well by agents who usually disagree with each other (status “Bridging”), strongest first.",
     "tried": "Proposals the most communities reported trying.",
-    "success": "Highest smoothed success rate across the communities that completed an experiment.",
+    "success": "Proposals at least one community tried with success, highest smoothed success rate first.",
     "new": "Newest proposals first.",
 }
 MIN_AGE_S = 2.0
@@ -63,16 +63,22 @@ def _status_rank(v: Mapping[str, Any]) -> tuple[int, float]:
     return (2 if b.get("status") == "bridging" else 1, float(score))
 
 
+def _worked(v: Mapping[str, Any]) -> bool:
+    o = v.get("outcomes") or {}
+    by_verdict = o.get("by_verdict") or {}
+    return o.get("success_rate") is not None and int(by_verdict.get("success", 0) or 0) > 0
+
+
 def compute(engine: Any, sort: str) -> tuple[str, ...]:
     """Proposal ids in ``sort`` order (worker thread: reads immutable published documents)."""
     if sort == "top":
         return tuple(v["target"] for v in engine.listing("shrunk_mean", "proposal", True, 10**9, 0) if v.get("shrunk_mean") is not None)
     if sort == "success":
-        return tuple(v["target"] for v in engine.listing("success_rate", "proposal", True, 10**9, 0) if (v.get("outcomes") or {}).get("success_rate") is not None)
+        return tuple(v["target"] for v in engine.listing("success_rate", "proposal", True, 10**9, 0) if _worked(v))
     views = engine.listing("shrunk_mean", "proposal", True, 10**9, 0)
     if sort == "agreement":
         keyed = [(_status_rank(v), v["target"]) for v in views]
-        keyed = [k for k in keyed if k[0][0] > 0]
+        keyed = [k for k in keyed if k[0][0] == 2]  # status "bridging" only
         keyed.sort(key=lambda k: (-k[0][0], -k[0][1], k[1]))
         return tuple(t for _, t in keyed)
     if sort == "tried":

@@ -127,6 +127,17 @@ def _pages(site: Site) -> list[tuple[str, str]]:
         ("event-rating", f"/events/{ids['rating']}"),
         ("event-criterion", f"/events/{ids['criterion']}"),
         ("about-scores", "/about/scores"),
+        ("ranked-top", "/proposals?sort=top"),
+        ("ranked-agreement", "/proposals?sort=agreement"),
+        ("ranked-tried", "/proposals?sort=tried"),
+        ("ranked-success", "/proposals?sort=success"),
+        ("ranked-tag", "/proposals?sort=top&tag=democracy"),
+        ("proposal-ratings-history", f"/proposals/{ids['proposal']}?ratings=all"),
+        ("communities", "/communities"),
+        ("pick-community", "/?community=zzz-no-such-place"),
+        ("search", "/search?q=budget"),
+        ("search-empty", "/search"),
+        ("api", "/api"),
         ("not-found", "/proposals/" + "0" * 64),
     ]
 
@@ -143,13 +154,15 @@ def test_every_page_kind_renders_cleanly(site: Site, browser: Any) -> None:
                 assert resp is not None
                 assert resp.status == (404 if name == "not-found" else 200), (name, resp.status)
                 assert page.locator("h1").count() >= 1, name
-                if name.startswith("home"):
+                if page.locator("#live-status").count():  # live pages say they are live
                     page.wait_for_selector("#live-status:not([hidden])", timeout=timeout(5) * 1000)
                 page.wait_for_timeout(150)
                 # readable on a phone: nothing wider than the viewport
                 overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
                 assert overflow <= 1, (name, width_name, overflow)
                 page.screenshot(path=str(shots / f"feeds-{name}-{width_name}.png"), full_page=True)
+                if name == "home":  # what a visitor sees first
+                    page.screenshot(path=str(shots / f"feeds-{name}-{width_name}-first-screen.png"))
                 if name != "not-found":
                     assert watch.errors == [], (name, watch.errors)
                 assert watch.dialogs == []
@@ -306,6 +319,14 @@ def test_hostile_posts_run_no_script(hostile_site: tuple[str, dict[str, str]], b
         f"/events/{ids['criterion']}",
         f"/events/{ids['retraction']}",
         "/fragments/feed?after=0",
+        "/proposals?sort=top",
+        "/proposals?sort=top&tag=xss",
+        "/communities",
+        "/communities?q=town",
+        "/search?q=script",
+        "/search?q=alert&kind=outcome",
+        f"/proposals/{ids['proposal']}?ratings=all",
+        "/api",
     ]
     ctx = browser.new_context(viewport=DESKTOP)
     # Anything the page would fetch from elsewhere is recorded and refused.
@@ -344,3 +365,120 @@ def test_hostile_posts_run_no_script(hostile_site: tuple[str, dict[str, str]], b
     assert foreign == []
     ctx.close()
 
+
+
+# --------------------------------------------------------------------------- ranked, live scores, search
+
+
+def _api(url: str, path: str) -> Any:
+    with httpx2.Client(base_url=url, timeout=timeout(10)) as http:
+        r = http.get(path)
+        assert r.status_code == 200, (path, r.text)
+        return r.json()
+
+
+def _card_ids(page: Any) -> list[str]:
+    ids: list[str] = page.locator("#main li.post").evaluate_all("els => els.map(e => e.id.slice(2))")
+    return ids
+
+
+def test_ranked_order_matches_the_scores_api(site: Site, browser: Any) -> None:
+    for viewport in (DESKTOP, PHONE):
+        ctx = browser.new_context(viewport=viewport)
+        page = ctx.new_page()
+        watch = Watch(page)
+        for sort, api_sort in (("top", "shrunk_mean"), ("success", "success_rate")):
+            page.goto(f"{site.url}/proposals?sort={sort}", wait_until="load")
+            shown = _card_ids(page)
+            api = [v["target"] for v in _api(site.url, f"/api/v1/scores?kind=proposal&sort={api_sort}&limit=1000")["scores"]]
+            assert shown, sort
+            assert shown == [t for t in api if t in set(shown)], sort  # the page's order is the API's
+            listed = [t for t in api if t != site.demo.ids["retracted"] and t in [*site.demo.proposals, site.demo.ids["revision"]]]
+            assert shown[0] == listed[0], sort
+            assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
+        assert watch.errors == [] and watch.dialogs == []
+        ctx.close()
+
+
+def test_card_badge_changes_within_three_seconds(site: Site, browser: Any) -> None:
+    ctx = browser.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    watch = Watch(page)
+    page.goto(f"{site.url}/proposals?sort=top", wait_until="load")
+    page.wait_for_selector("#live-status:not([hidden])", timeout=timeout(5) * 1000)
+    target = _card_ids(page)[0]
+    count = _api(site.url, f"/api/v1/scores/{target}")["count"]
+    badge = page.locator(f'#e-{target} [data-badges="{target}"]')
+    assert f"{count} raters" in badge.inner_text()
+    raters = [Agent(f"badge-rater-{i}") for i in range(3)]
+    sent = time.monotonic()
+    publish_all(site.url, [r.envelope("rating", rating_body(target, -1.0)) for r in raters])
+    page.wait_for_function(
+        "([sel, text]) => { const el = document.querySelector(sel); return el && el.textContent.includes(text); }",
+        arg=[f'#e-{target} [data-badges="{target}"]', f"{count + 3} raters"],
+        timeout=3000,
+    )
+    elapsed = time.monotonic() - sent
+    assert elapsed < 3.0, elapsed
+    page.screenshot(path=str(screenshot_dir() / "feeds-ranked-live-badge.png"))
+    assert watch.errors == [] and watch.dialogs == []
+    ctx.close()
+
+
+def test_event_page_updates_scores_and_outcome_reports(site: Site, browser: Any) -> None:
+    target = site.demo.proposals[3]
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    watch = Watch(page)
+    page.goto(f"{site.url}/proposals/{target}", wait_until="load")
+    page.wait_for_selector("#live-status:not([hidden])", timeout=timeout(5) * 1000)
+    count = _api(site.url, f"/api/v1/scores/{target}")["count"]
+    raters = [Agent(f"page-rater-{i}") for i in range(2)]
+    publish_all(site.url, [r.envelope("rating", rating_body(target, 0.9)) for r in raters])
+    page.wait_for_function(
+        "n => { const dd = document.querySelector('[data-region=scores] .facts dd'); return dd && dd.textContent.trim() === String(n); }",
+        arg=count + 2,
+        timeout=timeout(3) * 1000,
+    )
+    town = Agent("live-town")
+    report = town.envelope("outcome", outcome_body(target))
+    publish_all(site.url, [town.envelope("community", {"name": "Live Town", "about": "Reports live.", "place": "Here"}), report])
+    page.locator(f"#o-{event_id(report)}").wait_for(state="visible", timeout=timeout(3) * 1000)
+    page.screenshot(path=str(screenshot_dir() / "feeds-proposal-live-update-phone.png"), full_page=True)
+    assert watch.errors == [] and watch.dialogs == []
+    ctx.close()
+
+
+def _find_in_search(url: str, browser: Any, word: str, expected: str, shot: str) -> None:
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        ctx = browser.new_context(viewport=viewport)
+        page = ctx.new_page()
+        watch = Watch(page)
+        page.goto(f"{url}/search", wait_until="load")
+        page.fill("input[name=q]", word)
+        page.click("form.filters button[type=submit]")
+        page.wait_for_load_state("load")
+        page.locator(f"#e-{expected}").wait_for(state="visible", timeout=timeout(3) * 1000)
+        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
+        page.screenshot(path=str(screenshot_dir() / f"feeds-{shot}-{name}.png"), full_page=True)
+        assert watch.errors == [] and watch.dialogs == []
+        ctx.close()
+
+
+def test_search_finds_a_proposal_by_a_word_of_its_text(site: Site, browser: Any) -> None:
+    target = site.demo.proposals[5]
+    body = orjson.loads(_api(site.url, f"/api/v1/events/{target}")["payload"])["body"]
+    word = max((w for w in body["text"].split() if w.isalpha()), key=len)
+    _find_in_search(site.url, browser, word, target, "search-sqlite")
+
+
+@pytest.mark.postgres
+def test_search_on_postgresql_in_the_browser(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, browser: Any) -> None:
+    server = ForumProcess(tmp_path_factory.mktemp("feeds-pg-search"), database_url=postgres_url, **SERVER_SETTINGS).start()
+    try:
+        author = Agent("pg-search-author")
+        prop = author.envelope("proposal", proposal_body("Seed library", text="Swap heirloom tomatoes at the community greenhouse."))
+        publish_all(server.url, [author.envelope("agent", {"name": "Gardener", "about": "Seeds."}), prop])
+        _find_in_search(server.url, browser, "greenhouses", event_id(prop), "search-postgres")
+    finally:
+        server.stop()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 FORUM_SETTINGS: Final = {
     # Generous limits: the demo's few connections carry hundreds of agents.
@@ -51,3 +52,7 @@ class DemoConfig:
     report: Path | None = None
     live: bool = True
     tick: float = 1.0
+    serve: bool = False
+    """After the report, keep the forum served (with everything the run wrote) until Ctrl-C."""
+    on_report: Callable[[dict[str, Any]], None] | None = None
+    """Called with the report as soon as it is ready (before serving on, when ``serve``)."""

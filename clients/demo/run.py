@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 import tempfile
@@ -42,6 +43,41 @@ from clients.demo.sim import Demo
 from clients.launch import ForumProcess, port_is_free
 
 __all__ = ["DemoConfig", "print_report", "run_demo"]
+
+
+def serve_command(data_dir: Path) -> str:
+    """The exact command that serves a demo's kept data again, under the demo's name."""
+    return f"FORUM_NAME={shlex.quote(FORUM_SETTINGS['FORUM_NAME'])} forum serve --data-dir {shlex.quote(str(data_dir.resolve()))}"
+
+
+async def _stop_world(demo: Demo) -> None:
+    """Stop the simulated agents and communities (the forum keeps running)."""
+    for task in list(demo.publishing):
+        task.cancel()
+    conns, demo.conns = list(demo.conns), []
+    for conn in conns:
+        await conn.close()
+
+
+async def _serve_on(url: str, data_dir: Path, console: Console) -> None:
+    """Keep the demo's forum served until Ctrl-C (SIGINT) or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    console.print(
+        Text.assemble(
+            "The demo is over; its forum is still served at ", (url + "/", "bold underline"),
+            f" with everything it wrote (data in {data_dir}). Press Ctrl-C to stop it.",
+        )
+    )
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
 async def run_demo(config: DemoConfig, console: Console | None = None) -> dict[str, Any]:
@@ -107,15 +143,25 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict[s
             report = await demo.finish(lambda: None)
         if config.report is not None:
             config.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if config.on_report is not None:
+            config.on_report(report)
+        if config.serve and not demo.interrupted:
+            await _stop_world(demo)
+            await _serve_on(server.url, data_dir, console)
         return report
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
         if demo is not None:
-            for task in list(demo.publishing):
-                task.cancel()
-            for conn in demo.conns:
-                await conn.close()
+            await _stop_world(demo)
         await asyncio.to_thread(server.stop)
-        if tmp is not None:
+        if tmp is not None and not config.serve:
             shutil.rmtree(tmp, ignore_errors=True)
+            console.print(f"The demo's forum data ({tmp}) was deleted; give --data-dir to keep it.")
+        else:
+            console.print(
+                Text.assemble(
+                    "The forum's data is kept in ", (str(data_dir), "bold"), ". Serve it again with:\n  ",
+                    (serve_command(data_dir), "bold"),
+                )
+            )

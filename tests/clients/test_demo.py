@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import numpy as np
 import pytest
 import typer
@@ -129,6 +130,10 @@ def _demo_cmd(tmp_path: Path, *args: str) -> list[str]:
     ]
 
 
+def _demo_exit_cmd(tmp_path: Path, *args: str) -> list[str]:
+    return [*_demo_cmd(tmp_path, *args), "--exit"]
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")} | {"COLUMNS": "200"}
 
@@ -137,7 +142,7 @@ def _env() -> dict[str, str]:
 def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     proc = subprocess.run(
-        _demo_cmd(
+        _demo_exit_cmd(
             tmp_path,
             "--agents",
             "60",
@@ -224,3 +229,52 @@ def test_ctrl_c_stops_the_world_and_the_forum_and_still_reports(tmp_path: Path) 
     host, port = url[0].removeprefix("http://").rsplit(":", 1)
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=timeout(2)):
         pass  # the forum process is gone
+
+
+@pytest.mark.slow
+def test_the_demo_keeps_serving_what_you_watched_until_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        _demo_cmd(tmp_path, "--agents", "20", "--duration", "6"),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "still served at" in line:
+                serving.set()
+        serving.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert serving.wait(timeout(120)), "".join(lines)[-2000:]
+        url = re.search(r"still served at (http://\S+?)/", "".join(lines))
+        assert url, "".join(lines)[-2000:]
+        with httpx2.Client(base_url=url.group(1), timeout=timeout(10)) as http:
+            home = http.get("/")
+            assert home.status_code == 200 and "Mycelium demo" in home.text  # the demo keeps its name
+            assert http.get("/api/v1/scores?kind=proposal").json()["scores"]  # and its scores
+        time.sleep(1.0)
+        assert proc.poll() is None  # still serving
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=timeout(60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout(5))
+    assert proc.returncode == 0, "".join(lines)[-2000:]
+    assert "Report" in out
+    said = "".join(lines)
+    data = tmp_path / "forum"
+    flat = re.sub(r"\s+", "", said)  # the console may wrap a long path
+    assert "Serveitagainwith:" in flat
+    assert re.sub(r"\s+", "", f"FORUM_NAME='Mycelium demo' forum serve --data-dir {data.resolve()}") in flat
+    assert (data / "forum.db").exists()

@@ -55,6 +55,14 @@ def demo(
     live: Annotated[
         bool, typer.Option("--live/--plain", help="Live dashboard, or plain progress lines.")
     ] = True,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--exit",
+            help="After the report, keep the forum served with everything the run wrote until Ctrl-C, "
+            "or stop it at once.",
+        ),
+    ] = True,
 ) -> None:
     """Run a forum with simulated owners, agents and communities, and measure the loop.
 
@@ -62,8 +70,9 @@ def demo(
     owners with hidden values whose agents rate the corpus proposals while
     communities try them and publish outcomes. At the end it prints (and with
     --report writes) how well the forum's ranking matches the hidden truth and
-    how much the streamed results improve the agents' predictions. Ctrl-C stops
-    early and still reports; a second Ctrl-C abandons the report.
+    how much the streamed results improve the agents' predictions, then keeps
+    the forum served (--exit: stops it) and says how to serve its data again.
+    Ctrl-C stops early and still reports; a second Ctrl-C abandons the report.
     See docs/demo.md.
     """
     import asyncio
@@ -84,6 +93,8 @@ def demo(
         port=port,
         report=report,
         live=live,
+        serve=serve,
+        on_report=lambda r: print_report(Console(highlight=False), r),
     )
     try:
         result = asyncio.run(run_demo(config, Console(stderr=True, highlight=False)))
@@ -93,7 +104,6 @@ def demo(
         fail(out, ExitCode.CONNECT, str(e))
     except KeyboardInterrupt:
         fail(out, ExitCode.INTERRUPTED, "interrupted")
-    print_report(Console(highlight=False), result)
     if report is not None:
         out.info(f"report written to {report}")
     if result.get("interrupted"):

@@ -27,6 +27,7 @@ A case's life (every rule and threshold is in :class:`Rules` and docs/arbitratio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Final
@@ -38,6 +39,8 @@ from raters.juries import Candidate, draw_order, draw_seed, tally, vote_hash
 from raters.ratings import Ratings
 
 FINAL: Final = frozenset({"dismissed", "withdrawn", "closed"})
+_CASE_KINDS: Final = frozenset({"flag", "assessment", "commitment", "reveal", "appeal", "retraction"})
+"""Kinds whose handlers may change a case's deadlines."""
 """Statuses a case never leaves."""
 ALGORITHM: Final = "arbitration"
 VERSION: Final = 1
@@ -175,6 +178,7 @@ class Arbitration:
         self._groups: tuple[int, int, dict[str, int], int] | None = None  # version, seq, labels, k
         self.group_fits = 0
         self._live: list[Case] = []
+        self._wake: float = math.inf
 
     # ------------------------------------------------------------------ eligibility
 
@@ -223,9 +227,11 @@ class Arbitration:
         if rec.seq <= self.head:
             return
         self.head = rec.seq
-        self._live = [c for c in self._live if c.status not in FINAL]
-        for case in self._live:
-            self._deadlines(case, rec.seq)
+        if rec.seq > self._wake:  # some case's deadline passed: apply them (in deadline order)
+            for case in self._live:
+                self._deadlines(case, rec.seq)
+            self._live = [c for c in self._live if c.status not in FINAL]
+            self._rewake()
         a = rec.author
         self.first_seq.setdefault(a, rec.seq)
         self.n_events[a] = self.n_events.get(a, 0) + 1
@@ -234,9 +240,27 @@ class Arbitration:
         handler = _HANDLERS.get(rec.kind)
         if handler is not None:
             handler(self, rec)
+        drawn = False
         for case in self._live:
             if case.status == "drawing":
-                self._seed(case, rec)
+                drawn = self._seed(case, rec) or drawn
+        if drawn or rec.kind in _CASE_KINDS:
+            self._live = [c for c in self._live if c.status not in FINAL]
+            self._rewake()
+
+    def _rewake(self) -> None:
+        """The next seq at which a deadline of a live case can pass (nothing to do before)."""
+        r, wake = self.rules, math.inf
+        for c in self._live:
+            if c.status == "open":
+                wake = min(wake, c.seq + r.assess_window)
+            elif c.status == "commit":
+                wake = min(wake, *(s.deadline for s in c.rounds[-1].seats if s.status == "summoned"), math.inf)
+            elif c.status == "reveal" and c.rounds[-1].reveal_deadline is not None:
+                wake = min(wake, c.rounds[-1].reveal_deadline)
+            elif c.status == "decided" and c.appeal_deadline is not None:
+                wake = min(wake, c.appeal_deadline)
+        self._wake = wake
 
     def _on_agent(self, rec: Record) -> None:
         self.owner[rec.author] = _owner(rec.body.get("owner"))
@@ -335,17 +359,18 @@ class Arbitration:
         case.rounds.append(Round(n, seq, contributors, pool, gseq))
         case.status = "drawing"
 
-    def _seed(self, case: Case, rec: Record) -> None:
+    def _seed(self, case: Case, rec: Record) -> bool:
+        """Count ``rec`` towards the seed; True when it completed the draw."""
         if case.status != "drawing" or not case.rounds:
-            return
+            return False
         rnd = case.rounds[-1]
         if rec.seq <= rnd.opened_seq or rec.author not in rnd.contributors:
-            return
+            return False
         if any(a == rec.author for a, _ in rnd.seed_events):
-            return
+            return False
         rnd.seed_events.append((rec.author, rec.id))
         if len(rnd.seed_events) < self.rules.seed_authors:
-            return
+            return False
         rnd.seed = draw_seed(case.id, rnd.round, [i for _, i in rnd.seed_events])
         rnd.drawn_seq = rec.seq
         rnd.order = draw_order(rnd.seed, rnd.pool, self.owner, case.party_owners)
@@ -354,10 +379,11 @@ class Arbitration:
             case.status = "closed"
             case.closed_seq = rec.seq
             case.layer_reason += f"; no jury: only {len(rnd.order)} eligible juror(s)"
-            return
+            return True
         for i in range(size):
             self._summon(rnd, i, rec.seq, rec.seq + self.rules.commit_window)
         case.status = "commit"
+        return True
 
     def _summon(self, rnd: Round, seat: int, at: int, deadline: int) -> bool:
         if rnd.next_candidate >= len(rnd.order):

@@ -69,17 +69,34 @@ from raters.ratings import BoolArray, FloatArray, IntArray, Ratings
 INTERCEPT_REG = 0.15
 FACTOR_REG = 0.03
 MIN_RATERS = 5.0
-BRIDGING_THRESHOLD = 0.40
-FACTOR_THRESHOLD = 0.50
-NEGATIVE_THRESHOLD = -0.40
+SUPPORT_LEVEL = 0.30
+REJECT_LEVEL = -0.30
+SPLIT_LEVEL = 0.10
+SIDE_MIN = 2.0
+HYSTERESIS = 0.05
 MAX_ITER = 500
 TOL = 1e-6
 INIT_SEED = 0
 INIT_SCALE = 0.1
 
 STATUS_BRIDGING = "bridging"
-STATUS_DIVISIVE = "divisive"
+STATUS_BROAD = "broad_support"
+STATUS_SPLIT = "split"
+STATUS_REJECTED = "rejected"
+STATUS_UNCLEAR = "unclear"
 STATUS_INSUFFICIENT = "insufficient"
+STATUSES = (STATUS_BRIDGING, STATUS_BROAD, STATUS_SPLIT, STATUS_REJECTED, STATUS_UNCLEAR, STATUS_INSUFFICIENT)
+"""Every status, most favourable first."""
+POSITIVE_STATUSES = (STATUS_BRIDGING, STATUS_BROAD)
+STATUS_SENTENCES = {
+    STATUS_BRIDGING: "Raters on both sides of the forum's main split have rated it, and both sides rate it above +0.3.",
+    STATUS_BROAD: "Its raters rate it above +0.3 on average and neither side of the main split rates it below 0.",
+    STATUS_SPLIT: "One side of the forum's main split rates it above +0.1 and the other below -0.1.",
+    STATUS_REJECTED: "Both sides of the forum's main split rate it below -0.3.",
+    STATUS_UNCLEAR: "Rated enough, but with no clear verdict: not supported, rejected or split.",
+    STATUS_INSUFFICIENT: "Fewer than 5 raters with standing have rated it yet: too early to say.",
+}
+"""One true sentence per status (pages, /about/scores, docs/raters.md)."""
 
 
 @dataclass(frozen=True)
@@ -111,37 +128,132 @@ class BridgingFit:
     iterations: int
     converged: bool
     loss: float
+    side_low: FloatArray | None = None
+    side_high: FloatArray | None = None
+    side_support: FloatArray | None = None
 
     def rejected(self) -> BoolArray:
-        """Targets clearly rejected by both sides.
+        """Targets whose status is "rejected" (both sides rate them below REJECT_LEVEL)."""
+        return np.asarray(np.asarray(self.status) == STATUS_REJECTED, dtype=bool)
 
-        Output: bool (n_targets,): support >= MIN_RATERS, intercept <=
-        NEGATIVE_THRESHOLD and |factor| < FACTOR_THRESHOLD.
-        """
-        return np.asarray(
-            (self.target_support >= MIN_RATERS)
-            & (self.target_intercept <= NEGATIVE_THRESHOLD)
-            & (np.abs(self.target_factor) < FACTOR_THRESHOLD)
-        )
+    def supported(self) -> BoolArray:
+        """Targets whose status is positive ("bridging" or "broad_support")."""
+        return np.isin(np.asarray(self.status), POSITIVE_STATUSES)
+
+
+def status_distance(
+    status: str, low: float, high: float, mid: float, support: float, side_support: float
+) -> float:
+    """How far one target's figures are from satisfying ``status`` (0 when they do).
+
+    The largest shortfall, in score units, over the status' score conditions; ``inf``
+    when a count condition (support, raters on each side) fails.  :func:`classify`
+    keeps a previous status while this is at most HYSTERESIS.
+    """
+    if status == STATUS_INSUFFICIENT:
+        return 0.0 if support < MIN_RATERS else float("inf")
+    if support < MIN_RATERS:
+        return float("inf")
+    if status == STATUS_REJECTED:
+        return max(0.0, high - REJECT_LEVEL)
+    if status == STATUS_BRIDGING:
+        return float("inf") if side_support < SIDE_MIN else max(0.0, SUPPORT_LEVEL - low)
+    if status == STATUS_BROAD:
+        return max(0.0, SUPPORT_LEVEL - mid, -low)
+    if status == STATUS_SPLIT:
+        return max(0.0, low + SPLIT_LEVEL, SPLIT_LEVEL - high)
+    if status == STATUS_UNCLEAR:
+        return 0.0
+    return float("inf")
 
 
 def classify(
-    intercept: npt.ArrayLike, factor: npt.ArrayLike, support: npt.ArrayLike
+    low: npt.ArrayLike,
+    high: npt.ArrayLike,
+    mid: npt.ArrayLike,
+    support: npt.ArrayLike,
+    side_support: npt.ArrayLike,
+    previous: tuple[str | None, ...] | None = None,
 ) -> tuple[str, ...]:
-    """Status of each target from its intercept, factor and support.
+    """Status of each target (rules in the module doc), with optional hysteresis.
 
-    Inputs: float arrays of equal length (see module doc for the rules and constants).
-    Output: tuple of "bridging" / "divisive" / "insufficient", one per target.
+    Inputs: float arrays of equal length: ``low`` / ``high`` = the lower / higher of the
+    two sides' expected ratings, ``mid`` = the expected rating of a rater at the centre
+    (``mu + c``), ``support`` = sum of rating weights, ``side_support`` = the smaller of
+    the two sides' rating weights; ``previous``: optional reference status per target
+    (None = no reference): a target keeps its reference status while its figures are
+    within HYSTERESIS of that status' conditions (:func:`status_distance`).
+    Output: tuple of status strings (:data:`STATUSES`), one per target.
     """
-    c = np.asarray(intercept, dtype=np.float64)
-    g = np.asarray(factor, dtype=np.float64)
+    lo = np.asarray(low, dtype=np.float64)
+    hi = np.asarray(high, dtype=np.float64)
+    md = np.asarray(mid, dtype=np.float64)
     n = np.asarray(support, dtype=np.float64)
+    side = np.asarray(side_support, dtype=np.float64)
     enough = n >= MIN_RATERS
-    bridging = enough & (c >= BRIDGING_THRESHOLD) & (np.abs(g) < FACTOR_THRESHOLD)
-    out = np.where(
-        ~enough, STATUS_INSUFFICIENT, np.where(bridging, STATUS_BRIDGING, STATUS_DIVISIVE)
+    out = np.full(len(lo), STATUS_UNCLEAR, dtype=object)
+    out[(lo < -SPLIT_LEVEL) & (hi > SPLIT_LEVEL)] = STATUS_SPLIT
+    out[(md >= SUPPORT_LEVEL) & (lo >= 0.0)] = STATUS_BROAD
+    out[(lo >= SUPPORT_LEVEL) & (side >= SIDE_MIN)] = STATUS_BRIDGING
+    out[hi <= REJECT_LEVEL] = STATUS_REJECTED
+    out[~enough] = STATUS_INSUFFICIENT
+    result = [str(x) for x in out]
+    if previous is not None:
+        if len(previous) != len(result):
+            raise ValueError("previous must have one entry per target")
+        for i, p in enumerate(previous):
+            if p is not None and p != result[i] and p in STATUSES:
+                d = status_distance(p, float(lo[i]), float(hi[i]), float(md[i]), float(n[i]), float(side[i]))
+                if d <= HYSTERESIS:
+                    result[i] = p
+    return tuple(result)
+
+
+def side_figures(
+    ratings: Ratings,
+    wr: FloatArray,
+    mu: float,
+    b: FloatArray,
+    f: FloatArray,
+    c: FloatArray,
+    g: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per target: (low, high, mid, side_support) of a fit (see :func:`classify`).
+
+    The two sides are the raters with a positive and with a negative factor.  A side's
+    figure for a target is the weighted mean of the model's predictions
+    ``mu + b[u] + c[t] + f[u] g[t]`` over the target's raters on that side: what its
+    raters on that side are expected to give, whatever the gauge of ``mu`` and ``b``.
+    A side without raters of the target gets the same mean over every rated target's
+    raters on that side, with this target's ``c`` and ``g`` (an extrapolation, and
+    ``side_support`` is then 0).  ``mid`` is the weighted mean prediction over all its
+    raters; ``side_support`` the smaller of the target's rating weights from each side.
+    """
+    nt = ratings.n_targets
+    r, t = ratings.rater, ratings.target
+    fr = f[r]
+    base = mu + b[r]
+    pred = base + c[t] + fr * g[t]
+    pos, neg = fr > 0, fr < 0
+    sp = np.bincount(t, weights=wr * pos, minlength=nt)
+    sn = np.bincount(t, weights=wr * neg, minlength=nt)
+    st = np.bincount(t, weights=wr, minlength=nt)
+
+    def side(mask: npt.NDArray[np.bool_], sw: FloatArray) -> FloatArray:
+        tot = float(wr[mask].sum())
+        b0 = float((wr[mask] * base[mask]).sum() / tot) if tot > 0 else mu
+        f0 = float((wr[mask] * fr[mask]).sum() / tot) if tot > 0 else 0.0
+        own = np.bincount(t, weights=wr * pred * mask, minlength=nt) / np.where(sw > 0, sw, 1.0)
+        return np.where(sw > 0, own, b0 + c + g * f0).astype(np.float64)
+
+    a, z = side(pos, sp), side(neg, sn)
+    mid = np.where(st > 0, np.bincount(t, weights=wr * pred, minlength=nt) / np.where(st > 0, st, 1.0), mu + c)
+    return (
+        np.minimum(a, z).astype(np.float64),
+        np.maximum(a, z).astype(np.float64),
+        np.asarray(mid, dtype=np.float64),
+        np.minimum(sp, sn).astype(np.float64),
     )
-    return tuple(str(x) for x in out)
 
 
 def _solve2(
@@ -216,6 +328,8 @@ def fit_bridging(
     weights: npt.ArrayLike | None = None,
     init: BridgingFit | None = None,
     *,
+    rating_weights: npt.ArrayLike | None = None,
+    previous: tuple[str | None, ...] | None = None,
     max_iter: int = MAX_ITER,
     tol: float = TOL,
 ) -> BridgingFit:
@@ -226,6 +340,10 @@ def fit_bridging(
         weights: optional float array (n_raters,) of non-negative rater weights
             (e.g. :attr:`raters.standing.Standing.weight` for the second pass); default 1.
             A rater with weight 0 has no influence and gets zero parameters.
+        rating_weights: optional float array (n_ratings,), one non-negative weight per
+            rating in the canonical order of ``ratings``; replaces ``weights`` (the
+            second pass uses it to bound the total weight of raters without standing).
+        previous: optional reference status per target for hysteresis (:func:`classify`).
         init: optional previous fit to warm-start from.  Its arrays may be shorter than
             the current index spaces (raters/targets added since): new entries start as
             in a cold start.  A warm start converges to the same optimum within the
@@ -242,6 +360,10 @@ def fit_bridging(
         if w.shape != (nr,) or not np.all(np.isfinite(w)) or (w < 0).any():
             raise ValueError("weights must be a finite non-negative array of length n_raters")
     wr = w[r]
+    if rating_weights is not None:
+        wr = np.asarray(rating_weights, dtype=np.float64)
+        if wr.shape != (ratings.n_ratings,) or not np.all(np.isfinite(wr)) or (wr < 0).any():
+            raise ValueError("rating_weights must be a finite non-negative array of length n_ratings")
     wsum = float(wr.sum())
 
     rng = np.random.default_rng(INIT_SEED)
@@ -317,6 +439,7 @@ def fit_bridging(
 
     support = np.bincount(t, weights=wr, minlength=nt).astype(np.float64)
     raters_count = np.bincount(t, weights=(wr > 0).astype(np.float64), minlength=nt)
+    low, high, mid, side = side_figures(ratings, wr, mu, b, f, c, g)
     return BridgingFit(
         global_intercept=mu,
         rater_intercept=b,
@@ -325,8 +448,11 @@ def fit_bridging(
         target_factor=g,
         target_support=support,
         target_raters=raters_count.astype(np.int64),
-        status=classify(c, g, support),
+        status=classify(low, high, mid, support, side, previous),
         iterations=iterations,
         converged=converged,
         loss=loss,
+        side_low=low,
+        side_high=high,
+        side_support=side,
     )

@@ -7,13 +7,17 @@
 * :func:`compute_scores` - everything, in this order:
 
   1. aggregates (as above);
-  2. first-pass bridging fit, every rater weight 1 (:func:`raters.bridging.fit_bridging`);
+  2. first-pass bridging fit (:func:`raters.bridging.fit_bridging`): every rating
+     weighs 1, except that, given the raters' ages (``age``), raters not yet
+     established are budgeted (:func:`raters.standing.first_pass_weights`);
   3. rater standing from the first-pass statuses (:func:`raters.standing.rater_standing`);
-  4. second-pass bridging fit with the standing weights, warm-started from the first
-     pass.  If no rater has standing (every weight is 0, e.g. a young forum where no
-     target is decided yet), the second pass is skipped, the final fit is the first
-     pass and ``standing_applied`` is False;
-  5. opinion groups (:func:`raters.groups.opinion_groups`) on all ratings.
+  4. one weight per rating (:func:`raters.standing.rating_weights`: standing weight, or
+     the bounded newcomer share) and the second-pass bridging fit with those weights,
+     warm-started from the first pass.  It always runs: standing is never switched off
+     (``standing_applied`` is always True);
+  5. protected aggregates: mean and shrunk mean with the same per-rating weights
+     (:class:`Protected`): what sorting and streaming use;
+  6. opinion groups (:func:`raters.groups.opinion_groups`) on all ratings.
 
 Every result carries ``ALGORITHM`` and ``VERSION`` so that published scores can be
 stamped and re-derived with the same code.  ``VERSION`` changes whenever a constant or
@@ -40,15 +44,16 @@ from raters.bridging import BridgingFit, fit_bridging
 from raters.groups import OpinionGroups, opinion_groups
 from raters.outcomes import summarize_outcomes
 from raters.ratings import Ratings
-from raters.standing import Standing, rater_standing
+from raters.standing import Standing, first_pass_weights, rater_standing, rating_weights
 
 ALGORITHM = "mycelium-raters"
-VERSION = "1.0"
+VERSION = "2.0"
 
 __all__ = [
     "ALGORITHM",
     "VERSION",
     "Aggregates",
+    "Protected",
     "ScoreResult",
     "compute_aggregates",
     "compute_scores",
@@ -97,6 +102,42 @@ class Aggregates:
 
 
 @dataclass(frozen=True)
+class Protected:
+    """Sybil-protected aggregates: the plain ones with one weight per rating.
+
+    Fields (per target, float64 (n_targets,)): weight (sum of rating weights),
+    mean (``sum w s / sum w``, NaN without weight), shrunk_mean
+    (``(sum w s + m * global_mean) / (sum w + m)``, m = PRIOR_STRENGTH); global_mean
+    (weighted mean of every rating, 0 without weight).
+    """
+
+    weight: npt.NDArray[np.float64]
+    mean: npt.NDArray[np.float64]
+    shrunk_mean: npt.NDArray[np.float64]
+    global_mean: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": _list(self.weight),
+            "mean": _list(self.mean),
+            "shrunk_mean": _list(self.shrunk_mean),
+            "global_mean": self.global_mean,
+        }
+
+
+def protected_aggregates(ratings: Ratings, weights: npt.NDArray[np.float64], prior_strength: float = PRIOR_STRENGTH) -> Protected:
+    """Weighted mean and shrunk mean per target (see :class:`Protected`)."""
+    n = ratings.n_targets
+    w = np.bincount(ratings.target, weights=weights, minlength=n).astype(np.float64)
+    ws = np.bincount(ratings.target, weights=weights * ratings.score, minlength=n).astype(np.float64)
+    total = float(weights.sum())
+    gm = float((weights * ratings.score).sum() / total) if total > 0 else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(w > 0, ws / np.where(w > 0, w, 1.0), np.nan)
+    return Protected(w, mean.astype(np.float64), ((ws + prior_strength * gm) / (w + prior_strength)).astype(np.float64), gm)
+
+
+@dataclass(frozen=True)
 class ScoreResult:
     """Everything :func:`compute_scores` computes.
 
@@ -105,10 +146,12 @@ class ScoreResult:
         aggregates: :class:`Aggregates`.
         first_pass: unweighted :class:`BridgingFit`.
         standing: :class:`Standing` from the first pass.
-        standing_applied: whether the second, weighted pass ran.
-        bridging: the final :class:`BridgingFit` (second pass, or first if not applied):
-            its ``target_intercept`` is the bridging score, ``status`` the status.
+        standing_applied: whether the second, weighted pass ran (always True).
+        bridging: the final :class:`BridgingFit` (second pass): its
+            ``target_intercept`` is the bridging score, ``status`` the status.
         groups: :class:`OpinionGroups`.
+        protected: :class:`Protected` aggregates (same weights as the second pass).
+        weights: float64 (n_ratings,), the per-rating weights of the second pass.
     """
 
     algorithm: str
@@ -119,6 +162,8 @@ class ScoreResult:
     standing_applied: bool
     bridging: BridgingFit
     groups: OpinionGroups
+    protected: Protected | None = None
+    weights: npt.NDArray[np.float64] | None = None
 
     def to_dict(self, include_raters: bool = True) -> dict[str, Any]:
         """JSON-ready dict of the result (lists; NaN as None).
@@ -162,6 +207,7 @@ class ScoreResult:
             "bridging": _fit_dict(self.bridging, include_raters),
             "standing_applied": self.standing_applied,
             "groups": groups,
+            "protected": None if self.protected is None else self.protected.to_dict(),
         }
         if include_raters:
             s = self.standing
@@ -197,6 +243,9 @@ def _fit_dict(f: BridgingFit, include_raters: bool) -> dict[str, Any]:
         "target_support": _list(f.target_support),
         "target_raters": _list(f.target_raters),
         "status": list(f.status),
+        "side_low": None if f.side_low is None else _list(f.side_low),
+        "side_high": None if f.side_high is None else _list(f.side_high),
+        "side_support": None if f.side_support is None else _list(f.side_support),
         "iterations": f.iterations,
         "converged": f.converged,
         "loss": f.loss,
@@ -245,6 +294,9 @@ def compute_scores(
     *,
     init: BridgingFit | None = None,
     eligible: npt.ArrayLike | None = None,
+    previous: tuple[str | None, ...] | None = None,
+    groups_extra: Ratings | None = None,
+    age: npt.ArrayLike | None = None,
 ) -> ScoreResult:
     """Run the whole pipeline (order and rules in the module doc).
 
@@ -257,20 +309,28 @@ def compute_scores(
             :mod:`raters.compare`, not bit-for-bit.
         eligible: optional per-rating bool mask (caller's order) of ratings that count
             for standing; see :func:`raters.standing.rater_standing`.
+        previous: optional reference status per target: the final statuses keep it
+            within the hysteresis margin (:func:`raters.bridging.classify`).
+        age: optional per-rater age (the forum's clock, see
+            :mod:`raters.standing`): protects the first pass.
+        groups_extra: optional ratings to cluster instead of ``ratings`` for the
+            opinion groups (same index spaces; e.g. with authors' implicit agreement).
     Output: :class:`ScoreResult`.
     """
     aggregates = compute_aggregates(ratings, criteria)
-    first = fit_bridging(ratings, init=init)
+    first = fit_bridging(ratings, init=init, rating_weights=first_pass_weights(ratings, age))
     standing = rater_standing(ratings, first, eligible)
-    applied = bool(standing.weight.sum() > 0)
-    final = fit_bridging(ratings, weights=standing.weight, init=first) if applied else first
+    weights = rating_weights(ratings, standing)
+    final = fit_bridging(ratings, init=first, rating_weights=weights, previous=previous)
     return ScoreResult(
         algorithm=ALGORITHM,
         version=VERSION,
         aggregates=aggregates,
         first_pass=first,
         standing=standing,
-        standing_applied=applied,
+        standing_applied=True,
         bridging=final,
-        groups=opinion_groups(ratings),
+        groups=opinion_groups(groups_extra if groups_extra is not None else ratings),
+        protected=protected_aggregates(ratings, weights),
+        weights=weights,
     )

@@ -3,11 +3,12 @@
 Two documents, each stamped with the log position it was computed from:
 
 * the **cheap** document (``as_of_seq``): counts, means, shrunk means,
-  per-criterion means, rating histograms and outcome summaries: exact and
-  recomputed with every committed batch;
+  per-criterion means and rating histograms: exact and recomputed with every
+  committed batch;
 * the **fitted** document (``fit_as_of_seq``): bridging (matrix factorization,
-  two passes with rater standing) and opinion groups: recomputed in the
-  background.
+  two passes with rater standing), protected means, statuses, opinion groups and
+  outcome summaries (whose community credibility needs rater standing):
+  recomputed in the background.
 
 Index spaces are the sorted did:keys of raters, sorted target ids and sorted
 criterion names, so anyone replaying the export gets the same arrays, and the
@@ -29,7 +30,7 @@ from forum.scores.communities import communities_section
 from forum.scores.ledger import Ledger
 from raters.aggregate import CriterionScores
 from raters.bridging import BridgingFit
-from raters.outcomes import summarize_outcomes
+from raters.outcomes import UNENDORSED_BUDGET, community_credibility, summarize_outcomes
 from raters.pipeline import ALGORITHM, VERSION, ScoreResult, compute_aggregates, compute_scores
 from raters.ratings import Ratings
 
@@ -46,6 +47,7 @@ class Inputs:
     ratings: Ratings
     criterion_scores: CriterionScores
     target_kinds: dict[str, str]
+    age: np.ndarray
 
 
 def inputs_from_ledger(ledger: Ledger) -> Inputs:
@@ -72,7 +74,8 @@ def inputs_from_ledger(ledger: Ledger) -> Inputs:
             cs.append(s)
     crit = CriterionScores(np.asarray(ct, np.int64), np.asarray(cc, np.int64), np.asarray(cs, np.float64), len(criteria))
     kinds = {t: ledger.target_kinds.get(t, "agent" if t.startswith("did:") else "event") for t in targets}
-    return Inputs(ledger.head, raters, targets, criteria, ratings, crit, kinds)
+    age = np.fromiter((ledger.age(d) for d in raters), np.int64, len(raters))
+    return Inputs(ledger.head, raters, targets, criteria, ratings, crit, kinds, age)
 
 
 def _num(x: float) -> float | None:
@@ -100,7 +103,6 @@ def cheap_document(ledger: Ledger, previous: dict[str, Any] | None = None) -> di
     if inp.ratings.n_ratings:
         bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES), inp.ratings.score, side="right")
         np.add.at(hist, (inp.ratings.target, bins), 1)
-    outcomes = {p: summary_dict(summarize_outcomes(ledger.outcome_reports(p))) for p in ledger.proposals_with_outcomes()}
     return {
         "as_of_seq": inp.as_of_seq,
         "algorithm": ALGORITHM,
@@ -112,18 +114,98 @@ def cheap_document(ledger: Ledger, previous: dict[str, Any] | None = None) -> di
         "aggregates": agg.to_dict(),
         "histogram": hist.tolist(),
         "histogram_edges": list(HISTOGRAM_EDGES),
-        "outcomes": outcomes,
         "communities": communities_section(ledger, (previous or {}).get("communities")),
     }
 
 
-def fitted_document(ledger: Ledger, init: BridgingFit | None = None) -> tuple[dict[str, Any], ScoreResult]:
-    """Bridging, standing and opinion groups as of the ledger's head."""
+def outcome_summaries(ledger: Ledger, inp: Inputs, result: ScoreResult | None) -> dict[str, Any]:
+    """Every proposal's outcome summary, with community credibility (raters/outcomes.py).
+
+    Credibility of a reporting community: its age in the log (report seq minus its
+    first profile's seq) and its endorsement (sum of standing weight x score over the
+    current ratings of its did:key and of its reports; raters without standing add 0).
+    """
+    weight: dict[str, float] = {}
+    if result is not None:
+        weight = {d: float(w) for d, w in zip(inp.raters, result.standing.weight, strict=True)}
+    owner: dict[str, str] = {}
+    for community, ids in ledger.reports_by().items():
+        owner[community] = community
+        for eid in ids:
+            owner[eid] = community
+    endorsement: dict[str, float] = {}
+    for rater, target, entry in ledger.current_ratings():
+        q = owner.get(target)
+        if q is not None and rater != q:
+            endorsement[q] = endorsement.get(q, 0.0) + weight.get(rater, 0.0) * entry.score
+    out = {}
+    for p in ledger.proposals_with_outcomes():
+        reports = ledger.outcome_reports(p)
+        latest: dict[str, int] = {}
+        for r in reports:
+            latest[r["community"]] = max(latest.get(r["community"], 0), r["seq"])
+        share = UNENDORSED_BUDGET / max(1, len(latest))
+        cred = {
+            q: community_credibility(seq - ledger.community_since.get(q, seq), endorsement.get(q, 0.0), share)
+            for q, seq in latest.items()
+        }
+        summary = summarize_outcomes(reports, credibility=cred, author=ledger.proposal_author.get(p))
+        d = summary_dict(summary)
+        d["credibility"] = {q: round(c, 12) for q, c in sorted(cred.items())}
+        out[p] = d
+    return out
+
+
+def implicit_agreement(ledger: Ledger, inp: Inputs) -> Ratings | None:
+    """The ratings plus each proposal author's implicit +1 on their own proposal.
+
+    Only for the opinion groups (Polis counts an author's agreement with their own
+    comment), only for proposals that someone rated, and only for authors who rate
+    (are in the rater index).  None when no such pair exists.
+    """
+    ri = {d: i for i, d in enumerate(inp.raters)}
+    extra_r, extra_t = [], []
+    for j, t in enumerate(inp.targets):
+        a = ledger.proposal_author.get(t)
+        if a is not None and a in ri:
+            extra_r.append(ri[a])
+            extra_t.append(j)
+    if not extra_r:
+        return None
+    r = inp.ratings
+    # ratings are canonical (one per pair); an author cannot rate their own proposal
+    return Ratings.build(
+        np.r_[r.rater, np.asarray(extra_r, np.int64)],
+        np.r_[r.target, np.asarray(extra_t, np.int64)],
+        np.r_[r.score, np.ones(len(extra_r))],
+        r.n_raters,
+        r.n_targets,
+    )
+
+
+def fitted_document(
+    ledger: Ledger, init: BridgingFit | None = None, previous: dict[str, str] | None = None
+) -> tuple[dict[str, Any], ScoreResult]:
+    """Bridging, standing, protected means, groups and outcomes as of the ledger's head.
+
+    ``previous``: target -> reference status for hysteresis (the engine's statuses
+    at the reference log position, see docs/raters.md).
+    """
     inp = inputs_from_ledger(ledger)
     if inp.ratings.n_ratings == 0:
-        return {"fit_as_of_seq": inp.as_of_seq, "algorithm": ALGORITHM, "version": VERSION, "raters": [], "targets": [], "result": None}, None  # type: ignore[return-value]
+        doc = {"fit_as_of_seq": inp.as_of_seq, "algorithm": ALGORITHM, "version": VERSION, "raters": [], "targets": [], "result": None}
+        doc["outcomes"] = outcome_summaries(ledger, inp, None)
+        return doc, None  # type: ignore[return-value]
     use_init = init if init is not None and _same_shape(init, inp) else None
-    result = compute_scores(inp.ratings, inp.criterion_scores, init=use_init)
+    prev = None if previous is None else tuple(previous.get(t) for t in inp.targets)
+    result = compute_scores(
+        inp.ratings,
+        inp.criterion_scores,
+        init=use_init,
+        previous=prev,
+        groups_extra=implicit_agreement(ledger, inp),
+        age=inp.age,
+    )
     return {
         "fit_as_of_seq": inp.as_of_seq,
         "algorithm": ALGORITHM,
@@ -131,6 +213,7 @@ def fitted_document(ledger: Ledger, init: BridgingFit | None = None) -> tuple[di
         "raters": inp.raters,
         "targets": inp.targets,
         "result": result.to_dict(include_raters=True),
+        "outcomes": outcome_summaries(ledger, inp, result),
     }, result
 
 
@@ -141,7 +224,8 @@ def _same_shape(fit: BridgingFit, inp: Inputs) -> bool:
 def target_view(target: str, cheap: dict[str, Any] | None, fitted: dict[str, Any] | None, index: dict[str, Any]) -> dict[str, Any] | None:
     """The per-target score clients read (``GET /api/v1/scores/{target}``, SCORES frames)."""
     ci = index.get("cheap", {}).get(target)
-    if cheap is None or (ci is None and target not in cheap["outcomes"]):
+    fitted_outcomes = (fitted or {}).get("outcomes") or {}
+    if cheap is None or (ci is None and target not in fitted_outcomes):
         return None
     out: dict[str, Any] = {
         "target": target,
@@ -153,9 +237,10 @@ def target_view(target: str, cheap: dict[str, Any] | None, fitted: dict[str, Any
         "shrunk_mean": None,
         "criteria": {},
         "histogram": [0] * (len(HISTOGRAM_EDGES) + 1),
+        "protected": None,
         "bridging": None,
         "groups": None,
-        "outcomes": cheap["outcomes"].get(target),
+        "outcomes": fitted_outcomes.get(target),
     }
     if ci is not None:
         agg = cheap["aggregates"]
@@ -185,7 +270,16 @@ def fitted_part(target: str, fitted: dict[str, Any] | None, index: dict[str, Any
             "score": b["target_intercept"][fi],
             "factor": b["target_factor"][fi],
             "status": b["status"][fi],
+            "side_low": b["side_low"][fi],
+            "side_high": b["side_high"][fi],
             "raters": b["target_raters"][fi],
+            "fit_as_of_seq": fitted["fit_as_of_seq"],
+        }
+        p = res["protected"]
+        out["protected"] = {
+            "mean": p["mean"][fi],
+            "shrunk_mean": p["shrunk_mean"][fi],
+            "weight": p["weight"][fi],
             "fit_as_of_seq": fitted["fit_as_of_seq"],
         }
         g = res["groups"]

@@ -14,6 +14,14 @@ one place:
   whose latest non-retracted adoption by it (``start``, then ``created_at``, then
   seq) adopts it. ``gov_seq`` is the seq of the last event that changed either, or
   an outcome: what "communities like yours" depends on.
+* the **rater clock**: ``clock`` counts ratings made by established raters (every
+  rating while fewer than ``CLOCK_BOOT`` raters are established); a rater's age is
+  the clock now minus the clock at its first rating, and it is established once that
+  age reaches ``raters.standing.ESTABLISH_AGE``.  Fresh keys cannot advance the clock,
+  so they stay young however much they rate;
+* a community's age starts at its first ``community`` profile's seq; a proposal's
+  author is remembered (its own outcome reports are not pooled, and it implicitly
+  agrees with it in the opinion groups).
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forum.protocol.events import Event
+from raters.standing import ESTABLISH_AGE
+
+CLOCK_BOOT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,12 @@ class Ledger:
     retracted: set[str] = field(default_factory=set)
     outcomes: dict[str, dict[str, tuple[int, str, dict[str, Any]]]] = field(default_factory=dict)
     target_kinds: dict[str, str] = field(default_factory=dict)
+    community_since: dict[str, int] = field(default_factory=dict)
+    proposal_author: dict[str, str] = field(default_factory=dict)
+    clock: int = 0
+    rater_born: dict[str, int] = field(default_factory=dict)
+    n_established: int = 0
+    _established: set[str] = field(default_factory=set)
     _rating_pair: dict[str, tuple[str, str]] = field(default_factory=dict)
     _outcome_of: dict[str, str] = field(default_factory=dict)
     # --- governance: community profiles and adoptions
@@ -55,7 +72,13 @@ class Ledger:
         self.head = seq
         if ev.kind in ("proposal", "outcome", "agent", "community", "criterion", "reply", "amendment", "adoption"):
             self.target_kinds.setdefault(ev.id, ev.kind)
+        if ev.kind == "community":
+            self.community_since.setdefault(ev.author, seq)
+        if ev.kind == "proposal":
+            self.proposal_author[ev.id] = ev.author
+            return set()
         if ev.kind == "rating":
+            self._tick(ev.author)
             b = ev.body
             pair = (ev.author, b["target"])
             entry = RatingEntry(ev.created_at, seq, ev.id, float(b["score"]), tuple(sorted((k, float(v)) for k, v in b["criteria"].items())))
@@ -99,6 +122,18 @@ class Ledger:
         """(rater, target) of a rating event this ledger has applied (None otherwise)."""
         return self._rating_pair.get(event_id)
 
+    def _tick(self, rater: str) -> None:
+        born = self.rater_born.setdefault(rater, self.clock)
+        if rater not in self._established and self.clock - born >= ESTABLISH_AGE:
+            self._established.add(rater)
+            self.n_established += 1
+        if rater in self._established or self.n_established < CLOCK_BOOT:
+            self.clock += 1
+
+    def age(self, rater: str) -> int:
+        """The rater's age on the rater clock (0 for a rater never seen)."""
+        return self.clock - self.rater_born.get(rater, self.clock)
+
     def snapshot(self) -> Ledger:
         """A copy that later :meth:`apply` calls do not touch (for computing in a thread)."""
         return Ledger(
@@ -110,6 +145,11 @@ class Ledger:
             profiles={a: dict(p) for a, p in self.profiles.items()},
             adoptions=dict(self.adoptions),
             gov_seq=self.gov_seq,
+            community_since=dict(self.community_since),
+            proposal_author=dict(self.proposal_author),
+            clock=self.clock,
+            rater_born=dict(self.rater_born),
+            n_established=self.n_established,
         )
 
     def current_ratings(self) -> list[tuple[str, str, RatingEntry]]:
@@ -128,6 +168,14 @@ class Ledger:
             }
             for seq, author, body in sorted(self.outcomes.get(proposal, {}).values(), key=lambda x: x[0])
         ]
+
+    def reports_by(self) -> dict[str, list[str]]:
+        """Community did:key -> ids of its standing outcome reports."""
+        out: dict[str, list[str]] = {}
+        for reps in self.outcomes.values():
+            for eid, (_, author, _) in reps.items():
+                out.setdefault(author, []).append(eid)
+        return out
 
     def proposals_with_outcomes(self) -> list[str]:
         return sorted(p for p, reps in self.outcomes.items() if reps and p not in self.retracted)

@@ -54,7 +54,7 @@ from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Limits, verify_envelope
 from forum.scores.documents import cheap_document, fitted_document, groups_document
 from forum.scores.ledger import Ledger
-from raters.compare import compare_results
+from raters.compare import FIT_TOL, compare_results
 
 __all__ = [
     "AUDIT_LIMITS",
@@ -78,7 +78,7 @@ total = the forum's head when known), ``"cheap"`` and ``"fitted"`` (0/1 then 1/1
 
 _MAX_LISTED_BAD = 100
 _CHEAP_EXACT = ("algorithm", "version", "raters", "targets", "target_kinds", "criteria",
-                "histogram_edges", "histogram", "outcomes", "communities")  # fmt: skip
+                "histogram_edges", "histogram", "communities")  # fmt: skip
 _FITTED_EXACT = ("algorithm", "version", "raters", "targets")
 _PER_TARGET = {
     "count", "mean", "shrunk_mean", "target_intercept", "target_factor", "target_support",
@@ -257,6 +257,7 @@ def check_fitted(served: Mapping[str, Any], mine: Mapping[str, Any]) -> list[Fin
         )
     for key in _FITTED_EXACT:
         _exact("fitted", served, mine, key, out)
+    _close("fitted", "outcomes", mine.get("outcomes"), served.get("outcomes"), out)
     res_s, res_m = served.get("result"), mine.get("result")
     if isinstance(res_s, Mapping) and isinstance(res_m, Mapping):
         _compare("fitted", res_m, res_s, mine, "result", out)
@@ -270,6 +271,25 @@ def check_fitted(served: Mapping[str, Any], mine: Mapping[str, Any]) -> list[Fin
             )
         )
     return out
+
+
+def _close(section: str, path: str, e: Any, a: Any, out: list[Finding]) -> None:
+    """Outcome summaries: floats within FIT_TOL (credibility uses the fit's standing),
+    everything else exactly."""
+    if isinstance(e, Mapping) and isinstance(a, Mapping):
+        for k in sorted(set(e) | set(a), key=str):
+            if k not in e or k not in a:
+                out.append(Finding(section, f"{path}.{k}", e.get(k), a.get(k)))
+            else:
+                _close(section, f"{path}.{k}", e[k], a[k], out)
+    elif isinstance(e, list) and isinstance(a, list) and len(e) == len(a):
+        for i, (x, y) in enumerate(zip(e, a, strict=True)):
+            _close(section, f"{path}[{i}]", x, y, out)
+    elif isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+        if not abs(e - a) <= FIT_TOL:
+            out.append(Finding(section, path, e, a, FIT_TOL))
+    elif e != a:
+        out.append(Finding(section, path, e, a))
 
 
 def check_groups(

@@ -7,8 +7,13 @@ Model, for a rating of target ``t`` by rater ``u``::
 fitted by minimising the weighted, regularized squared error::
 
     sum_ratings w[u] * (score - mu - b[u] - c[t] - f[u] g[t])^2
-        + INTERCEPT_REG * (sum_u b[u]^2 + sum_t c[t]^2)
-        + FACTOR_REG    * (sum_u f[u]^2 + sum_t g[t]^2)
+        + INTERCEPT_REG * (sum_u o[u] b[u]^2 + sum_t c[t]^2)
+        + FACTOR_REG    * (sum_u o[u] f[u]^2 + sum_t g[t]^2)
+
+where ``o[u]`` is the rater's mean rating weight (1 with unit weights; 1 for a rater of
+weight 0, whose parameters are then 0): a rater that counts as a fraction of a rater
+in the data counts as the same fraction in the prior, so a crowd of low-weight keys
+cannot pull the gauge of ``mu`` and the intercepts.
 
 ``mu`` is not regularized.  The regularization constants are Community Notes' values
 (``l2_lambda = 0.03`` on factors, five times that, 0.15, on intercepts), applied to
@@ -130,6 +135,7 @@ class BridgingFit:
     loss: float
     side_low: FloatArray | None = None
     side_high: FloatArray | None = None
+    side_mid: FloatArray | None = None
     side_support: FloatArray | None = None
 
     def rejected(self) -> BoolArray:
@@ -274,6 +280,7 @@ def _gauge(
     g: FloatArray,
     rated_r: BoolArray,
     rated_t: BoolArray,
+    om: FloatArray,
 ) -> float:
     """Exact line searches along the model's prediction-preserving directions.
 
@@ -286,27 +293,30 @@ def _gauge(
     1. ``c -= dc`` (rated targets), ``b -= db`` (rated raters), ``mu += dc + db``.
     2. ``g += d`` (rated targets), ``b -= f * d``.
     3. ``f += d`` (rated raters), ``c -= g * d``.
-    4. ``f *= a``, ``g /= a`` with ``a^4 = |g|^2 / |f|^2``.
+    4. ``f *= a``, ``g /= a`` with ``a^4 = |g|^2 / |f|^2_o``.
+
+    ``om``: the raters' prior weights ``o`` (module doc); rater sums are weighted by it.
     """
     nt_r = int(rated_t.sum())
     nr_r = int(rated_r.sum())
     if nt_r == 0 or nr_r == 0:
         return mu
+    om_r = float(om[rated_r].sum())
     for _ in range(2):
         dc = float(c[rated_t].mean())
-        db = float(b[rated_r].mean())
+        db = float((om[rated_r] * b[rated_r]).sum() / om_r)
         c[rated_t] -= dc
         b[rated_r] -= db
         mu += dc + db
-        den = FACTOR_REG * nt_r + INTERCEPT_REG * float(f @ f)
-        d = (INTERCEPT_REG * float(b @ f) - FACTOR_REG * float(g[rated_t].sum())) / den
+        den = FACTOR_REG * nt_r + INTERCEPT_REG * float(om @ (f * f))
+        d = (INTERCEPT_REG * float(om @ (b * f)) - FACTOR_REG * float(g[rated_t].sum())) / den
         g[rated_t] += d
         b -= f * d
-        den = FACTOR_REG * nr_r + INTERCEPT_REG * float(g @ g)
-        d = (INTERCEPT_REG * float(c @ g) - FACTOR_REG * float(f[rated_r].sum())) / den
+        den = FACTOR_REG * om_r + INTERCEPT_REG * float(g @ g)
+        d = (INTERCEPT_REG * float(c @ g) - FACTOR_REG * float((om[rated_r] * f[rated_r]).sum())) / den
         f[rated_r] += d
         c -= g * d
-        nf, ng = float(f @ f), float(g @ g)
+        nf, ng = float(om @ (f * f)), float(g @ g)
         if nf > 0 and ng > 0:
             a = (ng / nf) ** 0.25
             f *= a
@@ -381,6 +391,9 @@ def fit_bridging(
 
     rated_t = np.bincount(t, weights=wr, minlength=nt) > 0
     rated_r = np.bincount(r, weights=wr, minlength=nr) > 0
+    n_r = np.bincount(r, minlength=nr)
+    om = np.bincount(r, weights=wr, minlength=nr) / np.maximum(n_r, 1)
+    om = np.where(om > 0, om, 1.0).astype(np.float64)
     converged = False
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 - used after the loop
@@ -398,16 +411,16 @@ def fit_bridging(
         gt = g_new[t]
         y = s - mu - c_new[t]
         wg = wr * gt
-        a00 = np.bincount(r, weights=wr, minlength=nr) + INTERCEPT_REG
+        a00 = np.bincount(r, weights=wr, minlength=nr) + INTERCEPT_REG * om
         a01 = np.bincount(r, weights=wg, minlength=nr)
-        a11 = np.bincount(r, weights=wg * gt, minlength=nr) + FACTOR_REG
+        a11 = np.bincount(r, weights=wg * gt, minlength=nr) + FACTOR_REG * om
         b0 = np.bincount(r, weights=wr * y, minlength=nr)
         b1 = np.bincount(r, weights=wg * y, minlength=nr)
         b_new, f_new = _solve2(a00, a01, a11, b0, b1)
         # Global intercept.
         resid = s - b_new[r] - c_new[t] - f_new[r] * gt
         mu_new = float((wr * resid).sum() / wsum) if wsum > 0 else 0.0
-        mu_new = _gauge(mu_new, b_new, f_new, c_new, g_new, rated_r, rated_t)
+        mu_new = _gauge(mu_new, b_new, f_new, c_new, g_new, rated_r, rated_t, om)
 
         delta = max(
             abs(mu_new - mu),
@@ -424,7 +437,9 @@ def fit_bridging(
     # Loss of the final parameters (before the prediction-preserving normalization).
     resid = s - mu - b[r] - c[t] - f[r] * g[t]
     loss = float(
-        (wr * resid * resid).sum() + INTERCEPT_REG * (b @ b + c @ c) + FACTOR_REG * (f @ f + g @ g)
+        (wr * resid * resid).sum()
+        + INTERCEPT_REG * (om @ (b * b) + c @ c)
+        + FACTOR_REG * (om @ (f * f) + g @ g)
     )
 
     # Scale: rating-weighted RMS of rater factors = 1.
@@ -454,5 +469,6 @@ def fit_bridging(
         loss=loss,
         side_low=low,
         side_high=high,
+        side_mid=mid,
         side_support=side,
     )

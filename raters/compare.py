@@ -15,10 +15,13 @@ objects are converted first.  Rules:
   target support; standing weights and agreement; group means, consensus and
   silhouette.  Fits are reproducible to ~1e-6 from a cold start; the tolerance covers
   warm starts and other BLAS / library versions;
-* **statuses**: equal, except that a target whose status differs is accepted when it is
-  within FIT_TOL of a threshold on either side (intercept within FIT_TOL of
-  BRIDGING_THRESHOLD, |factor| within FIT_TOL of FACTOR_THRESHOLD, or support within
-  FIT_TOL of MIN_RATERS), where a tolerated difference can flip the status;
+* ``FIT_TOL`` also for the side figures (``side_low``, ``side_high``, ``side_mid``,
+  ``side_support``) and for the **protected** aggregates (their weights come from the
+  fit's standing);
+* **statuses**: equal, except that a target whose status differs is accepted when one
+  of its figures is within FIT_TOL + HYSTERESIS of a threshold it is tested against
+  (side figures vs SUPPORT_LEVEL, 0, REJECT_LEVEL, +-SPLIT_LEVEL; support vs MIN_RATERS;
+  side support vs SIDE_MIN), where a tolerated difference can flip the status;
 * **group labels** (when present on both sides): adjusted Rand index >=
   ``LABELS_MIN_ARI = 0.95`` over raters clustered on both sides, and the same set of
   clustered raters; the group sizes and vote counts follow from the labels and are then
@@ -36,7 +39,14 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from raters.bridging import BRIDGING_THRESHOLD, FACTOR_THRESHOLD, MIN_RATERS
+from raters.bridging import (
+    HYSTERESIS,
+    MIN_RATERS,
+    REJECT_LEVEL,
+    SIDE_MIN,
+    SPLIT_LEVEL,
+    SUPPORT_LEVEL,
+)
 from raters.pipeline import Aggregates, ScoreResult
 
 AGGREGATE_TOL = 1e-9
@@ -50,7 +60,8 @@ _EXACT = {
 _AGG = {"mean", "shrunk_mean", "global_mean"}
 _FIT = {
     "global_intercept", "target_intercept", "rater_intercept", "target_support",
-    "weight", "agreement", "consensus", "silhouette",
+    "weight", "agreement", "consensus", "silhouette", "side_low", "side_high", "side_mid",
+    "side_support",
 }  # fmt: skip
 _GROUP_COUNTS = {"sizes", "agree", "disagree", "pass"}
 _SIGNED = {"target_factor", "rater_factor"}
@@ -114,14 +125,19 @@ def _cmp_status(exp_fit: Mapping[str, Any], act_fit: Mapping[str, Any], path: st
     if len(es) != len(as_):
         out.append(Difference(path + ".status.length", len(es), len(as_), 0.0))
         return
-    c = _floats(exp_fit["target_intercept"])
-    g = np.abs(_floats(exp_fit["target_factor"]))
-    n = _floats(exp_fit["target_support"])
-    near = (
-        (np.abs(c - BRIDGING_THRESHOLD) <= FIT_TOL)
-        | (np.abs(g - FACTOR_THRESHOLD) <= FIT_TOL)
-        | (np.abs(n - MIN_RATERS) <= FIT_TOL)
-    )
+    margin = FIT_TOL + HYSTERESIS
+    near = np.abs(_floats(exp_fit["target_support"]) - MIN_RATERS) <= FIT_TOL
+    tests = {
+        "side_low": (SUPPORT_LEVEL, 0.0, -SPLIT_LEVEL),
+        "side_high": (REJECT_LEVEL, SPLIT_LEVEL),
+        "side_mid": (SUPPORT_LEVEL,),
+        "side_support": (SIDE_MIN,),
+    }
+    for key, levels in tests.items():
+        if exp_fit.get(key) is not None:
+            v = _floats(exp_fit[key])
+            for level in levels:
+                near |= np.abs(v - level) <= margin
     for i, (x, y) in enumerate(zip(es, as_, strict=True)):
         if x != y and not bool(near[i]):
             out.append(Difference(f"{path}.status[{i}]", x, y, 0.0))
@@ -154,7 +170,7 @@ def _walk(e: Any, a: Any, path: str, out: list[Difference]) -> None:
         if not (e is None and a is None):
             out.append(Difference(path, e, a, 0.0))
         return
-    if path == "groups.mean":
+    if path == "groups.mean" or path.startswith("protected."):
         _cmp_num(path, e, a, FIT_TOL, out)
     elif key in _SIGNED:
         _cmp_signed(path, e, a, out)

@@ -18,12 +18,15 @@ Steps (``ratings`` are treated as votes: score > 0 agree, < 0 disagree, == 0 pas
    (``MIN_VOTES = 7``).  Others get label -1 (their coordinates are still returned).
 5. **k-means** (scikit-learn ``KMeans(n_clusters=k, n_init=KMEANS_N_INIT,
    random_state=KMEANS_SEED)``) for every k in ``K_RANGE = 2..5`` (k < number of
-   distinct points); k is the one with the highest silhouette (ties: smaller k).  The
+   distinct points); a k whose solution leaves a group with fewer than
+   ``MIN_GROUP_SIZE = 2`` members is rejected (red-dwarf's rule); k is the one with the
+   highest silhouette (ties: smaller k).  The
    silhouette uses at most ``SILHOUETTE_SAMPLE`` points (a fixed-seed sample) so large
    forums stay fast.  Groups are renumbered by size (largest first; ties by their
    lowest rater index).
 6. **Per group and target**: agree / disagree / pass counts and mean score.
-7. **Group-aware consensus** per target: ``prod over groups (agree + 1) / (votes + 2)``.
+7. **Group-aware consensus** per target: ``prod over groups (agree + 0.5) / (votes + 1)``
+   (a Jeffreys Beta(1/2, 1/2) prior per group, as red-dwarf).
 8. **Representativeness** (Polis "repness") of target t for group g, for direction d
    in {agree, disagree}: with ``p = (n_d + 1) / (votes + 2)`` in the group and
    ``p_rest`` the same for all other clustered raters, ``ratio = p / p_rest``;
@@ -58,6 +61,7 @@ from raters.ratings import FloatArray, IntArray, Ratings
 MIN_VOTES = 7
 N_COMPONENTS = 2
 K_RANGE = (2, 5)
+MIN_GROUP_SIZE = 2
 KMEANS_SEED = 0
 KMEANS_N_INIT = 10
 SILHOUETTE_SAMPLE = 5000
@@ -230,8 +234,8 @@ def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArra
             break
         km = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=KMEANS_SEED).fit(points)
         labels = np.asarray(km.labels_, dtype=np.int64)
-        if len(np.unique(labels)) < k:
-            continue
+        if len(np.unique(labels)) < k or np.bincount(labels, minlength=k).min() < MIN_GROUP_SIZE:
+            continue  # red-dwarf's rule: a k that leaves a one-member group is rejected
         sample = SILHOUETTE_SAMPLE if len(points) > SILHOUETTE_SAMPLE else None
         score = float(
             silhouette_score(points, labels, sample_size=sample, random_state=SILHOUETTE_SEED)
@@ -297,7 +301,7 @@ def opinion_groups(ratings: Ratings) -> OpinionGroups:
     gsum = np.bincount(flat, weights=sv, minlength=size).reshape(k, nt)
     gmean = np.divide(gsum, votes, out=np.full((k, nt), np.nan), where=votes > 0)
     if k:
-        consensus = np.prod((agree + 1.0) / (votes + 2.0), axis=0)
+        consensus = np.prod((agree + 0.5) / (votes + 1.0), axis=0)  # Jeffreys prior
         rep = _repness(agree, disagree, votes)
     else:
         consensus = np.full(nt, np.nan)

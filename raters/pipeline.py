@@ -13,8 +13,10 @@
   3. rater standing from the first-pass statuses (:func:`raters.standing.rater_standing`);
   4. one weight per rating (:func:`raters.standing.rating_weights`: standing weight, or
      the bounded newcomer share) and the second-pass bridging fit with those weights,
-     warm-started from the first pass.  It always runs: standing is never switched off
-     (``standing_applied`` is always True);
+     warm-started from the first pass.  While fewer than ``MIN_STANDING_RATERS`` (5)
+     raters have standing (a young forum), the second pass uses the first pass'
+     weights instead and ``standing_applied`` is False.  Fresh keys cannot bring that
+     about once raters have standing: the first pass that grants it is protected by age;
   5. protected aggregates: mean and shrunk mean with the same per-rating weights
      (:class:`Protected`): what sorting and streaming use;
   6. opinion groups (:func:`raters.groups.opinion_groups`) on all ratings.
@@ -44,10 +46,17 @@ from raters.bridging import BridgingFit, fit_bridging
 from raters.groups import OpinionGroups, opinion_groups
 from raters.outcomes import summarize_outcomes
 from raters.ratings import Ratings
-from raters.standing import Standing, first_pass_weights, rater_standing, rating_weights
+from raters.standing import (
+    MIN_DECIDED,
+    Standing,
+    first_pass_weights,
+    rater_standing,
+    rating_weights,
+)
 
 ALGORITHM = "mycelium-raters"
 VERSION = "2.0"
+MIN_STANDING_RATERS = 5
 
 __all__ = [
     "ALGORITHM",
@@ -146,7 +155,8 @@ class ScoreResult:
         aggregates: :class:`Aggregates`.
         first_pass: unweighted :class:`BridgingFit`.
         standing: :class:`Standing` from the first pass.
-        standing_applied: whether the second, weighted pass ran (always True).
+        standing_applied: whether the second pass used standing weights (False while
+            fewer than MIN_STANDING_RATERS raters have standing).
         bridging: the final :class:`BridgingFit` (second pass): its
             ``target_intercept`` is the bridging score, ``status`` the status.
         groups: :class:`OpinionGroups`.
@@ -245,6 +255,7 @@ def _fit_dict(f: BridgingFit, include_raters: bool) -> dict[str, Any]:
         "status": list(f.status),
         "side_low": None if f.side_low is None else _list(f.side_low),
         "side_high": None if f.side_high is None else _list(f.side_high),
+        "side_mid": None if f.side_mid is None else _list(f.side_mid),
         "side_support": None if f.side_support is None else _list(f.side_support),
         "iterations": f.iterations,
         "converged": f.converged,
@@ -318,9 +329,14 @@ def compute_scores(
     Output: :class:`ScoreResult`.
     """
     aggregates = compute_aggregates(ratings, criteria)
-    first = fit_bridging(ratings, init=init, rating_weights=first_pass_weights(ratings, age))
+    w1 = first_pass_weights(ratings, age)
+    first = fit_bridging(ratings, init=init, rating_weights=w1)
     standing = rater_standing(ratings, first, eligible)
-    weights = rating_weights(ratings, standing)
+    applied = int(((standing.n_decided >= MIN_DECIDED) & (standing.weight > 0)).sum()) >= MIN_STANDING_RATERS
+    if applied:
+        weights = rating_weights(ratings, standing)
+    else:
+        weights = w1 if w1 is not None else np.ones(ratings.n_ratings)
     final = fit_bridging(ratings, init=first, rating_weights=weights, previous=previous)
     return ScoreResult(
         algorithm=ALGORITHM,
@@ -328,7 +344,7 @@ def compute_scores(
         aggregates=aggregates,
         first_pass=first,
         standing=standing,
-        standing_applied=True,
+        standing_applied=applied,
         bridging=final,
         groups=opinion_groups(groups_extra if groups_extra is not None else ratings),
         protected=protected_aggregates(ratings, weights),

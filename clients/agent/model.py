@@ -176,7 +176,9 @@ class Results:
             else 0
         )
         self.mean = _num(view.get("mean"))
-        self.shrunk_mean = _num(view.get("shrunk_mean"))
+        # the sybil-protected shrunk mean when the fit covers the post, else the raw one
+        prot = view.get("protected")
+        self.shrunk_mean = _num(prot.get("shrunk_mean")) if isinstance(prot, Mapping) and prot.get("shrunk_mean") is not None else _num(view.get("shrunk_mean"))
         crit = view.get("criteria")
         self.criteria = {}
         if isinstance(crit, Mapping):

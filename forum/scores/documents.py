@@ -260,8 +260,9 @@ def target_view(target: str, cheap: dict[str, Any] | None, fitted: dict[str, Any
 
 
 def fitted_part(target: str, fitted: dict[str, Any] | None, index: dict[str, Any]) -> dict[str, Any]:
-    """The fitted fields of a target's view: ``bridging`` and ``groups`` (None when not fitted)."""
-    out: dict[str, Any] = {"bridging": None, "groups": None}
+    """The fitted fields of a target's view: ``protected``, ``bridging``, ``groups`` and
+    ``outcomes`` (None when not fitted)."""
+    out: dict[str, Any] = {"protected": None, "bridging": None, "groups": None, "outcomes": ((fitted or {}).get("outcomes") or {}).get(target)}
     fi = index.get("fitted", {}).get(target)
     if fitted is not None and fitted.get("result") is not None and fi is not None:
         res = fitted["result"]

@@ -58,8 +58,13 @@ from raters.pipeline import ALGORITHM, VERSION, ScoreResult
 
 log = structlog.get_logger("forum.scores.engine")
 
-SCORED_KINDS = ("rating", "outcome", "retraction", "community", "adoption")
-SORT_KEYS = ("mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate")
+SCORED_KINDS = ("rating", "outcome", "retraction", "community", "adoption", "proposal")
+SORT_KEYS = ("mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate", "raw_mean", "raw_shrunk_mean")
+"""``mean`` and ``shrunk_mean`` sort by the sybil-protected figures of the fitted document
+(targets the fit does not cover yet sort last); ``raw_mean`` / ``raw_shrunk_mean`` by the
+plain ones."""
+REFIT_KINDS = ("rating", "retraction", "outcome")
+"""Events that count towards a refit (outcome summaries are part of the fitted document)."""
 LISTENER_BYTES = 64 * 1024 * 1024  # payload bytes of batches waiting for the engine before it re-reads the log
 SUBSCRIBE_SLICE = 200  # views built per loop pass for a "*" subscription
 
@@ -206,7 +211,7 @@ class ScoresEngine:
             self.history.after(self.ledger, stored.seq, token)
             if c:
                 changed |= c
-                if stored.event.kind in ("rating", "retraction"):  # both change the fit's input
+                if stored.event.kind in REFIT_KINDS:  # all change the fitted document's input
                     self._new_ratings += 1
         self.metrics.scores_update_seconds.observe(time.perf_counter() - t0)
         if changed:
@@ -259,16 +264,28 @@ class ScoresEngine:
 
     @staticmethod
     def _fit_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> set[str]:
-        if new.get("result") is None:
-            return set()
-        b = new["result"]["bridging"]
-        if old is None or old.get("result") is None:
-            return set(new["targets"])
-        prev = dict(zip(old["targets"], zip(old["result"]["bridging"]["target_intercept"], old["result"]["bridging"]["status"], strict=True), strict=True))
+        """Targets whose fitted figures (status, bridging score, protected shrunk mean or
+        outcome summary) changed visibly since the previous fit."""
+
+        def figures(doc: dict[str, Any] | None) -> dict[str, tuple[Any, ...]]:
+            if not doc or doc.get("result") is None:
+                return {}
+            b = doc["result"]["bridging"]
+            p = doc["result"]["protected"]
+            return {
+                t: (status, score, shrunk)
+                for t, status, score, shrunk in zip(doc["targets"], b["status"], b["target_intercept"], p["shrunk_mean"], strict=True)
+            }
+
+        prev, cur = figures(old), figures(new)
         changed = set()
-        for t, score, status in zip(new["targets"], b["target_intercept"], b["status"], strict=True):
+        for t, (status, score, shrunk) in cur.items():
             p = prev.get(t)
-            if p is None or p[1] != status or abs((p[0] or 0.0) - (score or 0.0)) > 0.005:
+            if p is None or p[0] != status or abs((p[1] or 0.0) - (score or 0.0)) > 0.005 or abs((p[2] or 0.0) - (shrunk or 0.0)) > 0.005:
+                changed.add(t)
+        old_out = (old or {}).get("outcomes") or {}
+        for t, summary in (new.get("outcomes") or {}).items():
+            if old_out.get(t) != summary:
                 changed.add(t)
         return changed
 
@@ -332,18 +349,22 @@ class ScoresEngine:
         fi = self.index.get("fitted", {})
         res = self.fitted.get("result") if self.fitted else None
 
+        outcomes = (self.fitted or {}).get("outcomes") or {}
+
         def value(t: str) -> float | None:
             s = st.targets.get(t)
-            if sort in ("mean", "shrunk_mean", "count"):
+            if sort in ("raw_mean", "raw_shrunk_mean", "count"):
                 if s is None:
                     return 0 if sort == "count" else None
-                return s.count if sort == "count" else (s.total / s.count if sort == "mean" else st.shrunk_mean(s))
+                return s.count if sort == "count" else (s.total / s.count if sort == "raw_mean" else st.shrunk_mean(s))
             if sort == "success_rate":
-                o = st.outcomes.get(t)
+                o = outcomes.get(t)
                 return o["success_rate"] if o else None
             j = fi.get(t)
             if res is None or j is None:
                 return None
+            if sort in ("mean", "shrunk_mean"):  # the sybil-protected figures
+                return res["protected"][sort][j]
             if sort == "bridging":
                 return res["bridging"]["target_intercept"][j]
             return res["groups"]["consensus"][j] if res["groups"]["k"] else None

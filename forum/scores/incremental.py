@@ -9,7 +9,8 @@ keeps the same per-target figures as running sums instead:
   rating of the (rater, target) pair an event touches before and after, and
   moves that one rating's score, histogram bin and criterion scores out of and
   into the target's sums; a retracted target leaves the sums as a whole;
-  outcome summaries are recomputed only for proposals whose reports changed;
+  which proposals have standing outcome reports is tracked here; their summaries
+  are part of the fitted document (community credibility needs rater standing);
 * per-target views (``GET /api/v1/scores/{target}``, SCORES frames) read the
   sums: count, mean, shrunk mean ``(sum + m * global_mean) / (count + m)``
   with the global mean of all current ratings, histogram, criterion means;
@@ -30,10 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forum.protocol.events import Event
-from forum.scores.documents import HISTOGRAM_EDGES, summary_dict
+from forum.scores.documents import HISTOGRAM_EDGES
 from forum.scores.ledger import Ledger, RatingEntry
 from raters.aggregate import PRIOR_STRENGTH
-from raters.outcomes import summarize_outcomes
 
 
 @dataclass(slots=True)
@@ -49,7 +49,7 @@ class CheapState:
 
     def __init__(self, prior_strength: float = PRIOR_STRENGTH) -> None:
         self.targets: dict[str, TargetSums] = {}
-        self.outcomes: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[str, int] = {}  # proposal -> number of standing outcome reports
         self.n = 0
         self.total = 0.0
         self.prior_strength = prior_strength
@@ -144,7 +144,7 @@ class CheapState:
     def _outcome(self, ledger: Ledger, proposal: str) -> None:
         reports = ledger.outcome_reports(proposal) if proposal not in ledger.retracted else []
         if reports:
-            self.outcomes[proposal] = summary_dict(summarize_outcomes(reports))
+            self.outcomes[proposal] = len(reports)
         else:
             self.outcomes.pop(proposal, None)
 
@@ -161,12 +161,11 @@ class CheapState:
     def part(self, target: str, kind: str) -> dict[str, Any] | None:
         """The cheap fields of ``target``'s view (None when it has no ratings and no outcomes)."""
         s = self.targets.get(target)
-        outcomes = self.outcomes.get(target)
         if s is None:
-            if outcomes is None:
+            if target not in self.outcomes:
                 return None
             return {"count": 0, "mean": None, "shrunk_mean": None, "criteria": {},
-                    "histogram": [0] * (len(HISTOGRAM_EDGES) + 1), "outcomes": outcomes}
+                    "histogram": [0] * (len(HISTOGRAM_EDGES) + 1)}
         return {
             "kind": kind,
             "count": s.count,
@@ -174,7 +173,6 @@ class CheapState:
             "shrunk_mean": self.shrunk_mean(s),
             "criteria": {name: {"count": int(c[0]), "mean": c[1] / c[0]} for name, c in sorted(s.criteria.items())},
             "histogram": list(s.histogram),
-            "outcomes": outcomes,
         }
 
 

@@ -26,8 +26,8 @@ def _loss(params: np.ndarray, r: Ratings, w: np.ndarray) -> float:
     res = r.score - mu - b[r.rater] - c[r.target] - f[r.rater] * g[r.target]
     return float(
         (w[r.rater] * res**2).sum()
-        + bridging.INTERCEPT_REG * (b @ b + c @ c)
-        + bridging.FACTOR_REG * (f @ f + g @ g)
+        + bridging.INTERCEPT_REG * (w @ (b * b) + c @ c)  # the prior weighs like the data
+        + bridging.FACTOR_REG * (w @ (f * f) + g @ g)
     )
 
 
@@ -73,19 +73,20 @@ def test_two_factions_bridging_and_partisan_targets() -> None:
     fit = fit_bridging(r)
     status = np.array(fit.status)
     assert (status[d.kind == KIND_BRIDGING] == "bridging").all()
-    for kind in (KIND_PARTISAN_A, KIND_PARTISAN_B, KIND_REJECTED):
-        assert (status[d.kind == kind] == "divisive").all()
+    for kind in (KIND_PARTISAN_A, KIND_PARTISAN_B):
+        assert (status[d.kind == kind] == "split").all()
+    assert (status[d.kind == KIND_REJECTED] == "rejected").all()
     ga = fit.target_factor[d.kind == KIND_PARTISAN_A]
     gb = fit.target_factor[d.kind == KIND_PARTISAN_B]
     assert (np.sign(ga) == np.sign(ga[0])).all() and (np.sign(gb) == -np.sign(ga[0])).all()
-    assert np.abs(ga).min() >= bridging.FACTOR_THRESHOLD
+    assert np.abs(ga).min() >= 0.5
     fa = fit.rater_factor[d.faction == 0]
     fb = fit.rater_factor[d.faction == 1]
     assert np.sign(fa.mean()) == -np.sign(fb.mean())
     # the side that likes partisan-A targets has the same factor sign as those targets
     assert np.sign(fa.mean()) == np.sign(ga[0])
-    assert (fit.target_intercept[d.kind == KIND_BRIDGING] > bridging.BRIDGING_THRESHOLD).all()
-    assert (fit.target_intercept[d.kind == KIND_REJECTED] < bridging.NEGATIVE_THRESHOLD).all()
+    assert (fit.side_low[d.kind == KIND_BRIDGING] >= bridging.SUPPORT_LEVEL).all()
+    assert (fit.side_high[d.kind == KIND_REJECTED] <= bridging.REJECT_LEVEL).all()
     assert fit.rejected().tolist() == (d.kind == KIND_REJECTED).tolist()
 
 
@@ -99,13 +100,39 @@ def test_identification_scale_and_sign() -> None:
 
 
 def test_classify_rules() -> None:
-    th, ft, mr = bridging.BRIDGING_THRESHOLD, bridging.FACTOR_THRESHOLD, bridging.MIN_RATERS
-    status = classify(
-        [th, th - 1e-9, 0.9, 0.9, -0.9],
-        [0.0, 0.0, ft - 1e-9, ft, 0.0],
-        [mr, mr, mr, mr, mr - 1e-9],
-    )
-    assert status == ("bridging", "divisive", "bridging", "divisive", "insufficient")
+    sl, rl, sp, mr, sm = bridging.SUPPORT_LEVEL, bridging.REJECT_LEVEL, bridging.SPLIT_LEVEL, bridging.MIN_RATERS, bridging.SIDE_MIN
+    rows = [  # low, high, mid, support, side support -> status
+        (sl, 0.9, 0.6, mr, sm, "bridging"),
+        (sl, 0.9, 0.6, mr, sm - 0.1, "broad_support"),  # one side thin: not "across camps"
+        (sl - 1e-9, 0.9, 0.6, mr, sm, "broad_support"),
+        (-1e-9, 0.9, 0.6, mr, sm, "unclear"),
+        (-sp - 1e-9, sp + 1e-9, 0.0, mr, sm, "split"),
+        (-sp, 0.9, 0.4, mr, sm, "unclear"),
+        (-0.9, rl, -0.6, mr, sm, "rejected"),
+        (-0.9, rl + 1e-9, -0.6, mr, sm, "unclear"),
+        (0.9, 0.9, 0.9, mr - 1e-9, sm, "insufficient"),
+    ]
+    lo, hi, mid, n, side, want = zip(*rows, strict=True)
+    assert classify(lo, hi, mid, n, side) == want
+
+
+def test_every_group_above_threshold_is_never_split() -> None:
+    """Both sides' expected ratings above +0.3: positive, whatever the split."""
+    rng = np.random.default_rng(0)
+    lo = rng.uniform(0.3, 1.0, 500)
+    hi = lo + rng.uniform(0.0, 0.7, 500)
+    status = classify(lo, hi, (lo + hi) / 2, np.full(500, 9.0), rng.uniform(0, 5, 500))
+    assert set(status) <= {"bridging", "broad_support"}
+
+
+def test_hysteresis_keeps_a_status_within_the_margin() -> None:
+    h = bridging.HYSTERESIS
+    lo = [bridging.SUPPORT_LEVEL - h / 2, bridging.SUPPORT_LEVEL - 2 * h]
+    args = (lo, [0.9, 0.9], [0.6, 0.6], [9.0, 9.0], [4.0, 4.0])
+    assert classify(*args) == ("broad_support", "broad_support")
+    assert classify(*args, previous=("bridging", "bridging")) == ("bridging", "broad_support")
+    # the support count has no margin
+    assert classify(lo, [0.9, 0.9], [0.6, 0.6], [4.0, 4.0], [4.0, 4.0], previous=("bridging", None)) == ("insufficient", "insufficient")
 
 
 def test_warm_start_matches_cold_start() -> None:

@@ -64,18 +64,20 @@ def test_factor_sign_flip_is_not_a_difference(result: ScoreResult) -> None:
 
 def test_status_difference_tolerated_only_near_threshold(result: ScoreResult) -> None:
     d = _roundtrip(result)
+    fit = result.bridging
+    levels = (bridging.SUPPORT_LEVEL, 0.0, -bridging.SPLIT_LEVEL, bridging.REJECT_LEVEL, bridging.SPLIT_LEVEL)
     far = next(
-        i for i, c in enumerate(result.bridging.target_intercept)
-        if abs(c - bridging.BRIDGING_THRESHOLD) > 0.1
-        and abs(abs(result.bridging.target_factor[i]) - bridging.FACTOR_THRESHOLD) > 0.1
+        i for i in range(len(fit.status))
+        if min(abs(x - lv) for x in (fit.side_low[i], fit.side_high[i], fit.side_mid[i]) for lv in levels) > 0.1
+        and abs(fit.side_support[i] - bridging.SIDE_MIN) > 0.1
     )  # fmt: skip
     d["bridging"]["status"][far] = "insufficient"
     assert [x.path for x in compare_results(d, result)] == [f"bridging.status[{far}]"]
     d = _roundtrip(result)
-    d["bridging"]["target_intercept"][far] = bridging.BRIDGING_THRESHOLD + FIT_TOL / 2
+    d["bridging"]["side_low"][far] = bridging.SUPPORT_LEVEL + FIT_TOL / 2
     d["bridging"]["status"][far] = "insufficient"
     other = _roundtrip(result)
-    other["bridging"]["target_intercept"][far] = bridging.BRIDGING_THRESHOLD - FIT_TOL / 2
+    other["bridging"]["side_low"][far] = bridging.SUPPORT_LEVEL - FIT_TOL / 2
     diffs = compare_results(d, other)
     assert all(not x.path.startswith("bridging.status") for x in diffs)
 

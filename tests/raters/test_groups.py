@@ -56,7 +56,7 @@ def test_counts_consensus_and_means_by_hand() -> None:
             assert g.mean[k, t] == pytest.approx(s.mean())
     votes = g.agree + g.disagree + g.passes
     t = 0
-    expected = np.prod([(g.agree[k, t] + 1) / (votes[k, t] + 2) for k in range(g.k)])
+    expected = np.prod([(g.agree[k, t] + 0.5) / (votes[k, t] + 1) for k in range(g.k)])  # Jeffreys
     assert g.consensus[t] == pytest.approx(expected)
     # everyone agrees on target 0, camps split on the others: 0 is the consensus target
     assert int(np.argmax(g.consensus)) == 0
@@ -76,8 +76,9 @@ def test_consensus_formula_exact_small_case() -> None:
     a = g.labels[0]
     other = 1 - a
     assert set(g.labels[:3]) == {a} and set(g.labels[3:]) == {other}
-    assert g.consensus[0] == pytest.approx((3 + 1) / (3 + 2) * (1 + 1) / (3 + 2))
-    assert g.consensus[1] == pytest.approx((3 + 1) / (3 + 2) * (0 + 1) / (3 + 2))
+    # Jeffreys prior: (agree + 1/2) / (votes + 1) per group
+    assert g.consensus[0] == pytest.approx((3 + 0.5) / (3 + 1) * (1 + 0.5) / (3 + 1))
+    assert g.consensus[1] == pytest.approx((3 + 0.5) / (3 + 1) * (0 + 0.5) / (3 + 1))
 
 
 def test_polis_statistics() -> None:
@@ -147,3 +148,18 @@ def test_too_few_raters_or_targets() -> None:
     g = G.opinion_groups(Ratings.build([0, 1], [0, 0], [1.0, -1.0], 2, 1))
     assert g.k == 0 and (g.labels == -1).all() and np.isnan(g.consensus).all()
     assert g.repness == ()
+
+
+def test_k_leaving_a_one_member_group_is_rejected() -> None:
+    """red-dwarf's rule: an outlier must not become a group of its own."""
+    from raters.groups import MIN_GROUP_SIZE
+
+    rng = np.random.default_rng(1)
+    n, nt = 41, 12
+    camp = np.r_[np.zeros(20), np.ones(20), [2]].astype(int)
+    means = np.array([np.where(np.arange(nt) % 2, 0.8, -0.8), np.where(np.arange(nt) % 2, -0.8, 0.8), np.full(nt, -1.0)])
+    rater = np.repeat(np.arange(n), nt)
+    target = np.tile(np.arange(nt), n)
+    score = np.clip(means[camp[rater], target] + rng.normal(0, 0.2, len(rater)), -1, 1)
+    g = G.opinion_groups(Ratings.build(rater, target, score, n, nt))
+    assert g.k >= 2 and np.asarray(g.sizes).min() >= MIN_GROUP_SIZE

@@ -191,6 +191,13 @@ class Store:
             )
             communities.update(r[0] for r in rows)
 
+        # Only real targets are scored: a rated did:key must have authored an event.
+        rated_dids = list({ev.body["target"] for ev in batch if ev.kind == "rating" and ev.body["target"].startswith("did:")})
+        authors: set[str] = set()
+        for chunk in _chunks(rated_dids):
+            rows = await conn.execute(select(events.c.author).where(events.c.author.in_(chunk)).distinct())
+            authors.update(r[0] for r in rows)
+
         results: list[WriteResult] = []
         accepted: list[tuple[int, Event]] = []
         seen: set[str] = set()
@@ -200,13 +207,14 @@ class Store:
                 results.append(Duplicate())
                 continue
             try:
-                check_context(ev, known.get, communities.__contains__)
+                check_context(ev, known.get, communities.__contains__, authors.__contains__)
             except ProtocolError as e:
                 results.append(e)
                 continue
             seq += 1
             seen.add(ev.id)
             known[ev.id] = Known(ev.kind, ev.author, ev.body.get("proposal") if ev.kind in _PROPOSAL_OF else None)
+            authors.add(ev.author)
             if ev.kind == "community":
                 communities.add(ev.author)
             accepted.append((seq, ev))

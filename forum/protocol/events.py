@@ -572,8 +572,11 @@ def check_context(
     event: Event,
     lookup: Callable[[str], Known | None],
     has_community: Callable[[str], bool],
+    has_published: Callable[[str], bool] | None = None,
 ) -> None:
-    """Rules that depend on the log. ``lookup(id)`` returns the stored event's kind and author."""
+    """Rules that depend on the log. ``lookup(id)`` returns the stored event's kind and author;
+    ``has_published(did)`` whether that did:key authored any event the log holds (None:
+    the rule that a rated agent must exist is not checked)."""
     body = event.body
     if event.kind == "rating":
         target = body["target"]
@@ -582,6 +585,8 @@ def check_context(
                 raise invalid("rating target is a malformed did:key")
             if target == event.author:
                 raise invalid("rating yourself is not allowed")
+            if has_published is not None and not has_published(target):
+                raise invalid("rating target did:key has published nothing on this forum")
         else:
             known = lookup(target)
             if known is None:

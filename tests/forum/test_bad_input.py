@@ -112,6 +112,10 @@ def _rate_self(w: World) -> str:
     return publish_frame(rating(w.alice, w.alice.did))
 
 
+def _ghost_target(w: World) -> str:
+    return publish_frame(rating(w.alice, Signer().did))  # a did:key that never published
+
+
 def _score_range(w: World) -> str:
     return publish_frame(rating(w.alice, w.bob_proposal, score=1.5))
 
@@ -151,6 +155,7 @@ CASES: list[Case] = [
     ("created_at too far ahead", _future, "OK", "invalid"),
     ("rating one's own post", _rate_own, "OK", "invalid"),
     ("rating oneself", _rate_self, "OK", "invalid"),
+    ("rating a did:key that never published (ghost target)", _ghost_target, "OK", "invalid"),
     ("rating score out of range", _score_range, "OK", "invalid"),
     ("outcome by an author with no community profile", _outcome_no_community, "OK", "invalid"),
     ("retraction of someone else's event", _retract_other, "OK", "invalid"),

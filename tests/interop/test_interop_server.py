@@ -125,6 +125,7 @@ async def test_refusals_carry_the_right_reason(server: Server) -> None:
         await refused(s, a.envelope("rating", rating_body(pid, 1.0)), "invalid")  # own event
         await refused(s, a.envelope("rating", rating_body(a.did, 1.0)), "invalid")  # yourself
         await refused(s, a.envelope("rating", rating_body("ab" * 32, 1.0)), "invalid")  # unknown target
+        await refused(s, a.envelope("rating", rating_body(fresh_agent().did, 1.0)), "invalid")  # ghost did:key
         await refused(s, b.envelope("retraction", {"target": pid}), "invalid")  # not the author
         outcome: dict[str, Any] = {
             "proposal": pid, "status": "planned", "verdict": None, "period": {"start": "2026-01-01"},
@@ -133,6 +134,7 @@ async def test_refusals_carry_the_right_reason(server: Server) -> None:
         await refused(s, b.envelope("outcome", outcome), "invalid")  # no community profile
         rating = b.envelope("rating", rating_body(pid, 0.5))
         await publish_ok(s, rating)
+        await publish_ok(s, a.envelope("rating", rating_body(b.did, 0.5)))  # b has published now: real
         await refused(s, a.envelope("rating", rating_body(mc.envelope_id(rating), 1.0)), "invalid")  # a rating
         await publish_ok(s, b.envelope("community", {"name": "Test community", "about": ""}))
         await publish_ok(s, b.envelope("outcome", outcome))

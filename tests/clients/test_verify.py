@@ -31,7 +31,7 @@ from clients.sdk.keys import derive_key
 from forum.scores.documents import cheap_document, fitted_document, groups_document
 from forum.scores.ledger import Ledger
 from forum.store import event_from_row
-from raters.bridging import BRIDGING_THRESHOLD, FACTOR_THRESHOLD, MIN_RATERS
+from raters.bridging import HYSTERESIS, MIN_RATERS, REJECT_LEVEL, SPLIT_LEVEL, SUPPORT_LEVEL
 from tests.support.server import ForumProcess
 from tests.support.timeouts import UNIT, timeout
 
@@ -164,7 +164,7 @@ def lines(rows: list[dict[str, Any]]) -> Iterator[bytes]:
 def test_honest_documents_verify(log_and_served: Any) -> None:
     rows, snap, groups = log_and_served
     assert snap["fitted"]["result"]["groups"]["k"] >= 2  # the population makes groups
-    assert snap["cheap"]["outcomes"] and "agent" in snap["cheap"]["target_kinds"]
+    assert snap["fitted"]["outcomes"] and "agent" in snap["cheap"]["target_kinds"]
     report = audit(lines(rows), snap, groups)
     assert report.ok, report.findings
     assert report.events == report.verified == len(rows)
@@ -209,10 +209,11 @@ def test_one_served_mean_altered_is_reported(log_and_served: Any) -> None:
 def _far_from_thresholds(fitted: dict[str, Any]) -> int:
     """A target whose status no tolerated difference could flip."""
     b = fitted["result"]["bridging"]
+    levels = (SUPPORT_LEVEL, 0.0, -SPLIT_LEVEL, SPLIT_LEVEL, REJECT_LEVEL)
     margin = [
-        min(abs(c - BRIDGING_THRESHOLD), abs(abs(g) - FACTOR_THRESHOLD), abs(n - MIN_RATERS))
-        for c, g, n in zip(
-            b["target_intercept"], b["target_factor"], b["target_support"], strict=True
+        min(min(abs(x - lv) for x in (lo, hi, mid) for lv in levels), abs(n - MIN_RATERS)) - HYSTERESIS
+        for lo, hi, mid, n in zip(
+            b["side_low"], b["side_high"], b["side_mid"], b["target_support"], strict=True
         )
     ]
     return max(range(len(margin)), key=margin.__getitem__)
@@ -220,7 +221,7 @@ def _far_from_thresholds(fitted: dict[str, Any]) -> int:
 
 def _flip_status(fitted: dict[str, Any], i: int) -> None:
     status = fitted["result"]["bridging"]["status"]
-    status[i] = "divisive" if status[i] == "bridging" else "bridging"
+    status[i] = "split" if status[i] == "bridging" else "bridging"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +238,7 @@ def _flip_status(fitted: dict[str, Any], i: int) -> None:
             "aggregates.count[0]",
         ),
         (
-            "cheap",
+            "fitted",
             lambda d: next(iter(d["outcomes"].values())).__setitem__("success_rate", 0.99),
             "outcomes.",
         ),

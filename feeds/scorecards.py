@@ -28,15 +28,12 @@ from feeds.reader import reader
 from forum.scores.engine import ScoresEngine
 from forum.store import Stored
 from raters.bridging import MIN_RATERS  # below this support the status is "insufficient"
+from raters.bridging import STATUS_SENTENCES, STATUSES
 from raters.outcomes import summarize_outcomes
 
-BRIDGING_STATUSES = ("bridging", "divisive", "insufficient")
-STATUS_WORDS = {
-    "bridging": "Raters who usually disagree with each other both rate this well.",
-    "divisive": "Raters split along their usual lines of disagreement, or shared approval is too low.",
-    "insufficient": "Too few raters yet (or too few with standing) to tell whether it bridges.",
-    "pending": "Bridging has not been computed for this yet.",
-}
+BRIDGING_STATUSES = STATUSES
+STATUS_WORDS = {**STATUS_SENTENCES, "pending": "The scoring engine has not rated this yet."}
+"""One true sentence per status (the same as raters.bridging.STATUS_SENTENCES)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +45,7 @@ class CriterionScore:
 
 @dataclass(frozen=True, slots=True)
 class Bridging:
-    status: str  # bridging / divisive / insufficient / pending
+    status: str  # one of raters.bridging.STATUSES, or "pending"
     score: float | None = None
     factor: float | None = None
 
@@ -77,6 +74,10 @@ class MetricSummary:
     mean: float | None
     low: float | None
     high: float | None
+    i2: float | None = None
+    range_low: float | None = None
+    range_high: float | None = None
+    not_pooled: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,10 @@ def _outcomes(x: Any) -> OutcomeSummary | None:
                     mean=_f(m.get("mean")),
                     low=_f(m.get("low")),
                     high=_f(m.get("high")),
+                    i2=_f(m.get("i2")),
+                    range_low=_f(m.get("range_low")),
+                    range_high=_f(m.get("range_high")),
+                    not_pooled=_i(m.get("not_pooled")),
                 )
             )
     return OutcomeSummary(
@@ -310,7 +315,8 @@ def summarize_reports(reports: Sequence[Stored]) -> OutcomeSummary:
                 "seq": s.seq,
             }
             for s in reports
-        ]
+        ],
+        credibility={},  # credibility needs the engine: the fallback pools nothing, it counts
     )
     return OutcomeSummary(
         communities=summary.communities,
@@ -318,7 +324,7 @@ def summarize_reports(reports: Sequence[Stored]) -> OutcomeSummary:
         by_verdict=summary.by_verdict,
         success_rate=_f(summary.success_rate) if summary.communities else None,
         metrics=tuple(
-            MetricSummary(m.name, m.units, m.reports, _f(m.mean), _f(m.low), _f(m.high))
+            MetricSummary(m.name, m.units, m.reports, _f(m.mean), _f(m.low), _f(m.high), _f(m.i2), _f(m.range_low), _f(m.range_high), m.not_pooled)
             for m in summary.metrics
         ),
     )

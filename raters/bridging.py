@@ -32,29 +32,39 @@ Identification (applied after convergence, it does not change any prediction):
 * scale: ``f`` and ``g`` are only determined up to ``f * a``, ``g / a``.  We rescale so
   that the rater factors have root-mean-square 1 over ratings (each rating counts with
   its rater's weight).  ``g[t]`` is then "how much more (or less) a rater one RMS unit
-  along the split rates this target", in score units, and ``FACTOR_THRESHOLD`` is a
-  threshold in those units.
+  along the split rates this target", in score units.
 * sign: ``f`` and ``g`` can both be negated.  We negate them if needed so that the
   target with the largest ``|g|`` (lowest index on ties) has ``g > 0``.  Which side is
   "positive" is therefore arbitrary but reproducible; compare fits sign-invariantly
   (see :mod:`raters.compare`).
 
-Status of a target (``support`` = sum of the weights of the raters who rated it; with
-unit weights it is the number of raters):
+Status of a target, from what its raters on each side of the split are expected to
+give (:func:`side_figures`: ``low`` / ``high`` = the less / more favourable side's mean
+prediction over the target's raters on that side, ``mid`` = the mean over all its
+raters, ``side_support`` = the smaller side's rating weight; ``support`` = sum of
+rating weights), first match wins:
 
-* ``"insufficient"``: ``support < MIN_RATERS``;
-* ``"bridging"``: enough support, ``c[t] >= BRIDGING_THRESHOLD`` and
-  ``|g[t]| < FACTOR_THRESHOLD``;
-* ``"divisive"``: enough support and not bridging (the sides disagree,
-  ``|g| >= FACTOR_THRESHOLD``, or the shared approval is below the threshold).
+* ``"insufficient"``: ``support < MIN_RATERS`` (not enough ratings);
+* ``"rejected"``: ``high <= REJECT_LEVEL`` (both sides rate it below -0.3);
+* ``"bridging"``: ``low >= SUPPORT_LEVEL`` and ``side_support >= SIDE_MIN`` (raters of
+  both sides rated it and both sides rate it above +0.3: bridging across camps);
+* ``"broad_support"``: ``mid >= SUPPORT_LEVEL`` and ``low >= 0`` (liked on average,
+  disliked by no side);
+* ``"split"``: ``low < -SPLIT_LEVEL`` and ``high > SPLIT_LEVEL`` (the sides disagree in
+  sign);
+* ``"unclear"``: everything else.
+
+A proposal that both sides rate above +0.3 is therefore never "split".  The levels are
+on the rating scale itself ([-1, 1]), not Community Notes' helpfulness scale: +0.3 is
+"clearly positive" for a rating, and the split needs opposite signs beyond +-0.1.
+**Hysteresis** (:func:`classify` with ``previous``): a target keeps a reference status
+while its figures are within ``HYSTERESIS`` of that status' conditions.
 
 Constants:
     INTERCEPT_REG = 0.15, FACTOR_REG = 0.03: L2 penalties (see above).
     MIN_RATERS = 5.0: minimum support for a decided status.
-    BRIDGING_THRESHOLD = 0.40: minimum target intercept for "bridging" (score units).
-    FACTOR_THRESHOLD = 0.50: maximum |target factor| for "bridging".
-    NEGATIVE_THRESHOLD = -0.40: a target with enough support, ``c <= -0.40`` and
-        ``|g| < FACTOR_THRESHOLD`` is "clearly rejected" (used by rater standing).
+    SUPPORT_LEVEL = 0.30, REJECT_LEVEL = -0.30, SPLIT_LEVEL = 0.10, SIDE_MIN = 2.0,
+    HYSTERESIS = 0.05: status rules above.
     MAX_ITER = 500, TOL = 1e-6: ALS stops when no parameter moved more than TOL in an
         iteration, or after MAX_ITER iterations.
     INIT_SEED = 0, INIT_SCALE = 0.1: cold start draws ``f`` and ``g`` from
@@ -116,7 +126,9 @@ class BridgingFit:
             (sign arbitrary but fixed, see module doc).
         target_support: float64 (n_targets,), sum of rater weights over its raters.
         target_raters: int64 (n_targets,), number of raters (weight > 0) of the target.
-        status: tuple of n_targets strings, "bridging" / "divisive" / "insufficient".
+        status: tuple of n_targets strings (:data:`STATUSES`).
+        side_low, side_high, side_mid, side_support: float64 (n_targets,), the figures
+            the status is decided on (:func:`side_figures`).
         iterations: ALS iterations run.
         converged: whether the TOL criterion was met before MAX_ITER.
         loss: final value of the regularized objective.

@@ -15,15 +15,18 @@ def _score_constants() -> dict[str, float]:
     return {
         "prior_strength": aggregate.PRIOR_STRENGTH,
         "min_raters": bridging.MIN_RATERS,
-        "bridging_threshold": bridging.BRIDGING_THRESHOLD,
-        "factor_threshold": bridging.FACTOR_THRESHOLD,
+        "support_level": bridging.SUPPORT_LEVEL,
+        "reject_level": bridging.REJECT_LEVEL,
+        "split_level": bridging.SPLIT_LEVEL,
         "min_decided": standing.MIN_DECIDED,
-        "new_rater_weight": standing.NEW_RATER_WEIGHT,
+        "newcomer_budget": standing.NEWCOMER_BUDGET,
+        "newcomer_weight": standing.NEWCOMER_WEIGHT,
     }
 
 
 async def about_scores(request: Request) -> Response:
-    return render(request, "about_scores.html", {"nav": "about", "k": _score_constants()})
+    statuses = [(s, bridging.STATUS_SENTENCES[s]) for s in bridging.STATUSES]
+    return render(request, "about_scores.html", {"nav": "about", "k": _score_constants(), "statuses": statuses})
 
 
 def routes() -> list[BaseRoute]:

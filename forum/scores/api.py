@@ -102,7 +102,7 @@ async def groups(request: Request) -> Response:
 async def community(request: Request) -> Response:
     did = request.path_params["did"]
     engine = _engine(request)
-    doc = community_document(engine.ledger, engine.cheap, did) if engine else None
+    doc = community_document(engine.ledger, engine.cheap, did, engine.fitted) if engine else None
     if doc is None:
         return error("not-found", f"no community profile for {did[:80]!r}")
     return JSON(doc)

@@ -48,7 +48,9 @@ def communities_section(ledger: Ledger, previous: dict[str, Any] | None = None) 
     return {"gov_seq": ledger.gov_seq, **like_yours_document(communities, reports)}
 
 
-def community_document(ledger: Ledger, cheap: dict[str, Any] | None, did: str) -> dict[str, Any] | None:
+def community_document(
+    ledger: Ledger, cheap: dict[str, Any] | None, did: str, fitted: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """One community as ``GET /api/v1/communities/{did}`` serves it: current profile,
     rule set (its current adoptions), neighbours and, per proposal, the like-yours
     summary beside the global one. None if ``did`` has no community profile."""
@@ -56,7 +58,7 @@ def community_document(ledger: Ledger, cheap: dict[str, Any] | None, did: str) -
     if profile is None:
         return None
     section = (cheap or {}).get("communities") or {}
-    outcomes = (cheap or {}).get("outcomes") or {}
+    outcomes = (fitted or {}).get("outcomes") or {}  # the global summaries live in the fitted document
     like = {
         p: {"like_yours": row[did], "global": _global(outcomes.get(p))}
         for p, row in sorted((section.get("like_yours") or {}).items())

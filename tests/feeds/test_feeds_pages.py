@@ -272,7 +272,9 @@ def test_proposal_page(client: TestClient, world: dict[str, Any]) -> None:
     assert "+0.40" in text and "Raters 5" in text
     assert r.text.count('class="chart histogram"') == 1
     assert "Fairness equity" in text and "Affordability" in text
-    assert any(w in text for w in ("Raters who usually disagree", "Raters split", "Too few raters", "not been computed"))
+    from raters.bridging import STATUS_SENTENCES
+
+    assert any(w in text for w in (*STATUS_SENTENCES.values(), "has not rated this yet"))
     # its own feed is advertised
     alternates = {a["href"] for a in page.find("link", rel="alternate")}
     assert {f"/feeds/proposals/{world['p1']}.atom", f"/feeds/proposals/{world['p1']}.json"} <= alternates
@@ -403,7 +405,7 @@ def test_scores_from_the_engine_are_shown(client: TestClient, world: dict[str, A
     assert f"Computed by {view['algorithm']} {view['version']} as of log entry {view['as_of_seq']}" in text
     assert "Counted directly from the current ratings" not in text
     status = view["bridging"]["status"]
-    assert {"bridging": "Bridging", "divisive": "Divisive", "insufficient": "Too few raters"}[status] in text
+    assert {"bridging": "Bridging across camps", "broad_support": "Broad support", "split": "Split", "rejected": "Rejected", "unclear": "No clear verdict", "insufficient": "Not enough ratings"}[status] in text
     if view["groups"]:  # forum/scores/documents.py's shape: means, votes, consensus
         for i in range(len(view["groups"]["means"])):
             assert f"Group {chr(ord('A') + i)}" in text

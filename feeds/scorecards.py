@@ -27,8 +27,11 @@ from feeds import queries
 from feeds.reader import reader
 from forum.scores.engine import ScoresEngine
 from forum.store import Stored
-from raters.bridging import MIN_RATERS  # below this support the status is "insufficient"
-from raters.bridging import STATUS_SENTENCES, STATUSES
+from raters.bridging import (
+    MIN_RATERS,  # below this support the status is "insufficient"
+    STATUS_SENTENCES,
+    STATUSES,
+)
 from raters.outcomes import summarize_outcomes
 
 BRIDGING_STATUSES = STATUSES

@@ -75,6 +75,7 @@ Constants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -257,7 +258,7 @@ def side_figures(
     sn = np.bincount(t, weights=wr * neg, minlength=nt)
     st = np.bincount(t, weights=wr, minlength=nt)
 
-    def side(mask: npt.NDArray[np.bool_], sw: FloatArray) -> FloatArray:
+    def side(mask: npt.NDArray[np.bool_], sw: npt.NDArray[Any]) -> FloatArray:
         tot = float(wr[mask].sum())
         b0 = float((wr[mask] * base[mask]).sum() / tot) if tot > 0 else mu
         f0 = float((wr[mask] * fr[mask]).sum() / tot) if tot > 0 else 0.0

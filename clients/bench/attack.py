@@ -50,7 +50,7 @@ from forum.protocol.events import Event
 from forum.scores.documents import build_index, cheap_document, fitted_document, target_view
 from forum.scores.ledger import Ledger
 
-__all__ = ["KS", "ATTACKS", "run_attack_bench"]
+__all__ = ["ATTACKS", "KS", "run_attack_bench"]
 
 KS = (10, 50, 100, 500)
 ATTACKS = ("one", "set", "outcome", "author")
@@ -77,9 +77,10 @@ class Forum:
     rejected: list[str]
     authors: dict[str, Key]
 
-    def add(self, make: Callable[[int], builders.SignedEvent]) -> Event:
+    def add(self, build: Callable[..., builders.SignedEvent], key: Key, **body: Any) -> Event:
+        """Sign ``build(key, **body)`` one millisecond after the previous event."""
         self.clock += 1
-        ev = make(self.clock).event
+        ev = build(key, created_at=self.clock, **body).event
         self.events.append(ev)
         return ev
 
@@ -96,12 +97,12 @@ def honest_forum(seed: int = 0) -> Forum:
     camp = np.arange(HONEST_RATERS) % 2
     communities = [_key(f"community/{i}") for i in range(len(HONEST_COST))]
     for i, c in enumerate(communities):
-        f.add(lambda t, c=c, i=i: builders.community(c, name=f"Honest town {i}", about="A real place.", created_at=t))
+        f.add(builders.community, c, name=f"Honest town {i}", about="A real place.")
     means: list[tuple[float, float]] = []
     kinds = [("consensus", f.consensus)] * CONSENSUS + [("partisan", f.partisan)] * PARTISAN + [("rejected", f.rejected)] * REJECTED
     for j, (kind, bucket) in enumerate(kinds):
         author = _key(f"author/{j}")
-        ev = f.add(lambda t, a=author, j=j, kind=kind: builders.proposal(a, title=f"{kind} proposal {j}", text="Text.", created_at=t))
+        ev = f.add(builders.proposal, author, title=f"{kind} proposal {j}", text="Text.")
         bucket.append(ev.id)
         f.authors[ev.id] = author
         if kind == "consensus":
@@ -116,14 +117,14 @@ def honest_forum(seed: int = 0) -> Forum:
     for p in rng.permutation(len(pairs)):  # raters come and go: ratings interleave in the log
         u, j = pairs[int(p)]
         s = float(np.clip(means[j][camp[u]] + rng.normal(0.0, NOISE), -1.0, 1.0))
-        f.add(lambda t, k=raters[u], tg=targets[j], s=s: builders.rating(k, target=tg, score=round(s, 3), created_at=t))
+        f.add(builders.rating, raters[u], target=targets[j], score=round(s, 3))
     for u in range(0, HONEST_RATERS, 4):  # a tenth of the raters know the honest communities
         for c in communities:
-            f.add(lambda t, k=raters[u], c=c: builders.rating(k, target=c.did, score=0.6, created_at=t))
+            f.add(builders.rating, raters[u], target=c.did, score=0.6)
     reported = f.consensus[0]
     for c, (rel, n) in zip(communities, HONEST_COST, strict=True):
         metric = builders.metric("cost", unit="EUR", baseline=100.0, observed=round(100.0 * (1 + rel), 6), n=n, higher_is_better=False)
-        f.add(lambda t, c=c, m=metric: builders.outcome(c, proposal=reported, status="completed", verdict="success", period_start="2026-01-01", metrics=[m], created_at=t))
+        f.add(builders.outcome, c, proposal=reported, status="completed", verdict="success", period_start="2026-01-01", metrics=[metric])
     return f
 
 
@@ -134,26 +135,26 @@ def attack(base: Forum, kind: str, k: int) -> Forum:
     reported = base.consensus[0]
     if kind == "one":
         for key in keys:
-            f.add(lambda t, key=key: builders.rating(key, target=base.consensus[0], score=-1.0, created_at=t))
+            f.add(builders.rating, key, target=base.consensus[0], score=-1.0)
     elif kind == "set":
         for key in keys:
             for target in base.consensus:
-                f.add(lambda t, key=key, tg=target: builders.rating(key, target=tg, score=-1.0, created_at=t))
+                f.add(builders.rating, key, target=target, score=-1.0)
             for target in base.partisan:
-                f.add(lambda t, key=key, tg=target: builders.rating(key, target=tg, score=1.0, created_at=t))
+                f.add(builders.rating, key, target=target, score=1.0)
     elif kind == "outcome":
         for i, key in enumerate(keys):
-            f.add(lambda t, key=key: builders.community(key, name="Honest town 0", about="A real place.", created_at=t))
+            f.add(builders.community, key, name="Honest town 0", about="A real place.")
             if i == 0:
                 metric = builders.metric("cost", unit="EUR", baseline=1e-9, observed=1e9, n=10**9, higher_is_better=False)
             else:
                 metric = builders.metric("cost", unit="EUR", baseline=100.0, observed=200.0, n=10**9, higher_is_better=False)
-            f.add(lambda t, key=key, m=metric: builders.outcome(key, proposal=reported, status="completed", verdict="failure", period_start="2026-01-01", metrics=[m], created_at=t))
+            f.add(builders.outcome, key, proposal=reported, status="completed", verdict="failure", period_start="2026-01-01", metrics=[metric])
     elif kind == "author":
         author = base.authors[reported]
-        f.add(lambda t: builders.community(author, name="Author town", about="Mine.", created_at=t))
+        f.add(builders.community, author, name="Author town", about="Mine.")
         metric = builders.metric("cost", unit="EUR", baseline=100.0, observed=0.1, n=10**9, higher_is_better=False)
-        f.add(lambda t, m=metric: builders.outcome(author, proposal=reported, status="completed", verdict="success", period_start="2026-01-01", metrics=[m], created_at=t))
+        f.add(builders.outcome, author, proposal=reported, status="completed", verdict="success", period_start="2026-01-01", metrics=[metric])
     else:
         raise ValueError(f"unknown attack {kind!r}")
     return f

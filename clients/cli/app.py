@@ -29,6 +29,7 @@ import typer
 
 from clients.cli.commands import (
     bench,
+    bench_attack,
     bench_raters,
     demo,
     governance,
@@ -57,7 +58,7 @@ COMMANDS: tuple[typer.Typer, ...] = (
 )
 """The command modules' commands, in help order."""
 
-BENCH_COMMANDS: tuple[typer.Typer, ...] = (bench.bench_app, bench_raters.bench_app)
+BENCH_COMMANDS: tuple[typer.Typer, ...] = (bench.bench_app, bench_raters.bench_app, bench_attack.bench_app)
 """The ``forum bench`` subcommands, in help order."""
 
 

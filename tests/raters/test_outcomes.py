@@ -110,7 +110,8 @@ def test_one_liar_with_a_billion_cannot_flip_the_pool() -> None:
     """The issue's attack: three honest communities at about -21 % cost, one report of
     n = 10^9 (capped at N_CAP) and one of baseline 1e-9 / observed 1e9 (bounded)."""
     honest = summarize_outcomes(_honest()).metrics[0]
-    liars = _honest() + [
+    liars = [
+        *_honest(),
         {"community": "liar", "status": "completed", "verdict": "failure", "seq": 50,
          "metrics": [_m("cost", 100, 200, 10**9, hib=False)]},
         {"community": "absurd", "status": "completed", "verdict": "failure", "seq": 51,
@@ -143,7 +144,7 @@ def test_fifty_fake_towns_do_not_move_the_success_rate() -> None:
 def test_author_reports_are_shown_not_pooled() -> None:
     own = {"community": "author", "status": "completed", "verdict": "success", "seq": 99,
            "metrics": [_m("cost", 100, 0.1, 10**9, hib=False)]}  # fmt: skip
-    s = summarize_outcomes(_honest() + [own], author="author")
+    s = summarize_outcomes([*_honest(), own], author="author")
     base = summarize_outcomes(_honest())
     assert s.self_reports == 1 and s.communities == 4
     assert s.metrics[0].mean == pytest.approx(base.metrics[0].mean)

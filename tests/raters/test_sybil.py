@@ -7,6 +7,8 @@ no cliff, standing never switched off, protected means barely moved.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -108,4 +110,4 @@ def test_no_cliff_as_the_crowd_grows() -> None:
         # an unrelated partisan target does not move
         assert abs(res.bridging.side_low[15] - base.bridging.side_low[15]) < 0.05
     assert max(moves) < 0.1
-    assert all(b >= a - 1e-6 for a, b in zip(moves, moves[1:], strict=False))  # smooth, saturating
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(moves))  # smooth, saturating

@@ -19,7 +19,8 @@ Steps (``ratings`` are treated as votes: score > 0 agree, < 0 disagree, == 0 pas
 5. **k-means** (scikit-learn ``KMeans(n_clusters=k, n_init=KMEANS_N_INIT,
    random_state=KMEANS_SEED)``) for every k in ``K_RANGE = 2..5`` (k < number of
    distinct points); a k whose solution leaves a group with fewer than
-   ``MIN_GROUP_SIZE = 2`` members is rejected (red-dwarf's rule); k is the one with the
+   ``MIN_GROUP_SIZE = 2`` members is rejected (red-dwarf's rule; only if every k is,
+   the best of them is kept); k is the one with the
    highest silhouette (ties: smaller k).  The
    silhouette uses at most ``SILHOUETTE_SAMPLE`` points (a fixed-seed sample) so large
    forums stay fast.  Groups are renumbered by size (largest first; ties by their
@@ -227,6 +228,7 @@ def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArra
     n_distinct = len(np.unique(points, axis=0))
     scores: dict[int, float] = {}
     best: tuple[int, float, IntArray] | None = None
+    fallback: tuple[int, float, IntArray] | None = None
     for k in range(K_RANGE[0], K_RANGE[1] + 1):
         # k groups need more than k distinct positions, except that two distinct
         # positions make two groups (two camps that each vote as one).
@@ -234,15 +236,22 @@ def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArra
             break
         km = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=KMEANS_SEED).fit(points)
         labels = np.asarray(km.labels_, dtype=np.int64)
-        if len(np.unique(labels)) < k or np.bincount(labels, minlength=k).min() < MIN_GROUP_SIZE:
-            continue  # red-dwarf's rule: a k that leaves a one-member group is rejected
+        if len(np.unique(labels)) < k:
+            continue
         sample = SILHOUETTE_SAMPLE if len(points) > SILHOUETTE_SAMPLE else None
         score = float(
             silhouette_score(points, labels, sample_size=sample, random_state=SILHOUETTE_SEED)
         )
         scores[k] = score
+        if np.bincount(labels, minlength=k).min() < MIN_GROUP_SIZE:
+            # red-dwarf's rule: a k that leaves a one-member group is rejected (used only
+            # if every k does)
+            if fallback is None or score > fallback[1]:
+                fallback = (k, score, labels)
+            continue
         if best is None or score > best[1]:
             best = (k, score, labels)
+    best = best if best is not None else fallback
     if best is None:
         return 0, float("nan"), scores, np.zeros(len(points), dtype=np.int64)
     return best[0], best[1], scores, best[2]

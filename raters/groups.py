@@ -54,8 +54,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 from raters.ratings import FloatArray, IntArray, Ratings
 
@@ -225,6 +223,10 @@ def _repness(
 
 
 def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArray]:
+    # scikit-learn is imported on first use: it costs seconds at server start.
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     n_distinct = len(np.unique(points, axis=0))
     scores: dict[int, float] = {}
     best: tuple[int, float, IntArray] | None = None

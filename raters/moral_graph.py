@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
-from scipy.stats import beta
 
 ALGORITHM: Final = "moral-graph"
 VERSION: Final = 1
@@ -84,6 +83,8 @@ def current_statements(statements: Iterable[Statement], retracted: Iterable[str]
 
 def likelihood(wiser: int, not_wiser: int) -> tuple[float, float, float]:
     """(posterior mean, low, high) of "b is wiser than a" (rule 3)."""
+    from scipy.stats import beta  # imported on first use: scipy.stats costs seconds at server start
+
     al, be = PRIOR[0] + wiser, PRIOR[1] + not_wiser
     tail = (1.0 - INTERVAL) / 2
     return (

@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 COMPLETED_STATUS = "completed"
 SUCCESS_VERDICT = "success"
@@ -260,6 +259,8 @@ def pool_random_effects(y: Sequence[float], v: Sequence[float], c: Sequence[floa
     w = ca / (va + tau2)
     est = float((w * ya).sum() / w.sum())
     se = math.sqrt(float((w * w * (va + tau2)).sum()) / float(w.sum()) ** 2)
+    from scipy import stats  # imported on first use: scipy.stats costs seconds at server start
+
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1)) * se
     i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
     return Pooled(est, se, est - half, est + half, tau2, i2)

@@ -2,8 +2,14 @@
 
 One forum (started by the bench) is filled with ratings of agents, each
 (rater, target) pair rated once before any is rated again (``authors`` keys
-give ``authors x (authors - 1)`` pairs), up to each size in turn. At each
-size the bench measures:
+give ``authors x (authors - 1)`` pairs), up to each size in turn. With
+``fill="direct"`` (the default) the bench stops the forum and writes the
+signed events straight into its database through the forum's own writer
+(:meth:`forum.store.Store.write_batch`: duplicate and context checks,
+batched inserts; the signatures were made by the bench and are not checked
+again), then starts it again: a log of 10^6 events fills in minutes instead of
+the hour a shared machine needs to publish them. ``fill="publish"`` publishes
+every event over WebSockets instead. At each size the bench measures:
 
 * **ingest**: a phase of ``measure`` more ratings (accepted/s, CPU per event);
 * **score update cost**: the forum's ``mycelium_scores_update_seconds`` over
@@ -45,6 +51,7 @@ class ScaleParams:
     connections: int = 8
     window: int = 500
     timeout: float = 1800.0
+    fill: str = "direct"
 
 
 def _target(server: BenchServer) -> Target:
@@ -59,6 +66,54 @@ def _publish(target: Target, ui: Ui, p: ScaleParams, first: int, count: int, lab
     pre = presign(count, kind="rating-pairs", authors=p.authors, text_bytes=0, secret=secret, first=first)
     ip = IngestParams(events=count, connections=p.connections, window=p.window, kind="rating-pairs", authors=p.authors, timeout=p.timeout)
     return _run_phase(target, ui, pre, 0, count, ip, label, 0, profile=False)
+
+
+def _database_url(server: BenchServer) -> str:
+    if server.pg is not None:
+        return server.pg.url
+    assert server.tmpdir is not None
+    return f"sqlite+aiosqlite:///{server.tmpdir / 'data' / 'forum.db'}"
+
+
+async def _write_direct(url: str, pre_chunks: Any, batch: int = 2000) -> int:
+    """Write pre-signed envelopes through the forum's writer, without a running forum."""
+    from forum.db import create_engine, migrate
+    from forum.protocol.events import event_from_parsed
+    from forum.store import Accepted, Store
+
+    engine = create_engine(url)
+    await migrate(engine)
+    store = Store(engine)
+    accepted = 0
+    try:
+        for pre in pre_chunks:
+            events = []
+            for eid, env_json in zip(pre.ids, pre.envelopes, strict=True):
+                env = orjson.loads(env_json)
+                events.append(event_from_parsed(orjson.loads(env["payload"]), eid, env["payload"], env["sig"]))
+            for i in range(0, len(events), batch):
+                results = await store.write_batch(events[i : i + batch])
+                accepted += sum(isinstance(r, Accepted) for r in results)
+    finally:
+        await engine.dispose()
+    return accepted
+
+
+def _fill_direct(server: BenchServer, p: ScaleParams, ui: Ui, first: int, count: int, secret: str) -> dict[str, Any]:
+    assert server.forum is not None
+    server.forum.stop(60.0)
+    t0 = time.monotonic()
+
+    def chunks() -> Any:
+        for s in range(first, first + count, FILL_CHUNK):
+            yield presign(min(FILL_CHUNK, first + count - s), kind="rating-pairs", authors=p.authors, text_bytes=0, secret=secret, first=s)
+
+    with ui.task(f"writing {count:,} events into the database", None):
+        accepted = asyncio.run(_write_direct(_database_url(server), chunks()))
+    fill_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    server.forum.start(120.0)
+    return {"accepted": accepted, "seconds": round(fill_s, 1), "graceful_restart_listening_s": round(time.monotonic() - t1, 3)}
 
 
 def _hist_mean(after: dict[str, float], before: dict[str, float], name: str) -> tuple[float, int]:
@@ -124,7 +179,7 @@ def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
     }
 
 
-def run_scale(server: BenchServer, p: ScaleParams, ui: Ui) -> dict[str, Any]:
+def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None) -> dict[str, Any]:
     """Fill the started forum's log to each size and measure there; returns the report's ``results``."""
     secret = f"forum-bench-scale-{time.time_ns()}"
     done = 0
@@ -132,6 +187,12 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui) -> dict[str, Any]:
     for size in sorted(p.sizes):
         target = _target(server)
         fill_t0 = time.monotonic()
+        fill: dict[str, Any] = {"mode": p.fill}
+        if p.fill == "direct" and done < size - p.measure:
+            fill.update(_fill_direct(server, p, ui, done, size - p.measure - done, secret))
+            done = size - p.measure
+            target = _target(server)
+            asyncio.run(_scores_ready(target.http, time.monotonic() + p.timeout))
         while done < size - p.measure:
             n = min(FILL_CHUNK, size - p.measure - done)
             _publish(target, ui, p, done, n, f"fill to {size:,}", secret)
@@ -158,10 +219,12 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui) -> dict[str, Any]:
             pages: dict[str, Any] = asyncio.run(_pages(target.http, paths, p.requests))
         with ui.task(f"restart at {size:,}", None):
             restart = _restart(server, p.timeout)
+        target = _target(server)
         row: dict[str, Any] = {
             "size": size,
             "head_seq": head,
             "fill_s": round(fill_s, 1),
+            "fill": fill,
             "ingest": {
                 "accepted_per_s": res["accepted_per_s"],
                 "cpu_us_per_event": res["cpu_us_per_event"],
@@ -179,6 +242,8 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui) -> dict[str, Any]:
             "restart": restart,
         }
         rows.append(row)
+        if progress is not None:
+            progress({"params": asdict(p), "sizes": rows})
         ui.note(
             f"{size:,}: ingest {res['accepted_per_s']:,.0f}/s, score update {row['scores_update']['us_per_event']} µs/event, "
             f"listing p99 {pages[paths[0]]['p99_ms']} ms, restart serving {restart['serving_s']} s, scores {restart['scores_ready_s']} s"

@@ -271,6 +271,14 @@ def scale(
         int, typer.Option("--requests", min=1, help="Sequential GETs of each page path at each size.")
     ] = 200,
     authors: Annotated[int, typer.Option("--authors", min=2, help="Distinct rater keys (and rated agents).")] = 1000,
+    fill: Annotated[
+        str,
+        typer.Option(
+            "--fill",
+            help="direct: stop the forum and write the events through its writer into the database (fast); "
+            "publish: publish every event over WebSockets.",
+        ),
+    ] = "direct",
     start: Annotated[
         Start, typer.Option("--start", help="The database of the forum the bench starts (and restarts).")
     ] = Start.sqlite,
@@ -295,7 +303,9 @@ def scale(
         fail(out, ExitCode.USAGE, f"--sizes wants comma-separated integers, not {sizes!r}")
     if not size_list or min(size_list) <= measure:
         fail(out, ExitCode.USAGE, "every size must be larger than --measure")
-    params = ScaleParams(sizes=size_list, measure=measure, requests=requests, authors=authors)
+    if fill not in ("direct", "publish"):
+        fail(out, ExitCode.USAGE, "--fill must be direct or publish")
+    params = ScaleParams(sizes=size_list, measure=measure, requests=requests, authors=authors, fill=fill)
     raise_fd_limit()
     try:
         server = BenchServer(start.value, _parse_env(server_env, out)).start()
@@ -304,7 +314,11 @@ def scale(
     try:
         from clients.bench.scale import _target as scale_target
 
-        results = _run(out, lambda: run_scale(server, params, Ui(quiet)))
+        def partial(results: dict[str, Any]) -> None:  # each size's figures as soon as they are measured
+            if json_file is not None:
+                json_file.with_name(json_file.name + ".partial").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+
+        results = _run(out, lambda: run_scale(server, params, Ui(quiet), partial))
         _finish(out, "scale", scale_target(server), results, json_file)
     finally:
         server.stop()

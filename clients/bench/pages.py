@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of the public pages with a large log (not a test: run it by hand).
 
-    python clients/bench/pages.py --events 1000000 [--postgres]
+    python -m clients.bench.pages --events 1000000 [--postgres]
 
 1. **Load.** Generates a forum of ``--events`` pre-signed events (agents,
    communities, proposals, outcome reports, ratings with criteria and notes,
@@ -12,11 +12,10 @@
 2. **Plans.** Runs every page once in process with every SQL statement captured,
    then prints each statement's query plan (``EXPLAIN QUERY PLAN`` on SQLite,
    ``EXPLAIN`` on PostgreSQL) and flags any that reads a table without an index.
-   This in-process app has no scores engine, so it also runs the fallback
-   queries (counts, means, histograms and per-criterion means straight from the
-   ``ratings`` table) that pages use when the engine has nothing for a target.
-3. **Latency, fallback path.** The same in-process app (no HTTP) under
-   ``--concurrency`` concurrent requests: p50 / p90 / p99 per page.
+   The in-process app is the whole forum (API, public web, scores engine,
+   started through its lifespan after the engine replayed the log).
+3. **Latency in process.** The same app (no HTTP) under ``--concurrency``
+   concurrent requests: p50 / p90 / p99 per page.
 4. **Latency, real server.** ``python -m forum`` (uvicorn, scores engine on) on
    the same database; the benchmark waits until the engine has replayed the log
    and fitted bridging, then loads each page over HTTP with ``--concurrency``
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -41,10 +41,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,31 +274,52 @@ async def load(url: str, n: int, plan_path: Path) -> Plan:
 # --------------------------------------------------------------------------- pages
 
 
+def search_words() -> tuple[str, str]:
+    """A word every copy of one corpus proposal has (common), and two words together (narrower)."""
+    corpus = json.loads(CORPUS.read_text("utf-8"))
+    words = [w.strip(".,;:()").lower() for w in corpus["proposals"][0]["title"].split()]
+    words = [w for w in words if w.isalpha() and len(w) > 3] or ["library"]
+    long = sorted(words, key=len, reverse=True)
+    return long[0], " ".join(long[:2])
+
+
 def page_paths(plan: Plan) -> list[tuple[str, str, int]]:
     """(name, path, weight): weight scales the number of requests."""
+    one, two = search_words()
     return [
         ("home", "/", 4),
         ("proposal (hot)", f"/proposals/{plan.hot}", 4),
         ("proposal (typical)", f"/proposals/{plan.typical}", 4),
+        ("ranked: top", "/proposals?sort=top", 4),
+        ("search: one common word", f"/search?q={one}", 4),
         ("home, one tag", f"/?tag={plan.tag}", 1),
         ("home, one community", f"/?community={plan.community}", 1),
+        ("ranked: agreement", "/proposals?sort=agreement", 1),
+        ("ranked: what worked", "/proposals?sort=success", 1),
+        ("ranked: top, one tag", f"/proposals?sort=top&tag={plan.tag}", 1),
+        ("ranked: tried by a community", f"/proposals?sort=success&community={plan.community}", 1),
+        ("search: two words, proposals", f"/search?q={two.replace(' ', '+')}&kind=proposal", 1),
+        ("search: newest first", f"/search?q={one}&sort=new", 1),
+        ("search API", f"/api/v1/search?q={one}", 1),
         ("outcome", f"/outcomes/{plan.outcome}", 1),
         ("community", f"/communities/{plan.community}", 1),
+        ("communities directory", "/communities", 1),
         ("agent", f"/agents/{plan.agent}", 1),
+        ("API page", "/api", 1),
         ("feed all.atom", "/feeds/all.atom", 1),
         ("feed of a proposal", f"/feeds/proposals/{plan.hot}.json", 1),
     ]
 
 
-def inprocess_app(store: Store, head: int, data_dir: Path) -> Starlette:
-    """The feeds routes alone, on the benchmark's store, without a scores engine."""
-    from feeds.routes import middleware, routes
+@contextlib.asynccontextmanager
+async def full_app(url: str, data_dir: Path) -> AsyncIterator[Starlette]:
+    """The whole forum app (API, public web, scores engine) in this process, started, scores replayed."""
+    from feeds.site import create_app
 
-    app = Starlette(routes=routes(), middleware=middleware())
-    app.state.store = store
-    app.state.hub = SimpleNamespace(head=head, listeners=[])
-    app.state.settings = Settings(data_dir=data_dir)
-    return app
+    app = create_app(Settings(data_dir=data_dir, database_url=url, author_rate=0, address_rate=0))
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.scores.ready.wait(), 1800)
+        yield app
 
 
 _NO_INDEX = {
@@ -310,22 +330,22 @@ _NO_INDEX = {
 
 async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
     """Every SQL statement each page runs, with its plan; returns the statements lacking an index."""
-    engine = create_engine(url)
-    store = Store(engine)
-    head = await store.head()
     captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         captured.append((statement, parameters))
 
-    app = inprocess_app(store, head, data_dir)
-    # Pages query through feeds.reader.Reader: a sync engine of its own on SQLite, the store's engine on PostgreSQL.
-    reader = app.state.feeds_reader = Reader(store)
-    sync_engine = reader.sync_engine or engine.sync_engine
-    sa_event.listen(sync_engine, "before_cursor_execute", capture)
-    dialect = engine.dialect.name
     bad: list[str] = []
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
+    async with full_app(url, data_dir) as app, httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
+        store = app.state.store
+        engine = store.engine
+        # Pages query through feeds.reader.Reader: a sync engine of its own on SQLite, the store's engine on PostgreSQL;
+        # the search API queries through the store's engine.
+        reader = app.state.feeds_reader = Reader(store)
+        sync_engines = [e for e in (reader.sync_engine, engine.sync_engine) if e is not None]
+        for e in sync_engines:
+            sa_event.listen(e, "before_cursor_execute", capture)
+        dialect = engine.dialect.name
         for name, path, _ in page_paths(plan):
             captured.clear()
             r = await client.get(path)
@@ -335,7 +355,8 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
                 first.setdefault(stmt_text, _freeze(p))
             statements = list(first.items())  # each distinct statement once, with its first parameters
             print(f"\n### {name}: GET {path[:90]}  ({len(captured)} statements, {len(statements)} distinct)")
-            sa_event.remove(sync_engine, "before_cursor_execute", capture)
+            for e in sync_engines:
+                sa_event.remove(e, "before_cursor_execute", capture)
             try:
                 async with engine.connect() as conn:
                     for statement, params in statements:
@@ -350,8 +371,8 @@ async def explain_pages(url: str, plan: Plan, data_dir: Path) -> list[str]:
                             bad.append(f"{name}: {short[:200]}")
                             print("      ^^^ reads a table without an index")
             finally:
-                sa_event.listen(sync_engine, "before_cursor_execute", capture)
-    await engine.dispose()
+                for e in sync_engines:
+                    sa_event.listen(e, "before_cursor_execute", capture)
     return bad
 
 
@@ -429,13 +450,8 @@ async def _measure_pages(client: Any, plan: Plan, requests: int, levels: list[in
 
 
 async def latency_inprocess(url: str, plan: Plan, data_dir: Path, requests: int, levels: list[int]) -> list[Figures]:
-    engine = create_engine(url, pool_size=max(10, max(levels)))
-    store = Store(engine)
-    app = inprocess_app(store, await store.head(), data_dir)
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
-        out = await _measure_pages(client, plan, requests, levels)
-    await engine.dispose()
-    return out
+    async with full_app(url, data_dir) as app, httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
+        return await _measure_pages(client, plan, requests, levels)
 
 
 @dataclass
@@ -581,12 +597,12 @@ def main() -> None:
         plan = asyncio.run(load(url, args.events, data_dir / "plan.json"))
         print("log:", ", ".join(f"{k} {v:,}" for k, v in sorted(plan.counts.items())))
         if "explain" not in args.skip:
-            print("\n## Query plans (every statement of every page; fallback scores path included)")
+            print("\n## Query plans (every statement of every page)")
             bad = asyncio.run(explain_pages(url, plan, data_dir))
             print("\nstatements without an index:", bad or "none")
         results: dict[str, list[Figures]] = {}
         if "inprocess" not in args.skip:
-            print(f"\n## Latency in process, no HTTP, no scores engine (SQL fallback)\n\n{HEADER}")
+            print(f"\n## Latency in process, no HTTP (the whole app, scores engine on)\n\n{HEADER}")
             results["inprocess"] = asyncio.run(latency_inprocess(url, plan, data_dir, args.requests, levels))
         if "server" not in args.skip:
             print("\n## Latency over HTTP, real server (uvicorn, scores engine on)")

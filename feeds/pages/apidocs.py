@@ -58,6 +58,20 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def api_page(request: Request) -> Response:
+    """Rendered once per base URL: the document is fixed for a running forum."""
+    cache: dict[str, bytes] | None = getattr(request.app.state, "feeds_api_page", None)
+    if cache is None:
+        cache = request.app.state.feeds_api_page = {}
+    key = base_url(request)
+    body = cache.get(key)
+    if body is None:
+        body = cache[key] = bytes(_render(request).body)
+    if len(cache) > 16:  # base URLs come from requests (Host) unless FORUM_PUBLIC_URL is set
+        cache.pop(next(iter(cache)))
+    return Response(body, media_type="text/html; charset=utf-8")
+
+
+def _render(request: Request) -> Response:
     doc = openapi_document()
     schemas = {name: json.dumps(s, indent=2, sort_keys=True) for name, s in doc.get("components", {}).get("schemas", {}).items()}
     ws = base_url(request).replace("https://", "wss://").replace("http://", "ws://") + "/ws"

@@ -42,7 +42,7 @@ def test_reproduces_the_shared_vectors_byte_for_byte(vector: dict[str, Any]) -> 
 
 
 def test_builders_reproduce_the_vectors_too() -> None:
-    agent_v, proposal_v = VECTORS
+    agent_v, proposal_v, reply_v = VECTORS
     a = builders.agent(
         Key.from_seed(bytes.fromhex(agent_v["seed_hex"])),
         name="Test vector agent",
@@ -59,6 +59,15 @@ def test_builders_reproduce_the_vectors_too() -> None:
         created_at=1763800001000,
     )
     assert (p.payload, p.sig, p.id) == (proposal_v["payload"], proposal_v["sig"], proposal_v["id"])
+    r = builders.reply(
+        Key.from_seed(bytes.fromhex(reply_v["seed_hex"])),
+        target=p.id,
+        stance="oppose",
+        text="Zu *teuer* für kleine Gärten — 🍄",
+        quote="Share garden tools.",
+        created_at=1763800003000,
+    )
+    assert (r.payload, r.sig, r.id) == (reply_v["payload"], reply_v["sig"], reply_v["id"])
 
 
 def _every_kind() -> list[builders.SignedEvent]:

@@ -299,9 +299,10 @@ async def test_the_test_vectors_are_accepted_by_the_forum(server: Server) -> Non
     """protocol.md section 15.4: the vectors publish as they are; a second time they are duplicates."""
     vectors = json.loads(VECTORS_FILE.read_text("utf-8"))
     envs = [{"payload": v["payload"], "sig": v["sig"]} for v in vectors["vectors"]]
-    one, two = (mc.Agent(bytes.fromhex(v["seed_hex"])) for v in vectors["vectors"])
+    one, two = (mc.Agent(bytes.fromhex(v["seed_hex"])) for v in vectors["vectors"][:2])
     target = vectors["vectors"][1]["id"]
     envs.append(one.envelope("rating", {"target": target, "score": 0.8, "criteria": {}}, created_at=1763800002000))
+    # envs: vector 1, 2, 4 (the reply to vector 2), then the derived rating (vector 3)
     async with await mc.Session.open(server.ws_url) as s:
         for env in envs:
             async with asyncio.timeout(timeout(10)):
@@ -311,7 +312,7 @@ async def test_the_test_vectors_are_accepted_by_the_forum(server: Server) -> Non
             async with asyncio.timeout(timeout(10)):
                 ok = await s.publish(env)
             assert ok.accepted and ok.message == "duplicate: already in the log"
-        await refused(s, {"payload": envs[2]["payload"], "sig": envs[0]["sig"]}, "invalid")
+        await refused(s, {"payload": envs[3]["payload"], "sig": envs[0]["sig"]}, "invalid")
         await refused(s, two.envelope("rating", {"target": target, "score": 1, "criteria": {}}), "invalid")
 
 

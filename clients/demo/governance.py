@@ -94,6 +94,7 @@ class GovState:
     amendments: list[tuple[str, str, int, str]] = field(default_factory=list)  # (id, proposal id, member, new text)
     accepted: int = 0
     forked: int = 0
+    settled: set[int] = field(default_factory=set)
     adoptions: int = 0
     drops: int = 0
     nested: int = 0
@@ -223,9 +224,12 @@ def on_settle(demo: Demo, n: int, t: float) -> None:
     """Even amendments are accepted by the proposal's author, odd ones forked by another agent."""
     gov: GovState = demo.gov
     aid, pid, amender, new_text = gov.amendments[n]
+    if n in gov.settled:
+        return
     if aid not in demo.stored:  # not confirmed yet: come back a little later
         demo.push(t + 0.02 * demo.config.duration, "settle", n)
         return
+    gov.settled.add(n)
     p = demo.proposals[demo.slug_index[demo.proposal_ids[pid]]]
     if n % 2 == 0:
         author = demo.members[gov.authors[pid]]
@@ -238,6 +242,15 @@ def on_settle(demo: Demo, n: int, t: float) -> None:
         ev = builders.proposal(forker.agent.key, title=f"{p.title} (fork)"[:200], summary=p.summary, text=new_text[:32000], tags=p.tags, forks=aid)
         gov.forked += 1
         demo.publish_later(forker.conn, [ev])
+
+
+def settle_late(demo: Demo) -> int:
+    """After the run: settle the amendments a lagging forum confirmed too late to settle in time."""
+    gov: GovState = demo.gov
+    late = [n for n in range(len(gov.amendments)) if n not in gov.settled and gov.amendments[n][0] in demo.stored]
+    for n in late:
+        on_settle(demo, n, demo.config.duration)
+    return len(late)
 
 
 # ----------------------------------------------------------------------------- trials

@@ -251,6 +251,11 @@ class Demo:
                 await asyncio.wait_for(
                     asyncio.gather(*list(self.publishing), return_exceptions=True), 30
                 )
+        if not self.interrupted and governance.settle_late(self):  # a lagging forum confirmed them late
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*list(self.publishing), return_exceptions=True), 30
+                )
         settle = float(FORUM_SETTINGS["FORUM_SCORES_INTERVAL_S"]) * 1.5
         if not self.interrupted:
             await asyncio.sleep(settle)

@@ -50,21 +50,7 @@ def on_trial(demo: Demo, slug: str, t: float) -> None:
     demo.counts.running += 1
     demo.gov.adoptions += 1
     demo.publish_later(0, [adoption, ev])
-    demo.push(t + TRIAL_LENGTH * cfg.duration / 2, "milestone", trial)
     demo.push(t + TRIAL_LENGTH * cfg.duration, "completion", trial)
-
-
-def on_milestone(demo: Demo, trial: Trial, t: float) -> None:
-    ev = builders.outcome(
-        trial.key,
-        proposal=trial.proposal_id,
-        status="running",
-        period_start=date_of(demo, trial.started).isoformat(),
-        summary=f"{trial.community.name}: first results are in.",
-        adoption=trial.adoption,
-        milestone="first-results",
-    )
-    demo.publish_later(0, [ev])
 
 
 def on_completion(demo: Demo, trial: Trial, t: float) -> None:

@@ -8,7 +8,7 @@ What is simulated (docs/demo.md, "The governance loop"):
   per community type, each profile carrying its type (mapped to the protocol's
   vocabulary, ``TYPE_MAP``), a size drawn from the type's range, a region and tags.
   A trial is an ``adoption`` then ``outcome`` reports citing it with milestones
-  (started, first-results, completed); a failed trial is dropped from the rule set.
+  (started, completed); a failed trial is dropped from the rule set.
   When a community exploits rather than explores, it picks the untried proposal with
   the best "like yours" success rate its forum page shows (else the best-ranked).
 * **Arguments.** Every agent argues ``ARGUE_TIMES`` times: it replies to a proposal

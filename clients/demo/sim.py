@@ -44,7 +44,6 @@ HANDLERS: Final[dict[str, Handler]] = {
     "feedback": agents.on_feedback,
     "trial": communities.on_trial,
     "completion": communities.on_completion,
-    "milestone": communities.on_milestone,
     # --- the governance loop (clients/demo/governance.py)
     "argue": governance.on_argue,
     "amend": governance.on_amend,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import aiosqlite
 import asyncpg
 import pytest
 
-from clients.launch import PostgresServer
+from clients.launch import ForumProcess, LaunchError, PostgresServer
 from tests.support import chromium, timeouts
 
 
@@ -126,3 +127,29 @@ def test_chromium_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Chromium" in result.stdout
+
+
+# --------------------------------------------------------------------------- clients/launch.py
+
+
+def test_the_launcher_passes_settings_and_restarts_on_the_same_port(tmp_path: Path) -> None:
+    forum = ForumProcess(
+        tmp_path / "forum", settings={"FORUM_NAME": "Launch test", "author_rate": 0}, time_unit=timeouts.UNIT
+    )
+    assert forum.env["FORUM_NAME"] == "Launch test" and forum.env["FORUM_PORT"] == "0"
+    with forum:
+        assert forum.get_json("/.well-known/mycelium.json")["name"] == "Launch test"
+        port = forum.port
+        assert port and forum.ws_url == f"ws://127.0.0.1:{port}/ws"
+        forum.kill()
+        assert forum.proc is not None and forum.proc.poll() is not None
+        forum.start()  # the same port and data again
+        assert forum.port == port and forum.get_json("/healthz")["head_seq"] == 0
+
+
+def test_a_forum_that_cannot_start_raises_with_its_output(tmp_path: Path) -> None:
+    forum = ForumProcess(tmp_path, settings={"max_frame_bytes": 1}, time_unit=timeouts.UNIT)
+    with pytest.raises(LaunchError, match="did not start") as info:
+        forum.start(30)
+    assert "max_frame_bytes" in str(info.value)
+    assert forum.proc is not None and forum.proc.poll() is not None

@@ -85,7 +85,8 @@ def build() -> typer.Typer:
             "Benchmarks: load a forum and measure it: ingest (events/s, OK latency), "
             "fanout (publish-to-delivery latency to many subscribers), query (HTTP reads); "
             "compare two reports; the scoring algorithms (raters). Point it at a forum "
-            "with --url, or let it start one with --start sqlite|postgres."
+            "with --url, or let it start one with --start sqlite|postgres. Needs the tools "
+            "extra: pip install 'mycelium-forum\\[tools]'."
         ),
         no_args_is_help=True,
     )

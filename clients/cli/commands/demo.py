@@ -73,7 +73,7 @@ def demo(
     how much the streamed results improve the agents' predictions, then keeps
     the forum served (--exit: stops it) and says how to serve its data again.
     Ctrl-C stops early and still reports; a second Ctrl-C abandons the report.
-    See docs/demo.md.
+    See docs/demo.md. Needs the tools extra: pip install 'mycelium-forum\\[tools]'.
     """
     import asyncio
 

@@ -19,25 +19,25 @@ app = typer.Typer()
 def serve(
     host: Annotated[
         str | None,
-        typer.Option(help="Address to listen on [env FORUM_HOST; default 127.0.0.1]."),
+        typer.Option(help="Address to listen on \\[env FORUM_HOST; default 127.0.0.1]."),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="Port to listen on; 0 picks a free one [env FORUM_PORT; default 8000]."),
+        typer.Option(help="Port to listen on; 0 picks a free one \\[env FORUM_PORT; default 8000]."),
     ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
             file_okay=False,
             help="Directory for the SQLite database and other state "
-            "[env FORUM_DATA_DIR; default ./forum-data].",
+            "\\[env FORUM_DATA_DIR; default ./forum-data].",
         ),
     ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
             help="SQLAlchemy database URL, e.g. postgresql+asyncpg://user:pass@host/db "
-            "[env FORUM_DATABASE_URL; default SQLite in the data directory].",
+            "\\[env FORUM_DATABASE_URL; default SQLite in the data directory].",
         ),
     ] = None,
 ) -> None:
@@ -46,6 +46,7 @@ def serve(
     Prints "Mycelium listening on http://HOST:PORT" once it accepts
     connections (WebSocket at /ws, HTTP API at /api/v1). Every other setting
     comes from FORUM_* environment variables (see docs/settings.md).
+    Needs the server extra: pip install 'mycelium-forum\\[server]'.
     """
     out = Output(False)
     with needs(out, "server", "forum serve"):

@@ -50,7 +50,8 @@ def verify(
     (bridging, standing, groups: from a cold start, within the tolerances of
     raters.compare) and the groups document. Exit status 0 when everything
     matches, 4 when a signature fails or a served number differs, 3 when the
-    forum cannot be reached.
+    forum cannot be reached. Needs the server extra (the scoring algorithms):
+    pip install 'mycelium-forum\\[server]'.
     """
     out = Output(json)
     with needs(out, "server", "forum verify"):

@@ -9,16 +9,20 @@ http(s) URLs, with ``rel="nofollow ugc noopener"``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from feedgen.feed import FeedGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries
-from feeds.pages.base import HEX64, SLUG, error_page, not_found, render
+from feeds.pages.base import HEX64, SLUG, base_url, error_page, not_found, render
 from feeds.reader import reader
-from feeds.views import Names
+from feeds.render import xml_safe
+from feeds.syndication import ATOM_TYPE, FEED_LIMIT
+from feeds.views import Names, event_url
 
 STATUS_WORDS = {
     "open": "open: collecting assessments",
@@ -105,8 +109,47 @@ async def values_page(request: Request) -> Response:
                                            "contexts": [c["context"] for c in doc["contexts"]], "title": title})  # fmt: skip
 
 
+async def cases_feed(request: Request) -> Response:
+    """The feed of cases as Atom (feedgen): one entry per case, newest flag first, its
+    title the right and the status in words, its content the harm and the layer's reason."""
+    engine = _engine(request)
+    doc = engine.cases if engine else None
+    if doc is None:
+        return error_page(request, 503, "Not ready", "The cases are not computed yet; try again in a moment.")
+    rows = list(reversed(doc["cases"]))[:FEED_LIMIT]
+    flags = await reader(request).run(lambda conn: queries.by_ids(conn, [c["case"] for c in rows]))
+    base = base_url(request)
+    fg = FeedGenerator()
+    fg.id(base + "/cases")
+    fg.title(xml_safe(f"Cases · {request.app.state.settings.name}"))
+    fg.link(href=base + "/cases", rel="alternate")
+    fg.link(href=base + "/cases.atom", rel="self")
+    fg.subtitle("Flags of rights violations: which layer each is in, its juries and verdicts.")
+    fg.updated(_when(max((f.event.created_at for f in flags.values()), default=0)))
+    for c in reversed(rows):  # feedgen prepends: add the oldest first
+        f = flags.get(c["case"])
+        entry = fg.add_entry()
+        entry.id(base + event_url(c["case"]))
+        entry.link(href=f"{base}/cases/{c['case']}")
+        verdict = f", verdict {c['verdict']['verdict']}" if c["verdict"] else ""
+        entry.title(xml_safe(f"{c['right'].replace('-', ' ').capitalize()}: {STATUS_WORDS.get(c['status'], c['status'])}{verdict}"))
+        entry.content(xml_safe(f"{f.event.body['harm'] if f else ''}\n\n{c['layer'].capitalize()}: {c['layer_reason']}"), type="text")
+        when = _when(f.event.created_at if f else 0)
+        entry.published(when)
+        entry.updated(when)
+    return Response(fg.atom_str(pretty=False), media_type=ATOM_TYPE)
+
+
+def _when(ms: int) -> datetime:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.fromtimestamp(0, UTC)
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route("/cases.atom", cases_feed, methods=["GET"]),
         Route("/cases", cases_page, methods=["GET"]),
         Route("/cases/{case}", case_page, methods=["GET"]),
         Route("/values", values_page, methods=["GET"]),

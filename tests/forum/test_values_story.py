@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import numpy as np
 import orjson
 import pytest
@@ -137,6 +138,13 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     assert "Verdict on appeal" in page and "not a rights question" in client.get(f"/cases/{story.dispute}").text
     assert "&lt;b&gt;the right&lt;/b&gt;" in client.get(f"/cases/{nasty.id}").text
     assert client.get(f"/cases/{'0' * 64}").status_code == 404
+    feed = client.get("/cases.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(feed.content)
+    assert not parsed.bozo and len(parsed.entries) == 3
+    assert parsed.entries[0].link.endswith(f"/cases/{nasty.id}") and parsed.entries[2].link.endswith(f"/cases/{story.dispute}")
+    assert "<script>alert(1)</script>" in parsed.entries[0].content[0].value  # text content, escaped in the XML
+    assert "Livelihood: closed, verdict upheld" == parsed.entries[1].title
     values_page = client.get("/values?context=towns").text
     assert "Honesty" in values_page and "came to prefer" in values_page
     assert client.get("/values?context=no-such").status_code == 404

@@ -29,6 +29,7 @@ Input: ``wiser`` statements "in this context, card ``b`` is wiser than card
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -81,8 +82,9 @@ def current_statements(statements: Iterable[Statement], retracted: Iterable[str]
     return sorted(latest.values(), key=lambda s: s.seq)
 
 
+@functools.lru_cache(maxsize=4096)
 def likelihood(wiser: int, not_wiser: int) -> tuple[float, float, float]:
-    """(posterior mean, low, high) of "b is wiser than a" (rule 3)."""
+    """(posterior mean, low, high) of "b is wiser than a" (rule 3). Cached: counts repeat."""
     from scipy.stats import beta  # imported on first use: scipy.stats costs seconds at server start
 
     al, be = PRIOR[0] + wiser, PRIOR[1] + not_wiser

@@ -28,6 +28,7 @@ class ValuesState:
         self.statements: list[Statement] = []
         self.retracted: set[str] = set()
         self.head = 0
+        self._graph: dict[str, Any] | None = None  # the last moral graph, while no input of it changed
 
     def apply(self, seq: int, ev: Event) -> None:
         self.apply_parts(seq, ev.id, ev.author, ev.kind, ev.created_at, ev.body)
@@ -38,6 +39,8 @@ class ValuesState:
             return
         self.head = seq
         self.arbitration.apply(Record(seq, eid, author, kind, created_at, body))
+        if kind in ("criterion", "wiser", "retraction"):
+            self._graph = None
         if kind == "criterion":
             self.cards[eid] = Card(eid, author, body["title"])
         elif kind == "wiser":
@@ -48,7 +51,11 @@ class ValuesState:
             self.retracted.add(body["target"])
 
     def moral_graph_document(self) -> dict[str, Any]:
-        return moral_graph(self.statements, self.cards, as_of_seq=self.head, retracted=self.retracted)
+        """The moral graph as of ``head`` (recomputed only when a card, a statement or a
+        retraction arrived since the last one: otherwise the same graph, stamped ``head``)."""
+        if self._graph is None:
+            self._graph = moral_graph(self.statements, self.cards, as_of_seq=self.head, retracted=self.retracted)
+        return {**self._graph, "as_of_seq": self.head}
 
     def cases_document(self) -> dict[str, Any]:
         doc = self.arbitration.document()

@@ -169,13 +169,14 @@ def test_map_round_trip(tmp_path: Path, london_plan: Any) -> None:
 
 
 def test_cli_dry_run(tmp_path: Path, london_plan: Any) -> None:
+    (tmp_path / "seed").write_text(SEED + "\n")
     res = CliRunner().invoke(
         app,
         [
             "import-polis",
             str(LONDON),
-            "--seed",
-            SEED,
+            "--seed-file",
+            str(tmp_path / "seed"),
             "--dry-run",
             "--map",
             str(tmp_path / "m.csv"),
@@ -184,9 +185,32 @@ def test_cli_dry_run(tmp_path: Path, london_plan: Any) -> None:
     )
     assert res.exit_code == 0, res.output
     data = orjson.loads(res.stdout.strip().splitlines()[-1])
-    assert data["dry_run"] is True and "seed" not in data
+    assert data["dry_run"] is True and "seed" not in data and data["seed_source"] == "file"
+    assert SEED not in res.output
     assert (data["proposals"], data["ratings"], data["skipped_self_votes"]) == (39, 614, 24)
     assert read_map(tmp_path / "m.csv") == {d: p for p, d in london_plan.dids.items()}
+
+
+def test_cli_secret_from_env_or_new_file_never_printed(tmp_path: Path, london_plan: Any) -> None:
+    """The derivation secret comes from a file or the environment, never the command line or the output."""
+    runner = CliRunner()
+    args = ["import-polis", str(LONDON), "--dry-run", "--map", str(tmp_path / "m.csv"), "--json"]
+    res = runner.invoke(app, args, env={"MYCELIUM_POLIS_SEED": SEED})
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.stdout.strip().splitlines()[-1])["seed_source"] == "env"
+    assert SEED not in res.output
+    assert read_map(tmp_path / "m.csv") == {d: p for p, d in london_plan.dids.items()}  # the same keys
+    new = tmp_path / "new-seed"
+    res = runner.invoke(app, [*args, "--seed-file", str(new)], env={"MYCELIUM_POLIS_SEED": None})
+    assert res.exit_code == 0, res.output
+    secret = new.read_text().strip()
+    assert len(secret) == 64 and secret not in res.output and (new.stat().st_mode & 0o777) == 0o600
+    first = read_map(tmp_path / "m.csv")
+    assert runner.invoke(app, [*args, "--seed-file", str(new)]).exit_code == 0
+    assert read_map(tmp_path / "m.csv") == first  # a rerun with the kept file: the same keys
+    assert runner.invoke(app, [*args, "--seed", SEED]).exit_code == ExitCode.USAGE  # no secret on the command line
+    (tmp_path / "empty").write_text("")
+    assert runner.invoke(app, [*args, "--seed-file", str(tmp_path / "empty")]).exit_code == ExitCode.USAGE
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:
@@ -233,8 +257,8 @@ def test_import_through_forum_matches_pure_raters(
     ).start()
     try:
         runner = CliRunner()
-        args = ["import-polis", str(LONDON), "--seed", SEED, "--url", forum.ws_url, "--json"]
-        res = runner.invoke(app, [*args, "--map", str(tmp_path / "map.csv")])
+        args = ["import-polis", str(LONDON), "--url", forum.ws_url, "--json"]
+        res = runner.invoke(app, [*args, "--map", str(tmp_path / "map.csv")], env={"MYCELIUM_POLIS_SEED": SEED})
         assert res.exit_code == 0, res.output
         data = orjson.loads(res.stdout.strip().splitlines()[-1])
         assert data["accepted"] == {"proposal": 39, "rating": 614}

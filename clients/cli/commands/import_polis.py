@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +42,9 @@ from clients.importers.polis import (
     write_map,
 )
 
+SEED_ENV = "MYCELIUM_POLIS_SEED"
+"""Environment variable holding the derivation secret when no --seed-file is given."""
+
 app = typer.Typer()
 """This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
 
@@ -54,12 +58,16 @@ def import_polis(
             help="A Polis export folder: comments.csv, votes.csv (or participants-votes.csv), summary.csv.",
         ),
     ],
-    seed: Annotated[
-        str | None,
+    seed_file: Annotated[
+        Path | None,
         typer.Option(
-            help="Secret the participants' keys are derived from; the same seed gives the same "
-            "keys and events, so a rerun publishes only duplicates. Default: a new random seed, "
-            "printed so that you can rerun. Whoever knows it can sign as every participant.",
+            "--seed-file",
+            dir_okay=False,
+            help="File holding the secret the participants' keys are derived from (its first "
+            "line); the same secret gives the same keys and events, so a rerun publishes only "
+            f"duplicates. A missing file is created with a new random secret (mode 600). Or set "
+            f"{SEED_ENV}. Neither: a random secret that is not kept. Never printed: whoever "
+            "knows it can sign as every participant.",
         ),
     ] = None,
     map_file: Annotated[
@@ -90,8 +98,6 @@ def import_polis(
     out = Output(json)
     if not folder.is_dir():
         fail(out, ExitCode.USAGE, f"{folder}: not a folder")
-    if seed is not None and ("\0" in seed or not seed):
-        fail(out, ExitCode.USAGE, "--seed must be a non-empty string without NUL characters")
     try:
         parse_uri(url)
     except InvalidURI:
@@ -100,20 +106,11 @@ def import_polis(
             ExitCode.USAGE,
             f"--url must be the forum's WebSocket URL (ws:// or wss://), not {url!r}",
         )
-    generated = seed is None
-    seed = seed if seed is not None else secrets.token_hex(16)
+    seed, source = _secret(out, seed_file)
     try:
         conv = load_conversation(folder, name)
     except (OSError, ValueError, KeyError) as e:
         fail(out, ExitCode.USAGE, f"cannot read the Polis export in {folder}: {e}")
-    if generated:
-        out.info(
-            Text.assemble(
-                ("seed ", "bold"),
-                seed,
-                " (pass --seed to rerun with the same keys; keep it secret)",
-            )
-        )
     with reporting(out):
         plan = _with_bar(out, "sign events", lambda p: plan_import(conv, seed, progress=p))
         if map_file is not None:
@@ -126,7 +123,7 @@ def import_polis(
             result = _with_bar(
                 out, f"publish to {url}", lambda p: asyncio.run(_publish(plan, url, timeout, p))
             )
-    data = _data(plan, result, seed if generated else None, map_file)
+    data = _data(plan, result, source, map_file)
     out.emit(data, _human(plan, result))
     if result is not None and not result.ok:
         fail(
@@ -161,8 +158,41 @@ def _with_bar(out: Output, label: str, fn: Any) -> Any:
         return fn(lambda done, total: bar.update(task, completed=done, total=total))
 
 
+def _secret(out: Output, seed_file: Path | None) -> tuple[str, str]:
+    """The derivation secret and where it came from ("file", "new-file", "env" or "random").
+
+    Read from ``--seed-file`` or the environment, never from the command line
+    (visible in ``ps`` and shell history), and never printed.
+    """
+    if seed_file is not None:
+        if not seed_file.exists():
+            secret = secrets.token_hex(32)
+            try:
+                fd = os.open(seed_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secret + "\n")
+            except OSError as e:
+                fail(out, ExitCode.USAGE, f"cannot create {seed_file}: {e}")
+            out.info(Text.assemble("a new secret was written to ", str(seed_file), " (mode 600; keep it secret)"))
+            return secret, "new-file"
+        try:
+            secret = seed_file.read_text("utf-8").splitlines()[0].strip() if seed_file.stat().st_size else ""
+        except (OSError, UnicodeDecodeError) as e:
+            fail(out, ExitCode.USAGE, f"cannot read {seed_file}: {e}")
+        source = "file"
+    elif (env := os.environ.get(SEED_ENV)) is not None:
+        secret, source = env.strip(), "env"
+    else:
+        out.info("a random secret, not kept: pass --seed-file to rerun with the same keys")
+        return secrets.token_hex(32), "random"
+    if not secret or "\0" in secret:
+        where = str(seed_file) if seed_file is not None else SEED_ENV
+        fail(out, ExitCode.USAGE, f"the secret in {where} must be a non-empty line without NUL characters")
+    return secret, source
+
+
 def _data(
-    plan: ImportPlan, result: ImportResult | None, seed: str | None, map_file: Path | None
+    plan: ImportPlan, result: ImportResult | None, seed_source: str, map_file: Path | None
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "conversation": plan.name,
@@ -174,8 +204,7 @@ def _data(
         "skipped_unknown_comment": plan.skipped_unknown_comment,
         "map": str(map_file) if map_file else None,
     }
-    if seed is not None:
-        data["seed"] = seed
+    data["seed_source"] = seed_source  # the secret itself is never printed
     if result is not None:
         data.update(
             accepted=result.accepted,

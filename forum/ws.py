@@ -38,6 +38,7 @@ log = structlog.get_logger("forum.ws")
 MAX_INFLIGHT_PUBLISHES = 2000  # per connection: beyond it the reader waits for OKs
 MAX_INFLIGHT_BYTES = 16 * 1024 * 1024  # per connection: frame bytes of PUBLISHes awaiting their OK
 SCORES_SUBSCRIBE_COST = 4.0  # subscription tokens a scores subscription costs (an event one costs 1)
+FAIR_FRAMES = 32  # frames one connection's reader handles before it yields to the event loop
 CLOSE_REPLIES_PILED_UP = "blocked: replies piled up unread; read your frames"
 PUBLISH_PREFIX = '["PUBLISH",'  # frames starting so go to the workers unparsed; any other spelling is parsed here
 
@@ -141,9 +142,15 @@ class _Connection:
     async def _reader(self) -> None:
         max_frame = self.settings.max_frame_bytes
         outbox = self.outbox
+        n = 0
         while True:
             if outbox.reader_full():
                 await outbox.reader_room()  # back-pressure: read nothing more until it drains
+            n += 1
+            if n % FAIR_FRAMES == 0:
+                # One read can hold thousands of tiny frames, all handled without an await;
+                # let every other connection run between slices of them.
+                await asyncio.sleep(0)
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return

@@ -448,6 +448,88 @@ def query(
         _finish(out, "query", target, results, json_file)
 
 
+# ---------------------------------------------------------------------------- abuse
+
+
+@bench_app.command()
+def abuse(
+    proposals: Annotated[int, typer.Option("--proposals", min=0, help="Proposals in the log before the attacks.")] = 3000,
+    proposal_kb: Annotated[int, typer.Option("--proposal-kb", min=1, max=60, help="Size of each proposal, KB.")] = 30,
+    seconds: Annotated[float, typer.Option("--seconds", min=1, help="Length of each attack.")] = 8.0,
+    settle: Annotated[float, typer.Option("--settle", min=0, help="Seconds after an attack before memory is read again.")] = 3.0,
+    attack: Annotated[
+        list[str] | None,
+        typer.Option("--attack", help="Run only this attack (repeatable); default: every one."),
+    ] = None,
+    server_env: ServerEnvOpt = None,
+    json_file: JsonFileOpt = None,
+) -> None:
+    """Hostile clients against a forum it starts on loopback: memory, /healthz and delivery latency per attack.
+
+    Attacks: never-read-subscribe, junk-frames, publish-junk, resubscribe-catch-up,
+    scores-star, scores-listing, big-batch, events-listing, live-flood, slowloris,
+    many-connections. Each runs --seconds; the report gives the server's RSS growth
+    (and what it kept after the attacker left), the p99 of /healthz and of a normal
+    subscriber's delivery, and what the attacker was answered. Then every acknowledged
+    probe event must be in the log, forum verify must pass and the forum's output
+    must hold no traceback (exit 1 otherwise).
+    """
+    import asyncio
+
+    from clients.bench.abuse import ATTACKS, AbuseParams, run_abuse, verify_export
+    from clients.bench.server import BenchServer, BenchServerError, raise_fd_limit
+
+    out = Output(False)
+    chosen = tuple(attack or ATTACKS)
+    if unknown := [a for a in chosen if a not in ATTACKS]:
+        fail(out, ExitCode.USAGE, f"unknown attack {unknown[0]!r}; one of {', '.join(ATTACKS)}")
+    params = AbuseParams(proposals=proposals, proposal_kb=proposal_kb, seconds=seconds, settle=settle, attacks=chosen)
+    # The abuse limits stay at their defaults; only the publish rates are off, to fill the log.
+    env = {"AUTHOR_RATE": "0", "ADDRESS_RATE": "0", "MAX_CONNECTIONS_PER_ADDRESS": "1000", "LOG_LEVEL": "info", **_parse_env(server_env, out)}
+    raise_fd_limit()
+    try:
+        server = BenchServer("sqlite", env).start()
+    except BenchServerError as e:
+        fail(out, ExitCode.CONNECT, str(e))
+    try:
+        assert server.pid is not None
+        out.info(f"forum at {server.url} (pid {server.pid})")
+        results = _run(out, lambda: asyncio.run(run_abuse(server.url, server.pid or 0, params, out.info)))
+        out.info("forum verify …")
+        results["verify"] = verify_export(server.url)
+        log = "".join(server.output)
+        results["tracebacks_in_log"] = log.count("Traceback")
+        results["server"] = server.describe()
+    finally:
+        server.stop()
+    from clients.bench.report import new_report, write_report
+
+    report = new_report("abuse", results.pop("server"), results)
+    if json_file is not None:
+        write_report(report, json_file)
+        out.info(f"report written to {json_file}")
+    print(orjson.dumps(_abuse_summary(results), option=orjson.OPT_INDENT_2).decode())
+    bad = results["acknowledged_missing"] or not results["verify"]["ok"] or results["tracebacks_in_log"]
+    if bad:
+        fail(out, ExitCode.REFUSED, "an acknowledged event is missing, forum verify failed or the log has a traceback")
+
+
+def _abuse_summary(results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {
+            "rss_growth_mb": r["rss_growth_mb"],
+            "rss_kept_mb": r["rss_kept_mb"],
+            "healthz_p99_ms": r["healthz"]["p99_ms"],
+            "subscriber_p99_ms": r["subscriber"]["p99_ms"],
+        }
+        for name, r in results["attacks"].items()
+    } | {
+        "acknowledged_missing": results["acknowledged_missing"],
+        "verify_ok": results["verify"]["ok"],
+        "tracebacks_in_log": results["tracebacks_in_log"],
+    }
+
+
 # ---------------------------------------------------------------------------- compare
 
 

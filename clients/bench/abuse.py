@@ -1,0 +1,534 @@
+"""``forum bench abuse``: the hostile clients of issue 11, against a forum on loopback.
+
+The bench starts its own forum (a temporary SQLite database; the abuse limits
+at their defaults, only the author and address publish rates off so that the
+log can be filled quickly), fills the log with ``--proposals`` proposals of
+about ``--proposal-kb`` KB, then runs each attack for ``--seconds`` while
+measuring, from this process:
+
+* the server's resident memory (RSS) before, at its peak during, and
+  ``--settle`` seconds after the attack (its connections closed);
+* the latency of ``GET /healthz`` on a kept-alive connection, every 20 ms;
+* a normal subscriber's delivery latency: one WebSocket publishes a small
+  event every 100 ms, another (subscribed live) receives it;
+* what the attacker was answered (close codes, HTTP statuses, reasons).
+
+At the end every acknowledged probe event must be in the log, ``forum verify``
+must pass on the export, and the forum's output must hold no traceback. Only
+loopback addresses are attacked (the forum is started here). The report is
+JSON (``--json-file``); figures are noisy on a shared machine, so the report
+carries the load average.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2 as httpx
+import orjson
+import psutil
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from clients.sdk import builders
+from clients.sdk.keys import derive_key
+
+MB = 1024 * 1024
+ATTACKS = (
+    "never-read-subscribe",
+    "junk-frames",
+    "publish-junk",
+    "resubscribe-catch-up",
+    "scores-star",
+    "scores-listing",
+    "big-batch",
+    "events-listing",
+    "live-flood",
+    "slowloris",
+    "many-connections",
+)
+
+
+@dataclass
+class AbuseParams:
+    proposals: int = 3000
+    proposal_kb: int = 30
+    seconds: float = 8.0
+    settle: float = 3.0
+    attacks: tuple[str, ...] = ATTACKS
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 1)
+
+
+class Probes:
+    """RSS sampler, /healthz prober and a normal publisher/subscriber pair, run during each attack."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        self.url = url
+        self.ws_url = "ws" + url[len("http") :] + "/ws"
+        self.proc = psutil.Process(pid)
+        self.key = derive_key("bench-abuse-probe", "probe")
+        self.n = 0
+        self.acked: list[str] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.rss: list[int] = []
+        self.health: list[float] = []
+        self.health_errors = 0
+        self.delivery: list[float] = []
+        self.sent_at: dict[str, float] = {}
+        self.undelivered = 0
+
+    def rss_now(self) -> int:
+        try:
+            procs = [self.proc, *self.proc.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs)
+        except psutil.Error:
+            return 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(self._rss(stop), self._health(stop), self._subscriber(stop))
+
+    async def _rss(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.rss.append(await asyncio.to_thread(self.rss_now))
+            await asyncio.sleep(0.1)
+
+    async def _health(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    ok = (await http.get("/healthz")).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    self.health.append(time.perf_counter() - t0)
+                else:
+                    self.health_errors += 1
+                await asyncio.sleep(0.02)
+
+    async def _subscriber(self, stop: asyncio.Event) -> None:
+        async with connect(self.ws_url, compression=None) as sub, connect(self.ws_url, compression=None) as pub:
+            await sub.send(orjson.dumps(["SUBSCRIBE", "probe", {"authors": [self.key.did], "kinds": ["agent"]}]).decode())
+
+            async def receive() -> None:
+                async for raw in sub:
+                    m = orjson.loads(raw)
+                    if m[0] == "EVENT":
+                        if (t := self.sent_at.pop(_event_id(m[3]["payload"]), None)) is not None:
+                            self.delivery.append(time.perf_counter() - t)
+                    elif m[0] == "CLOSED":  # resubscribe from the live head
+                        await sub.send(orjson.dumps(["SUBSCRIBE", "probe", {"authors": [self.key.did], "kinds": ["agent"]}]).decode())
+
+            async def acks() -> None:
+                async for raw in pub:
+                    m = orjson.loads(raw)
+                    if m[0] == "OK" and m[2]:
+                        self.acked.append(m[1])
+
+            tasks = [asyncio.create_task(receive()), asyncio.create_task(acks())]
+            try:
+                while not stop.is_set():
+                    self.n += 1
+                    ev = builders.agent(self.key, name=f"probe {self.n}", about="a normal client")
+                    self.sent_at[ev.id] = time.perf_counter()
+                    await pub.send(orjson.dumps(["PUBLISH", ev.envelope]).decode())
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # the last ones may still be on their way
+            finally:
+                self.undelivered = len(self.sent_at)
+                for t in tasks:
+                    t.cancel()
+
+    def summary(self, rss_before: int, rss_after: int) -> dict[str, Any]:
+        peak = max(self.rss, default=rss_before)
+        return {
+            "rss_before_mb": round(rss_before / MB, 1),
+            "rss_peak_mb": round(peak / MB, 1),
+            "rss_growth_mb": round((peak - rss_before) / MB, 1),
+            "rss_after_mb": round(rss_after / MB, 1),
+            "rss_kept_mb": round((rss_after - rss_before) / MB, 1),
+            "healthz": {"n": len(self.health), "errors": self.health_errors, "p50_ms": _p(self.health, 0.5), "p99_ms": _p(self.health, 0.99), "max_ms": _p(self.health, 1.0)},
+            "subscriber": {"n": len(self.delivery), "undelivered": self.undelivered, "p50_ms": _p(self.delivery, 0.5), "p99_ms": _p(self.delivery, 0.99), "max_ms": _p(self.delivery, 1.0)},
+        }
+
+
+def _event_id(payload: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------- attackers
+
+
+async def _never_reading(ws_url: str, rcvbuf: int = 4096) -> ClientConnection:
+    u = urlsplit(ws_url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (u.hostname, u.port))
+    return await connect(ws_url, sock=sock, max_queue=1, compression=None, open_timeout=30, close_timeout=1)
+
+
+def _abort(ws: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        ws.transport.abort()
+
+
+async def _flood(ws: ClientConnection, frame: str, stop: asyncio.Event) -> int:
+    sent = 0
+    with contextlib.suppress(ConnectionClosed):
+        while not stop.is_set():
+            await ws.send(frame)
+            sent += 1
+            if sent % 512 == 0:
+                await asyncio.sleep(0)
+    return sent
+
+
+async def _drain_answers(ws: ClientConnection, limit: float = 3.0) -> dict[str, Any]:
+    """Read what the server answered (after the attack): frame kinds and the first reasons."""
+    kinds: dict[str, int] = {}
+    reasons: list[str] = []
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        async with asyncio.timeout(limit):
+            async for raw in ws:
+                m = orjson.loads(raw)
+                kinds[m[0]] = kinds.get(m[0], 0) + 1
+                text = m[2] if m[0] == "CLOSED" else m[1] if m[0] == "NOTICE" else m[3] if m[0] == "OK" and not m[2] else None
+                if isinstance(text, str) and text and len(reasons) < 3 and text not in reasons:
+                    reasons.append(text)
+    return {"frames": kinds, "reasons": reasons, "close_code": ws.close_code, "close_reason": ws.close_reason}
+
+
+async def attack_never_read_subscribe(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    ws = await _never_reading(ws_url)
+    for i in range(8):
+        await ws.send(orjson.dumps(["SUBSCRIBE", f"a{i}", {"kinds": ["proposal"], "after_seq": 0}]).decode())
+    await stop.wait()
+    _abort(ws)
+    return {"subscriptions": 8}
+
+
+async def attack_junk_frames(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    ws = await _never_reading(ws_url)
+    sent = await _flood(ws, "x", stop)
+    _abort(ws)
+    return {"frames_sent": sent}
+
+
+async def attack_publish_junk(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    ws = await _never_reading(ws_url)
+    sent = await _flood(ws, '["PUBLISH",{}]', stop)
+    answers = {"close_code": ws.close_code, "close_reason": ws.close_reason}
+    _abort(ws)
+    return {"frames_sent": sent, **answers}
+
+
+async def attack_resubscribe_catch_up(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    async with connect(ws_url, compression=None, max_size=None) as ws:
+        for _ in range(40):
+            await ws.send(orjson.dumps(["SUBSCRIBE", "s", {"kinds": ["proposal"], "limit": 1000}]).decode())
+        t0 = time.perf_counter()
+        live_after = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(1.0, _remaining(stop))):
+                async for raw in ws:
+                    if isinstance(raw, str) and raw.startswith('["LIVE"'):
+                        live_after = round(time.perf_counter() - t0, 2)
+                        break
+        answers = await _drain_answers(ws, 1.0)
+    await stop.wait()
+    return {"frames_sent": 40, "live_after_s": live_after, **answers}
+
+
+async def attack_scores_star(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    async with connect(ws_url, compression=None, max_size=None) as ws:
+        for i in range(10):
+            await ws.send(orjson.dumps(["SUBSCRIBE", f"sc{i}", {"scores": ["*"]}]).decode())
+        await stop.wait()
+        answers = await _drain_answers(ws, 1.0)
+    return {"frames_sent": 10, **answers}
+
+
+async def _http_loop(url: str, path: str, stop: asyncio.Event, workers: int) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    times: list[float] = []
+
+    async def one() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    r = await http.get(path)
+                    key = str(r.status_code)
+                except httpx.HTTPError as e:
+                    key = type(e).__name__
+                times.append(time.perf_counter() - t0)
+                statuses[key] = statuses.get(key, 0) + 1
+
+    await asyncio.gather(*(one() for _ in range(workers)))
+    return {"requests": len(times), "statuses": statuses, "p50_ms": _p(times, 0.5), "max_ms": _p(times, 1.0)}
+
+
+async def attack_scores_listing(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    return await _http_loop(url, "/api/v1/scores?limit=1", stop, 10)
+
+
+async def attack_events_listing(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    return await _http_loop(url, "/api/v1/events?kinds=proposal&limit=1000", stop, 8)
+
+
+async def attack_big_batch(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    key = derive_key("bench-abuse-batch", "batch")
+    text = "y" * 30_000
+    lines = []
+    size = 0
+    i = 0
+    while size < 16 * MB - 70_000:
+        ev = builders.proposal(key, title=f"Batch {i}", summary="s", text=text, tags=["batch"])
+        env = dict(ev.envelope)
+        env["sig"] = env["sig"][:-4] + "AAAA"  # refused at verification: the cost is what is measured
+        line = orjson.dumps(env)
+        lines.append(line)
+        size += len(line) + 1
+        i += 1
+    body = b"\n".join(lines)
+    statuses: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        while not stop.is_set():
+            r = await http.post("/api/v1/events:batch", content=body)
+            statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+            if r.status_code != 200:
+                statuses["reason:" + r.json().get("reason", "")] = 1
+    return {"body_mb": round(len(body) / MB, 1), "lines": len(lines), "statuses": statuses}
+
+
+async def attack_live_flood(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    u = urlsplit(url)
+    statuses: dict[str, int] = {}
+    writers = []
+    for _ in range(2000):
+        if stop.is_set():
+            break
+        try:
+            reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        except OSError as e:
+            statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
+            continue
+        writer.write(f"GET /live HTTP/1.1\r\nHost: {u.netloc}\r\n\r\n".encode())
+        writers.append((reader, writer))
+    for reader, _ in writers:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 2)
+            code = line.split(b" ")[1].decode() if line.startswith(b"HTTP/") else "closed"
+        except (TimeoutError, OSError, IndexError):
+            code = "no-answer"
+        statuses[code] = statuses.get(code, 0) + 1
+    await stop.wait()
+    for _, w in writers:
+        w.close()
+    return {"connections": len(writers), "statuses": statuses}
+
+
+async def attack_slowloris(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    u = urlsplit(url)
+    conns = []
+    for _ in range(300):
+        try:
+            reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        except OSError:
+            break
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        conns.append((reader, writer))
+    await stop.wait()
+    statuses: dict[str, int] = {}
+    for reader, writer in conns:
+        try:
+            data = await asyncio.wait_for(reader.read(200), 0.05)
+            code = data.split(b" ")[1].decode() if data.startswith(b"HTTP/") else "closed"
+        except (TimeoutError, OSError, IndexError):
+            code = "still-open"
+        statuses[code] = statuses.get(code, 0) + 1
+        writer.close()
+    return {"connections": len(conns), "statuses": statuses}
+
+
+async def attack_many_connections(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
+    conns: list[ClientConnection] = []
+    refused: dict[str, int] = {}
+    for i in range(1000):
+        if stop.is_set():
+            break
+        try:
+            ws = await _never_reading(ws_url)
+        except (InvalidStatus, OSError, TimeoutError) as e:
+            refused[type(e).__name__] = refused.get(type(e).__name__, 0) + 1
+            continue
+        await ws.send(orjson.dumps(["SUBSCRIBE", f"m{i}", {"kinds": ["proposal"], "after_seq": 0}]).decode())
+        conns.append(ws)
+    await stop.wait()
+    for ws in conns:
+        _abort(ws)
+    return {"connections": len(conns), "refused": refused}
+
+
+ATTACKERS: dict[str, Callable[[str, str, asyncio.Event], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "never-read-subscribe": attack_never_read_subscribe,
+    "junk-frames": attack_junk_frames,
+    "publish-junk": attack_publish_junk,
+    "resubscribe-catch-up": attack_resubscribe_catch_up,
+    "scores-star": attack_scores_star,
+    "scores-listing": attack_scores_listing,
+    "big-batch": attack_big_batch,
+    "events-listing": attack_events_listing,
+    "live-flood": attack_live_flood,
+    "slowloris": attack_slowloris,
+    "many-connections": attack_many_connections,
+}
+
+_deadline: dict[int, float] = {}
+
+
+def _remaining(stop: asyncio.Event) -> float:
+    return max(0.0, _deadline.get(id(stop), time.monotonic()) - time.monotonic())
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+async def fill(url: str, proposals: int, kb: int, progress: Callable[[str], None]) -> int:
+    """Publish ``proposals`` proposals of about ``kb`` KB (100 authors) through the batch endpoint."""
+    keys = [derive_key("bench-abuse-fill", f"author {i}") for i in range(100)]
+    text = "z" * max(1, kb * 1000 - 500)
+    done = 0
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        while done < proposals:
+            n = min(200, proposals - done)
+            evs = [builders.proposal(keys[(done + j) % 100], title=f"Filler {done + j}", summary="filler", text=text, tags=["filler"]) for j in range(n)]
+            body = b"\n".join(orjson.dumps(e.envelope) for e in evs)
+            r = await http.post("/api/v1/events:batch", content=body)
+            r.raise_for_status()
+            done += n
+            progress(f"filled {done}/{proposals}")
+    return done
+
+
+HOLD_SECONDS = {"slowloris": 12.0}  # past the 10 s header timeout, so its answer shows
+
+
+async def _attack_main(name: str, url: str, ws_url: str, seconds: float) -> dict[str, Any]:
+    stop = asyncio.Event()
+    _deadline[id(stop)] = time.monotonic() + seconds
+    task = asyncio.create_task(ATTACKERS[name](url, ws_url, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    return await asyncio.wait_for(task, 120)
+
+
+def _attack_process(name: str, url: str, ws_url: str, seconds: float, queue: Any) -> None:
+    """The attacker runs in its own process: the probes here must not wait behind it."""
+    from clients.bench.server import raise_fd_limit
+
+    raise_fd_limit()
+    try:
+        queue.put(asyncio.run(_attack_main(name, url, ws_url, seconds)))
+    except Exception as e:  # the attacker itself failed: reported, the run goes on
+        queue.put({"attacker_error": f"{type(e).__name__}: {e}"})
+
+
+async def run_attack(name: str, probes: Probes, url: str, ws_url: str, params: AbuseParams) -> dict[str, Any]:
+    import multiprocessing
+
+    probes.reset()
+    rss_before = await asyncio.to_thread(probes.rss_now)
+    probe_stop = asyncio.Event()
+    probe_task = asyncio.create_task(probes.run(probe_stop))
+    await asyncio.sleep(0.5)  # probes running before the attack starts
+    seconds = max(params.seconds, HOLD_SECONDS.get(name, 0.0))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_attack_process, args=(name, url, ws_url, seconds, queue), daemon=True)
+    t0 = time.monotonic()
+    proc.start()
+    try:
+        answers = await asyncio.to_thread(queue.get, True, seconds + 180)
+    except Exception as e:
+        answers = {"attacker_error": f"no answer from the attacker: {type(e).__name__}"}
+    await asyncio.to_thread(proc.join, 30)
+    if proc.is_alive():
+        proc.kill()
+    probe_stop.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(probe_task, 30)
+    await asyncio.sleep(params.settle)
+    rss_after = await asyncio.to_thread(probes.rss_now)
+    out = probes.summary(rss_before, rss_after)
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    out["answers"] = answers
+    out["loadavg"] = list(os.getloadavg())
+    return out
+
+
+def verify_export(url: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "clients", "verify", url, "--json", "--timeout", "300"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return {"exit_code": proc.returncode, "ok": proc.returncode == 0, "last": (proc.stdout.strip().splitlines() or [""])[-1][:300]}
+
+
+async def check_acked(url: str, ids: list[str]) -> int:
+    """How many acknowledged probe events the log does not hold."""
+    missing = 0
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            r = await http.get("/api/v1/events", params={"ids": ",".join(chunk), "limit": "1000"})
+            found = {e["id"] for e in r.json()["events"]}
+            missing += sum(1 for x in chunk if x not in found)
+    return missing
+
+
+async def run_abuse(url: str, pid: int, params: AbuseParams, progress: Callable[[str], None]) -> dict[str, Any]:
+    ws_url = "ws" + url[len("http") :] + "/ws"
+    t0 = time.monotonic()
+    filled = await fill(url, params.proposals, params.proposal_kb, progress)
+    progress(f"log filled in {time.monotonic() - t0:.0f}s")
+    probes = Probes(url, pid)
+    results: dict[str, Any] = {}
+    for name in params.attacks:
+        progress(f"attack {name} …")
+        results[name] = await run_attack(name, probes, url, ws_url, params)
+        r = results[name]
+        progress(
+            f"  rss +{r['rss_growth_mb']} MB (kept {r['rss_kept_mb']}), healthz p99 {r['healthz']['p99_ms']} ms, "
+            f"subscriber p99 {r['subscriber']['p99_ms']} ms"
+        )
+    missing = await check_acked(url, probes.acked)
+    return {
+        "params": {"proposals": filled, "proposal_kb": params.proposal_kb, "seconds": params.seconds, "settle": params.settle},
+        "attacks": results,
+        "acknowledged_probe_events": len(probes.acked),
+        "acknowledged_missing": missing,
+    }

@@ -144,15 +144,65 @@ async def list_events(request: Request) -> Response:
     except ProtocolError as e:
         return from_protocol_error(e)
     limit = f.effective_limit
-    if f.after_seq is not None:
-        rows = await st.store.query_rows(f, after_seq=f.after_seq, limit=limit)
-        nxt = {**_flat(params), "after_seq": str(rows[-1].seq)} if len(rows) == limit else None
-    else:
-        rows = await st.store.query_rows(f, before_seq=int(before[0]) if before else None, limit=limit)
-        nxt = {**_flat(params), "before_seq": str(rows[0].seq)} if len(rows) == limit else None
-    doc = {"next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None, "head": await st.store.head()}
-    # Up to 1,000 events of 64 KB: serialized in a worker thread, not on the event loop.
-    return Response(await asyncio.to_thread(_events_body, rows, doc), media_type="application/json")
+    store = st.store
+    # A page is at most `limit` events and at most PAGE_BYTES of payloads (read in slices, so
+    # a page of large events never sits in memory whole); `next` continues where it stopped.
+    # At most READS_AT_ONCE such reads run at once per process.
+    async with _reads(request):
+        rows: list[Any] = []
+        size = 0
+        full = False
+        if f.after_seq is not None:
+            cursor = f.after_seq
+            while len(rows) < limit and size < PAGE_BYTES:
+                want = min(PAGE_SLICE, limit - len(rows))
+                got = await store.query_rows(f, after_seq=cursor, limit=want)
+                for r in got:
+                    if rows and size + len(r.payload) > PAGE_BYTES:
+                        full = True
+                        break
+                    rows.append(r)
+                    size += len(r.payload)
+                if full or len(got) < want:
+                    break
+                cursor = got[-1].seq
+            more = full or len(rows) == limit
+            nxt = {**_flat(params), "after_seq": str(rows[-1].seq)} if more and rows else None
+        else:
+            below = int(before[0]) if before else None
+            while len(rows) < limit and size < PAGE_BYTES:
+                want = min(PAGE_SLICE, limit - len(rows))
+                got = await store.query_rows(f, before_seq=below, limit=want)
+                kept: list[Any] = []
+                for r in reversed(got):  # newest first, so the page keeps the newest ones
+                    if (rows or kept) and size + len(r.payload) > PAGE_BYTES:
+                        full = True
+                        break
+                    kept.append(r)
+                    size += len(r.payload)
+                rows = kept[::-1] + rows
+                if full or len(got) < want:
+                    break
+                below = got[0].seq
+            more = full or len(rows) == limit
+            nxt = {**_flat(params), "before_seq": str(rows[0].seq)} if more and rows else None
+        doc = {"next": f"/api/v1/events?{urlencode(nxt)}" if nxt else None, "head": await store.head()}
+        # Serialized in a worker thread, not on the event loop.
+        body = await asyncio.to_thread(_events_body, rows, doc)
+    return Response(body, media_type="application/json")
+
+
+PAGE_BYTES = 4 * 1024 * 1024  # payload bytes in one page of GET /api/v1/events
+PAGE_SLICE = 100  # rows read from the database at a time for one page
+READS_AT_ONCE = 4  # large event reads served at once per process; the others wait their turn
+
+
+def _reads(request: Request) -> asyncio.Semaphore:
+    st = request.app.state
+    sem = getattr(st, "read_slots", None)
+    if sem is None:
+        sem = st.read_slots = asyncio.Semaphore(READS_AT_ONCE)
+    return sem
 
 
 def _events_body(rows: list[Any], doc: dict[str, Any]) -> bytes:

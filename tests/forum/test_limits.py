@@ -359,3 +359,20 @@ def test_publishing_costs_address_tokens_by_bytes(strict: ForumProcess) -> None:
         for i in range(4)
     ]
     assert codes == [201, 201, 201, 429]
+
+
+def test_event_pages_stop_at_4_mib_and_link_the_rest(forum: ForumProcess) -> None:
+    seen: list[int] = []
+    url: str | None = "/api/v1/events?kinds=proposal&tags=bulk&after_seq=0&limit=1000"
+    pages = 0
+    while url:
+        r = httpx.get(forum.url + url, timeout=timeout(30))
+        page = r.json()
+        assert len(r.content) < 5 * MB and sum(len(e["payload"]) for e in page["events"]) <= 4 * MB
+        seen += [e["seq"] for e in page["events"]]
+        url = page["next"]
+        pages += 1
+    assert len(seen) == len(set(seen)) == LOG_PROPOSALS and seen == sorted(seen)
+    assert pages >= 2  # 200 x 30 KB does not fit one page
+    newest = httpx.get(forum.url + "/api/v1/events?kinds=proposal&tags=bulk&limit=1000", timeout=timeout(30)).json()
+    assert newest["events"][-1]["seq"] == seen[-1] and newest["next"]  # newest kept, older ones linked

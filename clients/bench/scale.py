@@ -105,6 +105,8 @@ def _fill_direct(server: BenchServer, p: ScaleParams, ui: Ui, first: int, count:
     t0 = time.monotonic()
 
     def chunks() -> Any:
+        if first == 0:  # every rated agent publishes its profile first (only real targets are rated)
+            yield presign(p.authors, kind="agent", authors=p.authors, text_bytes=20, secret=secret)
         for s in range(first, first + count, FILL_CHUNK):
             yield presign(min(FILL_CHUNK, first + count - s), kind="rating-pairs", authors=p.authors, text_bytes=0, secret=secret, first=s)
 
@@ -142,6 +144,8 @@ async def _pages(http: str, paths: list[str], requests: int) -> dict[str, Any]:
 
 async def _scores_ready(http: str, deadline: float) -> float | None:
     t0 = time.monotonic()
+    if await head_seq(http) == 0:
+        return 0.0  # nothing to replay
     while time.monotonic() < deadline:
         r = await get(http, "/api/v1/scores?limit=1", time_limit=60)
         if r.status == 200 and orjson.loads(r.body).get("as_of_seq", 0) > 0:
@@ -193,6 +197,9 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
             done = size - p.measure
             target = _target(server)
             asyncio.run(_scores_ready(target.http, time.monotonic() + p.timeout))
+        if done == 0 and p.fill != "direct":
+            agents = presign(p.authors, kind="agent", authors=p.authors, text_bytes=20, secret=secret)
+            _run_phase(target, ui, agents, 0, p.authors, IngestParams(events=p.authors, kind="agent", authors=p.authors), "agent profiles", 0, profile=False)
         while done < size - p.measure:
             n = min(FILL_CHUNK, size - p.measure - done)
             _publish(target, ui, p, done, n, f"fill to {size:,}", secret)

@@ -142,6 +142,7 @@ class Store:
         self.postgres = engine.dialect.name == "postgresql"
         # Names this process in its NOTIFY payloads, so its listener can skip its own commits.
         self.instance = uuid.uuid4().hex
+        self._authors: set[str] = set()  # did:keys known to have authored an event (never shrinks)
 
     # ------------------------------------------------------------------ writes
 
@@ -192,11 +193,15 @@ class Store:
             communities.update(r[0] for r in rows)
 
         # Only real targets are scored: a rated did:key must have authored an event.
-        rated_dids = list({ev.body["target"] for ev in batch if ev.kind == "rating" and ev.body["target"].startswith("did:")})
-        authors: set[str] = set()
-        for chunk in _chunks(rated_dids):
-            rows = await conn.execute(select(events.c.author).where(events.c.author.in_(chunk)).distinct())
-            authors.update(r[0] for r in rows)
+        # Having authored is permanent, so the answer is cached; an unknown did:key costs
+        # one index probe that stops at its first event (a DISTINCT over IN read every
+        # event of every rated author: work that grew with the log).
+        rated_dids = {ev.body["target"] for ev in batch if ev.kind == "rating" and ev.body["target"].startswith("did:")}
+        for did in rated_dids - self._authors:
+            probe = select(events.c.seq).where(events.c.author == did).limit(1)
+            if (await conn.execute(probe)).first() is not None:
+                self._authors.add(did)
+        authors = rated_dids & self._authors
 
         results: list[WriteResult] = []
         accepted: list[tuple[int, Event]] = []

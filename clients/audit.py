@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -50,6 +49,8 @@ import orjson
 
 from clients.audit_values import DOCS as VALUES_DOCS
 from clients.audit_values import ValuesAudit
+from clients.sdk.errors import InvalidURL
+from clients.sdk.urls import http_url
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Limits, verify_envelope
 from forum.scores.documents import cheap_document, fitted_document, groups_document
@@ -491,16 +492,11 @@ def audit(
 
 
 def http_base(url: str) -> str:
-    """The forum's HTTP base from what a user may type: ``http(s)://host[:port][/prefix]``,
-    also accepting the WebSocket URL (``ws://host:port/ws``)."""
-    parsed = urllib.parse.urlsplit(url.strip())
-    scheme = {"ws": "http", "wss": "https"}.get(parsed.scheme, parsed.scheme)
-    if scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"not an http(s) URL of a forum: {url!r}")
-    path = parsed.path.rstrip("/")
-    if parsed.scheme in ("ws", "wss") and path.endswith("/ws"):
-        path = path[: -len("/ws")]
-    return urllib.parse.urlunsplit((scheme, parsed.netloc, path, "", ""))
+    """The forum's HTTP base from what a user may type (``http://host:port`` or ``ws://host:port/ws``)."""
+    try:
+        return http_url(url)
+    except InvalidURL as e:
+        raise ValueError(str(e)) from None
 
 
 def _get_json(base: str, path: str, timeout: float) -> Any:

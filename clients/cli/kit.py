@@ -83,7 +83,7 @@ UrlOption = Annotated[
     typer.Option(
         "--url",
         envvar="FORUM_URL",
-        help="WebSocket URL of the forum.",
+        help="The forum: http://host:port (as `forum serve` prints it) or ws://host:port/ws.",
         show_envvar=True,
     ),
 ]

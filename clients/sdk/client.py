@@ -49,6 +49,7 @@ from websockets.uri import parse_uri
 from clients.sdk.builders import SignedEvent, check_envelope
 from clients.sdk.errors import ClientClosed, ConnectError, InvalidURL, Refused, split_reason
 from clients.sdk.streams import ScoreSubscription, Subscription, _Stream, check_sub_id
+from clients.sdk.urls import ws_url
 from forum.protocol.errors import Reason
 from forum.protocol.events import Event, event_id, parse_envelope
 from forum.protocol.filters import Filter, parse_filter
@@ -139,10 +140,13 @@ class Client:
         max_buffer: int = 10_000,
         max_frame_bytes: int = 16 * 2**20,
     ) -> None:
+        url = ws_url(url)
         try:
             parse_uri(url)
         except InvalidURI as e:
-            raise InvalidURL(f"not a WebSocket URL (ws:// or wss://): {url!r}") from e
+            raise InvalidURL(
+                f"not a forum address (http://host:port or ws://host:port/ws): {url!r}"
+            ) from e
         self.url = url
         self.verify = verify
         self.backoff = backoff or Backoff()

@@ -19,8 +19,6 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from websockets.exceptions import InvalidURI
-from websockets.uri import parse_uri
 
 from clients.cli.kit import (
     DEFAULT_URL,
@@ -41,6 +39,8 @@ from clients.importers.polis import (
     publish_plan,
     write_map,
 )
+from clients.sdk.errors import InvalidURL
+from clients.sdk.urls import ws_url
 
 SEED_ENV = "MYCELIUM_POLIS_SEED"
 """Environment variable holding the derivation secret when no --seed-file is given."""
@@ -99,13 +99,9 @@ def import_polis(
     if not folder.is_dir():
         fail(out, ExitCode.USAGE, f"{folder}: not a folder")
     try:
-        parse_uri(url)
-    except InvalidURI:
-        fail(
-            out,
-            ExitCode.USAGE,
-            f"--url must be the forum's WebSocket URL (ws:// or wss://), not {url!r}",
-        )
+        url = ws_url(url)
+    except InvalidURL as e:
+        fail(out, ExitCode.USAGE, f"--url: {e}")
     seed, source = _secret(out, seed_file)
     try:
         conv = load_conversation(folder, name)

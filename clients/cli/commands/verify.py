@@ -37,6 +37,8 @@ def verify(
     url: Annotated[
         str,
         typer.Argument(
+            envvar="FORUM_URL",
+            show_envvar=True,
             help="HTTP base of the forum, e.g. http://127.0.0.1:8000 (its ws:// URL works too).",
         ),
     ],

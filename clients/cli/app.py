@@ -28,6 +28,7 @@ import sys
 import typer
 
 from clients.cli.commands import (
+    agent,
     bench,
     bench_attack,
     bench_raters,
@@ -35,7 +36,9 @@ from clients.cli.commands import (
     governance,
     import_polis,
     keys,
+    mcp,
     outcome,
+    profile,
     publish,
     serve,
     verify,
@@ -52,6 +55,9 @@ COMMANDS: tuple[typer.Typer, ...] = (
     governance.app,
     watch.app,
     verify.app,
+    profile.app,
+    agent.app,
+    mcp.app,
     import_polis.app,
     demo.app,
     serve.app,

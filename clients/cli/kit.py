@@ -177,6 +177,7 @@ EXTRA_OF = {
         "server",
     ),
     **dict.fromkeys("psutil pyinstrument httpx2".split(), "tools"),
+    **dict.fromkeys("mcp mcp_types".split(), "agent"),
 }
 """The pyproject extra that installs each third-party module beyond the base install."""
 

@@ -420,15 +420,45 @@ def tags_of(kind: str, body: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(body.get("tags", ())) if kind in ("proposal", "wiser") else ()
 
 
+_PATTERN_WORDS: Final = {
+    SLUG_RE: "lowercase letters, digits and hyphens, 1-40 characters",
+    EVENT_ID_RE: "an event id (64 lowercase hex characters)",
+    CRITERION_REF_RE: (
+        "a criterion slug (lowercase letters, digits and hyphens, 1-40 characters) "
+        "or a criterion event id (64 lowercase hex characters)"
+    ),
+    TARGET_RE: (
+        "an event id (64 lowercase hex characters) or an agent's did:key"
+    ),
+    DID_RE: "a did:key (did:key:z6Mk...)",
+    r"^https?://[^\s<>\"]+$": "an http:// or https:// URL without spaces",
+    r"^\d{4}-\d{2}-\d{2}$": "a date written YYYY-MM-DD",
+}
+"""Schema patterns in words, for error messages people read."""
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _validation_message(kind: str, err: ValidationError) -> str:
+    """The first schema error in words: which field, what it must be, what it got."""
     first = err.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"]
-    if first["type"] == "missing":
+    parts = [str(p) for p in first["loc"] if p != "[key]"]
+    loc = ".".join(parts)
+    what, msg = first["type"], first["msg"]
+    if what == "missing":
         return f"{kind} body is missing required field {loc!r}"
-    if first["type"] == "extra_forbidden":
+    if what == "extra_forbidden":
         return f"{kind} body has unknown field {loc!r}"
-    return f"{kind} body field {loc!r}: {msg}"
+    got = f": got {_got(first['input'])}" if "input" in first else ""
+    # A list or map entry is named by its field ("tags must be ...", not "tags.0").
+    where = f"{kind} {parts[0]}" if len(parts) > 1 else f"{kind} body field {loc!r}"
+    pattern = (first.get("ctx") or {}).get("pattern")
+    if what == "string_pattern_mismatch" and pattern in _PATTERN_WORDS:
+        return f"{where} must be {_PATTERN_WORDS[pattern]}{got}"
+    return f"{where}: {msg[:1].lower()}{msg[1:]}{got}"
 
 
 def validate_body(kind: str, body: Any) -> dict[str, Any]:

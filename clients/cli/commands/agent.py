@@ -1,0 +1,191 @@
+"""``forum agent run|feedback|notices|explain``: the owner's agent as a service, and the owner's side of it.
+
+The profile (TOML) holds the owner's values cards and guard rails; the state
+folder beside it (``owner.toml`` -> ``owner.state/``) holds what the agent
+learns. Feedback, notices and explanations never leave the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from clients.cli.kit import (
+    DEFAULT_URL,
+    ExitCode,
+    JsonOption,
+    KeyOption,
+    Output,
+    UrlOption,
+    fail,
+    load_key_or_fail,
+    reporting,
+    safe_text,
+)
+
+app = typer.Typer()
+"""This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
+
+agent_app = typer.Typer(
+    name="agent",
+    help="The owner's agent: rates by the owner's values cards, learns from their feedback, speaks up.",
+    no_args_is_help=True,
+)
+app.add_typer(agent_app, rich_help_panel="Agents")
+
+ProfileArg = Annotated[
+    Path,
+    typer.Option(
+        "--profile",
+        envvar="FORUM_PROFILE",
+        show_envvar=True,
+        dir_okay=False,
+        help="The owner's profile (TOML); its state folder sits beside it.",
+    ),
+]
+
+
+def _config(out: Output, profile: Path):  # type: ignore[no-untyped-def]
+    from clients.agent.config import ProfileError, load_config
+
+    try:
+        config = load_config(profile)
+    except ProfileError as e:
+        fail(out, ExitCode.USAGE, str(e))
+    assert config.state_dir is not None
+    return config
+
+
+@agent_app.command("run")
+def run(
+    profile: ProfileArg,
+    key: KeyOption,
+    url: UrlOption = DEFAULT_URL,
+    tick: Annotated[float, typer.Option("--tick", min=0.05, help="Seconds between publishing rounds.")] = 1.0,
+    json: JsonOption = False,
+) -> None:
+    """Follow the forum and rate proposals by the owner's values cards, until Ctrl-C.
+
+    Keeps its state in the profile's state folder; survives kill -9 without
+    publishing anything twice (see docs/agents.md).
+    """
+    from clients.agent.desk import ForumReader, OwnerDesk
+    from clients.agent.service import AgentService
+    from clients.agent.state import AgentState
+    from clients.sdk.client import Client
+
+    out = Output(json)
+    config = _config(out, profile)
+    k = load_key_or_fail(out, key)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        desk = OwnerDesk(k, config, AgentState(config.state_dir), ForumReader(url))
+        service = AgentService(desk, tick=tick, on_publish=lambda n: out.emit({"published": n}, f"published {n} ratings"))
+        async with Client(url) as client:
+            out.info(f"agent {k.did} following {client.url}")
+            await service.run(client, stop)
+
+    with reporting(out):
+        asyncio.run(main())
+
+
+@agent_app.command("feedback")
+def feedback(
+    profile: ProfileArg,
+    target: Annotated[str, typer.Argument(metavar="ID", help="The proposal's event id.")],
+    score: Annotated[float, typer.Argument(min=-1.0, max=1.0, help="The owner's score, -1 to 1.")],
+    criterion: Annotated[
+        list[str] | None,
+        typer.Option("--criterion", "-c", help="Per values card: ref=score (repeatable)."),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="The owner's words (kept on this machine).")] = "",
+    json: JsonOption = False,
+) -> None:
+    """Tell the agent what the owner thinks of a proposal (private; the agent learns from it)."""
+    import time
+
+    from clients.agent.owner import Feedback
+    from clients.agent.state import AgentState
+
+    out = Output(json)
+    config = _config(out, profile)
+    crit: dict[str, float] = {}
+    for item in criterion or []:
+        ref, sep, value = item.partition("=")
+        try:
+            crit[ref] = float(value)
+            if not sep or not -1.0 <= crit[ref] <= 1.0:
+                raise ValueError
+        except ValueError:
+            fail(out, ExitCode.USAGE, f"--criterion takes ref=score with score from -1 to 1, got {item!r}")
+    unknown = sorted(set(crit) - set(config.profile.refs))
+    if unknown:
+        fail(out, ExitCode.USAGE, f"criteria {unknown} are not in the profile; it has {config.profile.refs}")
+    if len(target) != 64 or any(c not in "0123456789abcdef" for c in target):
+        fail(out, ExitCode.USAGE, f"ID must be an event id (64 lowercase hex characters), got {target!r}")
+    count = AgentState(config.state_dir).add_feedback(Feedback(target, score, crit, note, time.time_ns() // 1_000_000))
+    out.emit({"recorded": True, "feedback_count": count}, f"recorded ({count} pieces of feedback)")
+
+
+@agent_app.command("notices")
+def notices(profile: ProfileArg, json: JsonOption = False) -> None:
+    """What the agent wants the owner to know (priority shifts, conflicting requests)."""
+    from clients.agent.state import AgentState
+
+    out = Output(json)
+    config = _config(out, profile)
+    rows = AgentState(config.state_dir).notices()
+    if out.json:
+        for row in rows:
+            out.emit(row)
+        return
+    if not rows:
+        out.console.print("no notices")
+    for row in rows:
+        out.console.print(Text.assemble((f"[{row.get('kind')}] ", "bold"), safe_text(row.get("message", ""))))
+
+
+@agent_app.command("explain")
+def explain(
+    profile: ProfileArg,
+    key: KeyOption,
+    target: Annotated[str, typer.Argument(metavar="ID", help="The proposal's event id.")],
+    url: UrlOption = DEFAULT_URL,
+    json: JsonOption = False,
+) -> None:
+    """Why the agent would rate a proposal as it does: per values card, prediction and weight."""
+    from clients.agent.desk import ForumReader, OwnerDesk, UnknownTarget
+    from clients.agent.state import AgentState
+
+    out = Output(json)
+    config = _config(out, profile)
+    k = load_key_or_fail(out, key)
+
+    async def main() -> dict:  # type: ignore[type-arg]
+        desk = OwnerDesk(k, config, AgentState(config.state_dir), ForumReader(url))
+        return await desk.view(target)
+
+    with reporting(out):
+        try:
+            view = asyncio.run(main())
+        except UnknownTarget:
+            fail(out, ExitCode.USAGE, f"{target} is not a proposal on the forum")
+        except OSError as e:
+            fail(out, ExitCode.CONNECT, f"cannot reach the forum: {e}")
+    table = Table("values card", "predicted", "weight", "contribution")
+    for ref, row in view["criteria"].items():
+        table.add_row(safe_text(ref), f"{row['predicted']:+.3f}", f"{row['weight']:.3f}", f"{row['contribution']:+.3f}")
+    human = Table.grid()
+    human.add_row(Text(f"overall {view['overall']:+.3f}  (confidence {view['confidence']:.2f}, {view['feedback_count']} pieces of feedback)"))
+    human.add_row(table)
+    out.emit(view, human)

@@ -58,7 +58,13 @@ ACTIONS: Final = (
 
 DEFAULT_UNASKED: Final = ("rate",)
 DEFAULT_CONFIRM: Final = ("propose", "revise", "report_outcome", "retract", "owner_feedback")
-DEFAULT_PER_HOUR: Final = {"rate": 120, "propose": 5, "revise": 10, "report_outcome": 5, "retract": 20}
+DEFAULT_PER_HOUR: Final = {
+    "rate": 120,
+    "propose": 5,
+    "revise": 10,
+    "report_outcome": 5,
+    "retract": 20,
+}
 
 
 class ProfileError(ValueError):

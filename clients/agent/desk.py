@@ -127,7 +127,11 @@ class OwnerDesk:
                 self.agent.profile.feedback.append(fb)
                 if residual is not None:
                     self.agent.watch.observe(
-                        residual, fb.score, fb.criteria, self.agent.profile.weights, len(self.agent.history)
+                        residual,
+                        fb.score,
+                        fb.criteria,
+                        self.agent.profile.weights,
+                        len(self.agent.history),
                     )
             self.agent.relearn()
         else:

@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 class AgentService:
     """Run one :class:`OwnerDesk` against a forum (see the module doc)."""
 
-    def __init__(self, desk: OwnerDesk, *, tick: float = 1.0, on_publish: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self, desk: OwnerDesk, *, tick: float = 1.0, on_publish: Callable[[int], Any] | None = None
+    ) -> None:
         self.desk = desk
         self.agent = desk.agent
         self.tick = tick
@@ -53,15 +55,23 @@ class AgentService:
         pending = self.desk.state.outbox()
         if pending:
             results = await client.publish_many(pending, check=False)
-            self.desk.state.sent([e for e, r in zip(pending, results, strict=True) if r.accepted or r.duplicate])
-        mine = await client.query({"kinds": ["rating"], "authors": [self.agent.did], "after_seq": 0, "limit": 1000})
+            self.desk.state.sent(
+                [e for e, r in zip(pending, results, strict=True) if r.accepted or r.duplicate]
+            )
+        mine = await client.query(
+            {"kinds": ["rating"], "authors": [self.agent.did], "after_seq": 0, "limit": 1000}
+        )
         now = self.agent.clock()
         for _seq, event in mine:
             body = event.body
             prev = self.agent.published.get(body["target"])
             if prev is None or prev.created_at <= event.created_at:
                 self.agent.published[body["target"]] = Published(
-                    event.id, float(body["score"]), dict(body.get("criteria", {})), event.created_at, now
+                    event.id,
+                    float(body["score"]),
+                    dict(body.get("criteria", {})),
+                    event.created_at,
+                    now,
                 )
         return len(pending)
 
@@ -86,7 +96,9 @@ class AgentService:
             self.on_publish(len(due))
         return due
 
-    async def run(self, client: Client, stop: asyncio.Event | None = None, *, refit_interval: float = 10.0) -> None:
+    async def run(
+        self, client: Client, stop: asyncio.Event | None = None, *, refit_interval: float = 10.0
+    ) -> None:
         stop = stop or asyncio.Event()
         await self.recover(client)
         await self.desk.sync_feedback()

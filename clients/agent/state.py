@@ -98,7 +98,13 @@ class AgentState:
     def feedback(self) -> list[Feedback]:
         rows = _read(self._path("feedback.json"), [])
         return [
-            Feedback(r["target"], r["score"], dict(r.get("criteria", {})), r.get("note", ""), r.get("at_ms", 0))
+            Feedback(
+                r["target"],
+                r["score"],
+                dict(r.get("criteria", {})),
+                r.get("note", ""),
+                r.get("at_ms", 0),
+            )
             for r in rows
         ]
 

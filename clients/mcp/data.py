@@ -29,7 +29,9 @@ UNTRUSTED: Final = (
 )
 
 
-def capped(value: Any, path: str, cuts: list[str], *, text: int = MAX_TEXT, items: int = MAX_ITEMS) -> Any:
+def capped(
+    value: Any, path: str, cuts: list[str], *, text: int = MAX_TEXT, items: int = MAX_ITEMS
+) -> Any:
     """``value`` with long strings and lists cut; each cut's path is appended to ``cuts``."""
     if isinstance(value, str):
         if len(value) > text:
@@ -39,14 +41,19 @@ def capped(value: Any, path: str, cuts: list[str], *, text: int = MAX_TEXT, item
     if isinstance(value, Mapping):
         return {k: capped(v, f"{path}.{k}", cuts, text=text, items=items) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        out = [capped(v, f"{path}[{i}]", cuts, text=text, items=items) for i, v in enumerate(value[:items])]
+        out = [
+            capped(v, f"{path}[{i}]", cuts, text=text, items=items)
+            for i, v in enumerate(value[:items])
+        ]
         if len(value) > items:
             cuts.append(path)
         return out
     return value
 
 
-def event_view(event: Event, seq: int | None = None, *, retracted: bool | None = None) -> dict[str, Any]:
+def event_view(
+    event: Event, seq: int | None = None, *, retracted: bool | None = None
+) -> dict[str, Any]:
     """One event as data for the model."""
     cuts: list[str] = []
     out: dict[str, Any] = {

@@ -80,7 +80,9 @@ class GuardRails:
         self.guard = guard
         self.budget = Budget(guard, state)
 
-    def gate(self, ctx: Context[Any, Any], action: str, question: str) -> Approval | Elicit[Approval]:
+    def gate(
+        self, ctx: Context[Any, Any], action: str, question: str
+    ) -> Approval | Elicit[Approval]:
         """Run by a tool's resolver before its body: approve, ask the owner, or refuse."""
         decision = self.guard.decision(action)
         if decision == "allow":
@@ -103,5 +105,9 @@ class GuardRails:
     def check(outcome: Any, action: str) -> None:
         """In the tool body: stop unless the owner approved."""
         data = getattr(outcome, "data", None)
-        if getattr(outcome, "action", None) != "accept" or not isinstance(data, Approval) or not data.publish:
+        if (
+            getattr(outcome, "action", None) != "accept"
+            or not isinstance(data, Approval)
+            or not data.publish
+        ):
             raise ToolError(f"The owner did not approve this {action}; nothing was done.")

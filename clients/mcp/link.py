@@ -33,7 +33,17 @@ RECENT: int = 100
 """How many of the newest events the ``mycelium://events/recent`` resource holds."""
 SEARCH_SCAN: int = 5000
 """How many of the newest events the search fallback reads (see :meth:`ForumLink.search`)."""
-_TEXT_FIELDS = ("title", "summary", "text", "name", "about", "description", "note", "reason", "place")
+_TEXT_FIELDS = (
+    "title",
+    "summary",
+    "text",
+    "name",
+    "about",
+    "description",
+    "note",
+    "reason",
+    "place",
+)
 
 
 class ForumError(Exception):
@@ -80,14 +90,18 @@ class ForumLink:
         if resp.status_code >= 400:
             try:
                 body = resp.json()
-                raise ForumError(resp.status_code, str(body.get("reason")), str(body.get("message")))
+                raise ForumError(
+                    resp.status_code, str(body.get("reason")), str(body.get("message"))
+                )
             except ValueError:
                 raise ForumError(resp.status_code, "error", f"HTTP {resp.status_code}") from None
         return resp.json()
 
     async def events(self, **filter_params: Any) -> dict[str, Any]:
         """``GET /api/v1/events`` with list parameters joined by commas."""
-        params = {k: ",".join(v) if isinstance(v, list | tuple) else v for k, v in filter_params.items()}
+        params = {
+            k: ",".join(v) if isinstance(v, list | tuple) else v for k, v in filter_params.items()
+        }
         return await self.get("/api/v1/events", **params)
 
     async def search(self, query: str, *, kinds: list[str] | None, limit: int) -> dict[str, Any]:
@@ -99,10 +113,15 @@ class ForumLink:
         """
         if self._search_endpoint is not False:
             try:
-                found = await self.get("/api/v1/search", q=query, kinds=",".join(kinds) if kinds else None, limit=limit)
+                found = await self.get(
+                    "/api/v1/search", q=query, kinds=",".join(kinds) if kinds else None, limit=limit
+                )
                 self._search_endpoint = True
                 hits = found.get("events") or found.get("results") or []
-                return {"method": "forum", "events": [stored_view(h) for h in hits if "payload" in h][:limit]}
+                return {
+                    "method": "forum",
+                    "events": [stored_view(h) for h in hits if "payload" in h][:limit],
+                }
             except ForumError as e:
                 if e.status not in (404, 405):
                     raise

@@ -75,7 +75,10 @@ class BearerAuth:
                     {
                         "type": "http.response.start",
                         "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": body})
@@ -90,13 +93,19 @@ class McpService:
         self.key = key
         self.config = config
         self.link = ForumLink(url)
-        state = AgentState(config.state_dir) if config is not None and config.state_dir is not None else None
+        state = (
+            AgentState(config.state_dir)
+            if config is not None and config.state_dir is not None
+            else None
+        )
         self.guard = GuardRails(config.guard if config is not None else Guard(), state)
         desk = None
         if config is not None and state is not None:
             desk = OwnerDesk(key, config, state, ForumReader(url))
         self.bus = InMemorySubscriptionBus()
-        self.mcp: MCPServer[Any] = MCPServer("mycelium", version="1", subscriptions=self.bus, log_level="WARNING")
+        self.mcp: MCPServer[Any] = MCPServer(
+            "mycelium", version="1", subscriptions=self.bus, log_level="WARNING"
+        )
         register_tools(self.mcp, Deps(key, self.link, self.guard, config, desk))
         self._resources()
 
@@ -105,40 +114,83 @@ class McpService:
     def _resources(self) -> None:
         mcp, link = self.mcp, self.link
 
-        @mcp.resource("mycelium://docs/protocol", name="protocol", mime_type="text/markdown",
-                      description="The Mycelium protocol contract (docs/protocol.md).")
+        @mcp.resource(
+            "mycelium://docs/protocol",
+            name="protocol",
+            mime_type="text/markdown",
+            description="The Mycelium protocol contract (docs/protocol.md).",
+        )
         def protocol() -> str:
             try:
                 return _PROTOCOL_DOC.read_text("utf-8")
             except OSError:
                 return f"docs/protocol.md is not installed here; read it at {link.http_base} or in the repository."
 
-        @mcp.resource("mycelium://owner/values-cards", name="values-cards", mime_type="application/json",
-                      description="The owner's criteria (values cards) from their profile: read-only.")
+        @mcp.resource(
+            "mycelium://owner/values-cards",
+            name="values-cards",
+            mime_type="application/json",
+            description="The owner's criteria (values cards) from their profile: read-only.",
+        )
         def values_cards() -> str:
             return _json({"cards": self.config.cards() if self.config else []})
 
-        @mcp.resource("mycelium://events/recent", name="recent-events", mime_type="application/json",
-                      description="The newest events (untrusted data) and head_seq, a cursor for read_feed(after=...).")
+        @mcp.resource(
+            "mycelium://events/recent",
+            name="recent-events",
+            mime_type="application/json",
+            description="The newest events (untrusted data) and head_seq, a cursor for read_feed(after=...).",
+        )
         def recent() -> str:
-            return _json({"untrusted": True, "note": UNTRUSTED, "head_seq": link.head, "events": list(link.recent)[::-1]})
+            return _json(
+                {
+                    "untrusted": True,
+                    "note": UNTRUSTED,
+                    "head_seq": link.head,
+                    "events": list(link.recent)[::-1],
+                }
+            )
 
-        @mcp.resource("mycelium://events/kind/{kind}", name="events-of-kind", mime_type="application/json",
-                      description="The newest 20 events of one kind (untrusted data).")
+        @mcp.resource(
+            "mycelium://events/kind/{kind}",
+            name="events-of-kind",
+            mime_type="application/json",
+            description="The newest 20 events of one kind (untrusted data).",
+        )
         async def of_kind(kind: str) -> str:
             page = await link.events(kinds=[kind], limit=20)
-            return _json({"untrusted": True, "note": UNTRUSTED, "head_seq": page.get("head"),
-                          "events": [stored_view(s) for s in page["events"]][::-1]})
+            return _json(
+                {
+                    "untrusted": True,
+                    "note": UNTRUSTED,
+                    "head_seq": page.get("head"),
+                    "events": [stored_view(s) for s in page["events"]][::-1],
+                }
+            )
 
-        @mcp.resource("mycelium://events/tag/{tag}", name="events-with-tag", mime_type="application/json",
-                      description="The newest 20 proposals with one tag (untrusted data).")
+        @mcp.resource(
+            "mycelium://events/tag/{tag}",
+            name="events-with-tag",
+            mime_type="application/json",
+            description="The newest 20 proposals with one tag (untrusted data).",
+        )
         async def with_tag(tag: str) -> str:
             page = await link.events(tags=[tag], limit=20)
-            return _json({"untrusted": True, "note": UNTRUSTED, "head_seq": page.get("head"),
-                          "events": [stored_view(s) for s in page["events"]][::-1]})
+            return _json(
+                {
+                    "untrusted": True,
+                    "note": UNTRUSTED,
+                    "head_seq": page.get("head"),
+                    "events": [stored_view(s) for s in page["events"]][::-1],
+                }
+            )
 
-        @mcp.resource("mycelium://scores/{target}", name="scores", mime_type="application/json",
-                      description="The published scores of one target.")
+        @mcp.resource(
+            "mycelium://scores/{target}",
+            name="scores",
+            mime_type="application/json",
+            description="The published scores of one target.",
+        )
         async def scores(target: str) -> str:
             return _json(await link.get(f"/api/v1/scores/{target}"))
 

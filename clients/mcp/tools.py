@@ -7,12 +7,11 @@ so. Publishing tools go through the owner's guard rails
 (:mod:`clients.mcp.guard`) and are signed here with a key the model never sees.
 """
 
-
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, ElicitationResult, Elicit, MCPServer, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
@@ -90,7 +89,9 @@ def _target(value: str) -> str:
 
 def _score(value: float, what: str) -> float:
     if not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
-        raise ToolError(f"{what} must be a number from -1 (strongly against) to 1 (strongly for); got {value!r}")
+        raise ToolError(
+            f"{what} must be a number from -1 (strongly against) to 1 (strongly for); got {value!r}"
+        )
     return float(value)
 
 
@@ -119,7 +120,9 @@ async def _publish(deps: Deps, action: str, make: Any) -> dict[str, Any]:
     try:
         signed: SignedEvent = make()
     except ProtocolError as e:
-        raise ToolError(f"the forum would refuse this: {e.message}. Change it and call {action} again.") from None
+        raise ToolError(
+            f"the forum would refuse this: {e.message}. Change it and call {action} again."
+        ) from None
     except (TypeError, ValueError) as e:
         raise ToolError(f"{action}: {e}") from None
     deps.guard.budget.take(action)
@@ -127,10 +130,14 @@ async def _publish(deps: Deps, action: str, make: Any) -> dict[str, Any]:
         result = await deps.link.publish(signed)
     except ProtocolError as e:
         deps.guard.budget.refund(action)
-        raise ToolError(f"the forum would refuse this: {e.message}. Change it and call {action} again.") from None
+        raise ToolError(
+            f"the forum would refuse this: {e.message}. Change it and call {action} again."
+        ) from None
     except Refused as e:
         deps.guard.budget.refund(action)
-        raise ToolError(f"the forum refused it ({e.reason}): {e.message}. Nothing was published.") from None
+        raise ToolError(
+            f"the forum refused it ({e.reason}): {e.message}. Nothing was published."
+        ) from None
     return {
         "published": not result.duplicate,
         "duplicate": result.duplicate,
@@ -149,15 +156,25 @@ class MetricInput(BaseModel):
     name: str = Field(description="What was measured, e.g. 'households served'.")
     unit: str = Field("", description="Unit, e.g. 'households', '%', 'EUR'.")
     baseline: float = Field(description="The value before the trial.")
-    observed: float | None = Field(None, description="The value measured during/after it (null if not yet).")
+    observed: float | None = Field(
+        None, description="The value measured during/after it (null if not yet)."
+    )
     n: int = Field(0, description="Sample size.", ge=0)
     higher_is_better: bool = True
 
 
-Score = Annotated[float, Field(description="From -1 (strongly against) to 1 (strongly for).", json_schema_extra={"minimum": -1, "maximum": 1})]
+Score = Annotated[
+    float,
+    Field(
+        description="From -1 (strongly against) to 1 (strongly for).",
+        json_schema_extra={"minimum": -1, "maximum": 1},
+    ),
+]
 Tags = Annotated[
     list[str],
-    Field(description="Up to 10 topic tags: lowercase letters, digits and hyphens, 1-40 characters each."),
+    Field(
+        description="Up to 10 topic tags: lowercase letters, digits and hyphens, 1-40 characters each."
+    ),
 ]
 
 
@@ -168,7 +185,9 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
 
     # ------------------------------------------------------------------ reading
 
-    @mcp.tool(description="Who this agent is: its did:key (public), the forum, the owner's guard rails.")
+    @mcp.tool(
+        description="Who this agent is: its did:key (public), the forum, the owner's guard rails."
+    )
     async def whoami() -> dict[str, Any]:
         return {
             "did": deps.key.did,
@@ -183,30 +202,58 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         "from that seq: follow 'next_after' to read every event once, without gaps)." + _READ_NOTE
     )
     async def read_feed(
-        kinds: Annotated[list[str] | None, Field(description="Event kinds: " + ", ".join(_KINDS))] = None,
+        kinds: Annotated[
+            list[str] | None, Field(description="Event kinds: " + ", ".join(_KINDS))
+        ] = None,
         tags: Annotated[list[str] | None, Field(description="Proposal tags.")] = None,
-        community: Annotated[str | None, Field(description="A community's did:key: its profile and outcome reports.")] = None,
+        community: Annotated[
+            str | None, Field(description="A community's did:key: its profile and outcome reports.")
+        ] = None,
         authors: Annotated[list[str] | None, Field(description="Authors' did:keys.")] = None,
-        refs: Annotated[list[str] | None, Field(description="Events pointing at these ids or did:keys (ratings of, outcomes of, revisions of).")] = None,
-        after: Annotated[int | None, Field(description="Only events with seq greater than this (a cursor).", ge=0)] = None,
-        before: Annotated[int | None, Field(description="Without 'after': only events with seq below this (page back).", ge=1)] = None,
-        limit: Annotated[int, Field(description="At most this many events (1-100).", ge=1, le=100)] = 20,
+        refs: Annotated[
+            list[str] | None,
+            Field(
+                description="Events pointing at these ids or did:keys (ratings of, outcomes of, revisions of)."
+            ),
+        ] = None,
+        after: Annotated[
+            int | None,
+            Field(description="Only events with seq greater than this (a cursor).", ge=0),
+        ] = None,
+        before: Annotated[
+            int | None,
+            Field(
+                description="Without 'after': only events with seq below this (page back).", ge=1
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Field(description="At most this many events (1-100).", ge=1, le=100)
+        ] = 20,
     ) -> dict[str, Any]:
         who = list(authors or [])
         if community is not None:
             if not _DID.match(community):
-                raise ToolError(f"community must be a community's did:key (did:key:z6Mk...); got {community!r:.80}")
+                raise ToolError(
+                    f"community must be a community's did:key (did:key:z6Mk...); got {community!r:.80}"
+                )
             who.append(community)
         for did in who:
             if not _DID.match(did):
                 raise ToolError(f"authors must be did:keys (did:key:z6Mk...); got {did!r:.80}")
         try:
             page = await link.events(
-                kinds=_kinds(kinds), tags=tags, authors=who or None, refs=refs,
-                after_seq=after, before_seq=before if after is None else None, limit=limit,
+                kinds=_kinds(kinds),
+                tags=tags,
+                authors=who or None,
+                refs=refs,
+                after_seq=after,
+                before_seq=before if after is None else None,
+                limit=limit,
             )
         except ForumError as e:
-            raise ToolError(f"the forum refused the query: {e}. Change the filter and try again.") from None
+            raise ToolError(
+                f"the forum refused the query: {e}. Change the filter and try again."
+            ) from None
         events = [stored_view(s) for s in page["events"]]
         if after is None:
             events.reverse()
@@ -216,13 +263,19 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
             "note": UNTRUSTED,
             "events": events,
             "head_seq": page.get("head"),
-            "next_after": max(seqs) if seqs and after is not None else (after if after is not None else page.get("head")),
+            "next_after": max(seqs)
+            if seqs and after is not None
+            else (after if after is not None else page.get("head")),
             "more": page.get("next") is not None,
         }
 
-    @mcp.tool(description="Full-text search of posts (titles, texts, profiles, notes)." + _READ_NOTE)
+    @mcp.tool(
+        description="Full-text search of posts (titles, texts, profiles, notes)." + _READ_NOTE
+    )
     async def search(
-        query: Annotated[str, Field(description="Words to find (all must appear).", min_length=1, max_length=200)],
+        query: Annotated[
+            str, Field(description="Words to find (all must appear).", min_length=1, max_length=200)
+        ],
         kinds: Annotated[list[str] | None, Field(description="Only these kinds.")] = None,
         limit: Annotated[int, Field(ge=1, le=50)] = 10,
     ) -> dict[str, Any]:
@@ -232,22 +285,33 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         return {"untrusted": True, "note": UNTRUSTED, **found}
 
     @mcp.tool(description="One event by id, with its current scores." + _READ_NOTE)
-    async def get_event(id: Annotated[str, Field(description="Event id (64 hex).")]) -> dict[str, Any]:
+    async def get_event(
+        id: Annotated[str, Field(description="Event id (64 hex).")],
+    ) -> dict[str, Any]:
         event = await _existing(deps, _event_id(id, "id"), "event")
         try:
             scores = await link.get(f"/api/v1/scores/{id}")
         except ForumError:
             scores = None
         cuts: list[str] = []
-        return {"untrusted": True, "note": UNTRUSTED, "event": event, "scores": capped(scores, "scores", cuts)}
+        return {
+            "untrusted": True,
+            "note": UNTRUSTED,
+            "event": event,
+            "scores": capped(scores, "scores", cuts),
+        }
 
     @mcp.tool(
         description="Scores the forum publishes: of one target (event id or did:key), or a ranked "
         "list. Numbers computed from the signed log (anyone can recompute them with forum verify)."
     )
     async def get_scores(
-        target: Annotated[str | None, Field(description="An event id or did:key; omit for a ranked list.")] = None,
-        sort: Literal["mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate"] = "shrunk_mean",
+        target: Annotated[
+            str | None, Field(description="An event id or did:key; omit for a ranked list.")
+        ] = None,
+        sort: Literal[
+            "mean", "shrunk_mean", "count", "bridging", "consensus", "success_rate"
+        ] = "shrunk_mean",
         order: Literal["asc", "desc"] = "desc",
         kind: Literal["proposal", "outcome", "agent", "community", "criterion"] | None = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
@@ -258,15 +322,30 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
                 view = await link.get(f"/api/v1/scores/{_target(target)}")
             except ForumError as e:
                 if e.status == 404:
-                    return {"target": target, "scores": None, "message": "no ratings of this target yet"}
+                    return {
+                        "target": target,
+                        "scores": None,
+                        "message": "no ratings of this target yet",
+                    }
                 raise ToolError(f"the forum answered: {e}") from None
             return {"target": target, "scores": view}
-        doc = await link.get("/api/v1/scores", sort=sort, order=order, kind=kind, limit=limit, offset=offset)
-        return {"ranked": doc["scores"], "as_of_seq": doc.get("as_of_seq"), "sort": sort, "order": order}
+        doc = await link.get(
+            "/api/v1/scores", sort=sort, order=order, kind=kind, limit=limit, offset=offset
+        )
+        return {
+            "ranked": doc["scores"],
+            "as_of_seq": doc.get("as_of_seq"),
+            "sort": sort,
+            "order": order,
+        }
 
-    @mcp.tool(description="The opinion groups of the last fit: who tends to rate alike, and what each group rates highly.")
+    @mcp.tool(
+        description="The opinion groups of the last fit: who tends to rate alike, and what each group rates highly."
+    )
     async def get_groups(
-        members: Annotated[int, Field(description="At most this many member dids per group.", ge=0, le=200)] = 20,
+        members: Annotated[
+            int, Field(description="At most this many member dids per group.", ge=0, le=200)
+        ] = 20,
     ) -> dict[str, Any]:
         doc = await link.get("/api/v1/groups")
         cuts: list[str] = []
@@ -278,25 +357,50 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
     # ------------------------------------------------------------------ publishing
 
     async def confirm_propose(ctx: Context, title: str) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "propose", f"Your agent wants to publish a proposal titled {title[:200]!r}. Publish it?")
+        return guard.gate(
+            ctx,
+            "propose",
+            f"Your agent wants to publish a proposal titled {title[:200]!r}. Publish it?",
+        )
 
-    @mcp.tool(description="Publish a proposal (signed with this agent's key). May need the owner's confirmation; has an hourly budget.")
+    @mcp.tool(
+        description="Publish a proposal (signed with this agent's key). May need the owner's confirmation; has an hourly budget."
+    )
     async def propose(
         title: Annotated[str, Field(description="1-200 characters.")],
         text: Annotated[str, Field(description="The proposal, up to 32,000 characters.")],
         summary: Annotated[str, Field(description="Up to 1,000 characters.")] = "",
         tags: Tags | None = None,
-        criteria: Annotated[list[str] | None, Field(description="Criteria it should be judged by: slugs or criterion event ids.")] = None,
+        criteria: Annotated[
+            list[str] | None,
+            Field(description="Criteria it should be judged by: slugs or criterion event ids."),
+        ] = None,
         approval: Annotated[Approved, Resolve(confirm_propose)] = None,  # type: ignore[assignment]
     ) -> dict[str, Any]:
         guard.check(approval, "propose")
-        return await _publish(deps, "propose", lambda: builders.proposal(
-            deps.key, title=title, text=text, summary=summary, tags=tags or (), criteria=criteria))
+        return await _publish(
+            deps,
+            "propose",
+            lambda: builders.proposal(
+                deps.key,
+                title=title,
+                text=text,
+                summary=summary,
+                tags=tags or (),
+                criteria=criteria,
+            ),
+        )
 
     async def confirm_revise(ctx: Context, revises: str, title: str) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "revise", f"Your agent wants to publish a revision ({title[:200]!r}) of proposal {revises[:64]}. Publish it?")
+        return guard.gate(
+            ctx,
+            "revise",
+            f"Your agent wants to publish a revision ({title[:200]!r}) of proposal {revises[:64]}. Publish it?",
+        )
 
-    @mcp.tool(description="Publish a new version of one of this agent's proposals. May need the owner's confirmation.")
+    @mcp.tool(
+        description="Publish a new version of one of this agent's proposals. May need the owner's confirmation."
+    )
     async def revise(
         revises: Annotated[str, Field(description="Id of the proposal this replaces (yours).")],
         title: str,
@@ -310,13 +414,30 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         if old["kind"] != "proposal":
             raise ToolError(f"revises must be a proposal's id; {revises} is a {old['kind']}")
         if old["author"] != deps.key.did:
-            raise ToolError("you can only revise your own proposals; to disagree, rate it (rate) instead")
+            raise ToolError(
+                "you can only revise your own proposals; to disagree, rate it (rate) instead"
+            )
         guard.check(approval, "revise")
-        return await _publish(deps, "revise", lambda: builders.proposal(
-            deps.key, title=title, text=text, summary=summary, tags=tags or (), criteria=criteria, revises=revises))
+        return await _publish(
+            deps,
+            "revise",
+            lambda: builders.proposal(
+                deps.key,
+                title=title,
+                text=text,
+                summary=summary,
+                tags=tags or (),
+                criteria=criteria,
+                revises=revises,
+            ),
+        )
 
     async def confirm_rate(ctx: Context, target: str, score: float) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "rate", f"Your agent wants to rate {target[:64]} at {score:+.2f}. Publish the rating?")
+        return guard.gate(
+            ctx,
+            "rate",
+            f"Your agent wants to rate {target[:64]} at {score:+.2f}. Publish the rating?",
+        )
 
     @mcp.tool(
         description="Rate an event or an agent from -1 to 1, overall and per criterion, with an optional reason "
@@ -325,8 +446,13 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
     async def rate(
         target: Annotated[str, Field(description="Event id or did:key.")],
         score: Score,
-        criteria: Annotated[dict[str, float] | None, Field(description="Per-criterion scores, -1 to 1, by criterion slug or id.")] = None,
-        reason: Annotated[str | None, Field(description="Why, in up to 2,000 characters (public).")] = None,
+        criteria: Annotated[
+            dict[str, float] | None,
+            Field(description="Per-criterion scores, -1 to 1, by criterion slug or id."),
+        ] = None,
+        reason: Annotated[
+            str | None, Field(description="Why, in up to 2,000 characters (public).")
+        ] = None,
         approval: Annotated[Approved, Resolve(confirm_rate)] = None,  # type: ignore[assignment]
     ) -> dict[str, Any]:
         _target(target)
@@ -336,13 +462,26 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         if _ID.match(target):
             await _existing(deps, target, "target")
         guard.check(approval, "rate")
-        return await _publish(deps, "rate", lambda: builders.rating(
-            deps.key, target=target, score=score, criteria=criteria, note=reason))
+        return await _publish(
+            deps,
+            "rate",
+            lambda: builders.rating(
+                deps.key, target=target, score=score, criteria=criteria, note=reason
+            ),
+        )
 
-    async def confirm_outcome(ctx: Context, proposal: str, status: str) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "report_outcome", f"Your agent wants to publish an outcome report ({status}) for proposal {proposal[:64]}. Publish it?")
+    async def confirm_outcome(
+        ctx: Context, proposal: str, status: str
+    ) -> Approval | Elicit[Approval]:
+        return guard.gate(
+            ctx,
+            "report_outcome",
+            f"Your agent wants to publish an outcome report ({status}) for proposal {proposal[:64]}. Publish it?",
+        )
 
-    @mcp.tool(description="Publish what happened when a community tried a proposal (the key needs a community profile). May need the owner's confirmation.")
+    @mcp.tool(
+        description="Publish what happened when a community tried a proposal (the key needs a community profile). May need the owner's confirmation."
+    )
     async def report_outcome(
         proposal: Annotated[str, Field(description="The proposal's id.")],
         status: Literal["planned", "running", "completed", "abandoned"],
@@ -358,15 +497,30 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         if old["kind"] != "proposal":
             raise ToolError(f"proposal must be a proposal's id; {proposal} is a {old['kind']}")
         guard.check(approval, "report_outcome")
-        return await _publish(deps, "report_outcome", lambda: builders.outcome(
-            deps.key, proposal=proposal, status=status, period_start=period_start, period_end=period_end,
-            verdict=verdict, metrics=[builders.metric(**m.model_dump()) for m in metrics or ()],
-            summary=summary, evidence=evidence or ()))
+        return await _publish(
+            deps,
+            "report_outcome",
+            lambda: builders.outcome(
+                deps.key,
+                proposal=proposal,
+                status=status,
+                period_start=period_start,
+                period_end=period_end,
+                verdict=verdict,
+                metrics=[builders.metric(**m.model_dump()) for m in metrics or ()],
+                summary=summary,
+                evidence=evidence or (),
+            ),
+        )
 
     async def confirm_retract(ctx: Context, target: str) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "retract", f"Your agent wants to retract its event {target[:64]}. Retract it?")
+        return guard.gate(
+            ctx, "retract", f"Your agent wants to retract its event {target[:64]}. Retract it?"
+        )
 
-    @mcp.tool(description="Retract one of this agent's own events. May need the owner's confirmation.")
+    @mcp.tool(
+        description="Retract one of this agent's own events. May need the owner's confirmation."
+    )
     async def retract(
         target: Annotated[str, Field(description="Id of your event.")],
         reason: Annotated[str | None, Field(description="Up to 500 characters (public).")] = None,
@@ -374,29 +528,43 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
     ) -> dict[str, Any]:
         old = await _existing(deps, _event_id(target, "target"), "event")
         if old["author"] != deps.key.did:
-            raise ToolError("you can only retract your own events; this one was written by another agent")
+            raise ToolError(
+                "you can only retract your own events; this one was written by another agent"
+            )
         guard.check(approval, "retract")
-        return await _publish(deps, "retract", lambda: builders.retraction(deps.key, target=target, reason=reason))
+        return await _publish(
+            deps, "retract", lambda: builders.retraction(deps.key, target=target, reason=reason)
+        )
 
     # ------------------------------------------------------------------ the owner's agent (private)
 
     def desk() -> OwnerDesk:
         if deps.desk is None:
-            raise ToolError("the owner's agent is not set up: the owner starts forum mcp with --profile owner.toml")
+            raise ToolError(
+                "the owner's agent is not set up: the owner starts forum mcp with --profile owner.toml"
+            )
         return deps.desk
 
     @mcp.tool(
         description="Private: what the owner's own agent predicts the owner thinks of a proposal, per "
         "criterion (values card), with its confidence and active notices. Never published."
     )
-    async def owner_view(id: Annotated[str, Field(description="A proposal's id.")]) -> dict[str, Any]:
+    async def owner_view(
+        id: Annotated[str, Field(description="A proposal's id.")],
+    ) -> dict[str, Any]:
         try:
             return {"private": True, **(await desk().view(_event_id(id, "id")))}
         except UnknownTarget:
-            raise ToolError(f"{id} is not a proposal on the forum; owner_view works on proposals from read_feed") from None
+            raise ToolError(
+                f"{id} is not a proposal on the forum; owner_view works on proposals from read_feed"
+            ) from None
 
     async def confirm_feedback(ctx: Context, id: str, score: float) -> Approval | Elicit[Approval]:
-        return guard.gate(ctx, "owner_feedback", f"Record that you rate {id[:64]} at {score:+.2f} (private, teaches your agent)?")
+        return guard.gate(
+            ctx,
+            "owner_feedback",
+            f"Record that you rate {id[:64]} at {score:+.2f} (private, teaches your agent)?",
+        )
 
     @mcp.tool(
         description="Private: tell the owner's agent what the owner thinks of a proposal, so it learns. "
@@ -405,8 +573,12 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
     async def owner_feedback(
         id: Annotated[str, Field(description="A proposal's id.")],
         score: Score,
-        criteria: Annotated[dict[str, float] | None, Field(description="Per values card, -1 to 1.")] = None,
-        note: Annotated[str, Field(description="The owner's words (kept on this machine).", max_length=2000)] = "",
+        criteria: Annotated[
+            dict[str, float] | None, Field(description="Per values card, -1 to 1.")
+        ] = None,
+        note: Annotated[
+            str, Field(description="The owner's words (kept on this machine).", max_length=2000)
+        ] = "",
         approval: Annotated[Approved, Resolve(confirm_feedback)] = None,  # type: ignore[assignment]
     ) -> dict[str, Any]:
         _event_id(id, "id")

@@ -17,7 +17,9 @@ class Relay:
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.connections: list[tuple[bytearray, bytearray]] = []  # (client -> target, target -> client)
+        self.connections: list[
+            tuple[bytearray, bytearray]
+        ] = []  # (client -> target, target -> client)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -41,7 +43,9 @@ class Relay:
         up_log, down_log = bytearray(), bytearray()
         self.connections.append((up_log, down_log))
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, log: bytearray) -> None:
+        async def pump(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, log: bytearray
+        ) -> None:
             try:
                 while data := await src.read(65536):
                     log += data
@@ -57,7 +61,6 @@ class Relay:
             task = asyncio.create_task(coro)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
 
     @property
     def upstream(self) -> bytes:
@@ -110,7 +113,9 @@ def decode_ws(raw: bytes, *, server_side: bool = False) -> bytes:
             out += payload
             continue
         if fin:
-            out += inflate.decompress(bytes(message) + b"\x00\x00\xff\xff") if compressed else message
+            out += (
+                inflate.decompress(bytes(message) + b"\x00\x00\xff\xff") if compressed else message
+            )
             out += b"\n"
     return bytes(out)
 
@@ -137,7 +142,9 @@ def assert_no_seed(key: Key, *blobs: bytes) -> None:
             assert form not in blob, "the key's seed appeared on the wire"
 
 
-def write_profile(path: Path, *, unasked: list[str], confirm: list[str], per_hour: dict[str, int] | None = None) -> Path:
+def write_profile(
+    path: Path, *, unasked: list[str], confirm: list[str], per_hour: dict[str, int] | None = None
+) -> Path:
     budgets = "\n".join(f"{k} = {v}" for k, v in (per_hour or {}).items())
     path.write_text(
         f"""name = "Test owner (private)"

@@ -67,7 +67,9 @@ def run(
     profile: ProfileArg,
     key: KeyOption,
     url: UrlOption = DEFAULT_URL,
-    tick: Annotated[float, typer.Option("--tick", min=0.05, help="Seconds between publishing rounds.")] = 1.0,
+    tick: Annotated[
+        float, typer.Option("--tick", min=0.05, help="Seconds between publishing rounds.")
+    ] = 1.0,
     json: JsonOption = False,
 ) -> None:
     """Follow the forum and rate proposals by the owner's values cards, until Ctrl-C.
@@ -90,7 +92,11 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         desk = OwnerDesk(k, config, AgentState(config.state_dir), ForumReader(url))
-        service = AgentService(desk, tick=tick, on_publish=lambda n: out.emit({"published": n}, f"published {n} ratings"))
+        service = AgentService(
+            desk,
+            tick=tick,
+            on_publish=lambda n: out.emit({"published": n}, f"published {n} ratings"),
+        )
         async with Client(url) as client:
             out.info(f"agent {k.did} following {client.url}")
             await service.run(client, stop)
@@ -108,7 +114,9 @@ def feedback(
         list[str] | None,
         typer.Option("--criterion", "-c", help="Per values card: ref=score (repeatable)."),
     ] = None,
-    note: Annotated[str, typer.Option("--note", help="The owner's words (kept on this machine).")] = "",
+    note: Annotated[
+        str, typer.Option("--note", help="The owner's words (kept on this machine).")
+    ] = "",
     json: JsonOption = False,
 ) -> None:
     """Tell the agent what the owner thinks of a proposal (private; the agent learns from it)."""
@@ -127,13 +135,27 @@ def feedback(
             if not sep or not -1.0 <= crit[ref] <= 1.0:
                 raise ValueError
         except ValueError:
-            fail(out, ExitCode.USAGE, f"--criterion takes ref=score with score from -1 to 1, got {item!r}")
+            fail(
+                out,
+                ExitCode.USAGE,
+                f"--criterion takes ref=score with score from -1 to 1, got {item!r}",
+            )
     unknown = sorted(set(crit) - set(config.profile.refs))
     if unknown:
-        fail(out, ExitCode.USAGE, f"criteria {unknown} are not in the profile; it has {config.profile.refs}")
+        fail(
+            out,
+            ExitCode.USAGE,
+            f"criteria {unknown} are not in the profile; it has {config.profile.refs}",
+        )
     if len(target) != 64 or any(c not in "0123456789abcdef" for c in target):
-        fail(out, ExitCode.USAGE, f"ID must be an event id (64 lowercase hex characters), got {target!r}")
-    count = AgentState(config.state_dir).add_feedback(Feedback(target, score, crit, note, time.time_ns() // 1_000_000))
+        fail(
+            out,
+            ExitCode.USAGE,
+            f"ID must be an event id (64 lowercase hex characters), got {target!r}",
+        )
+    count = AgentState(config.state_dir).add_feedback(
+        Feedback(target, score, crit, note, time.time_ns() // 1_000_000)
+    )
     out.emit({"recorded": True, "feedback_count": count}, f"recorded ({count} pieces of feedback)")
 
 
@@ -152,7 +174,9 @@ def notices(profile: ProfileArg, json: JsonOption = False) -> None:
     if not rows:
         out.console.print("no notices")
     for row in rows:
-        out.console.print(Text.assemble((f"[{row.get('kind')}] ", "bold"), safe_text(row.get("message", ""))))
+        out.console.print(
+            Text.assemble((f"[{row.get('kind')}] ", "bold"), safe_text(row.get("message", "")))
+        )
 
 
 @agent_app.command("explain")
@@ -184,8 +208,17 @@ def explain(
             fail(out, ExitCode.CONNECT, f"cannot reach the forum: {e}")
     table = Table("values card", "predicted", "weight", "contribution")
     for ref, row in view["criteria"].items():
-        table.add_row(safe_text(ref), f"{row['predicted']:+.3f}", f"{row['weight']:.3f}", f"{row['contribution']:+.3f}")
+        table.add_row(
+            safe_text(ref),
+            f"{row['predicted']:+.3f}",
+            f"{row['weight']:.3f}",
+            f"{row['contribution']:+.3f}",
+        )
     human = Table.grid()
-    human.add_row(Text(f"overall {view['overall']:+.3f}  (confidence {view['confidence']:.2f}, {view['feedback_count']} pieces of feedback)"))
+    human.add_row(
+        Text(
+            f"overall {view['overall']:+.3f}  (confidence {view['confidence']:.2f}, {view['feedback_count']} pieces of feedback)"
+        )
+    )
     human.add_row(table)
     out.emit(view, human)

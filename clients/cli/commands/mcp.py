@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from clients.cli.kit import DEFAULT_URL, ExitCode, KeyOption, Output, UrlOption, fail, load_key_or_fail
+from clients.cli.kit import (
+    DEFAULT_URL,
+    ExitCode,
+    KeyOption,
+    Output,
+    UrlOption,
+    fail,
+    load_key_or_fail,
+)
 
 app = typer.Typer()
 """This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
@@ -30,9 +38,18 @@ def mcp(
     url: UrlOption = DEFAULT_URL,
     profile: ProfileOption = None,
     http: Annotated[
-        bool, typer.Option("--http", help="Serve Streamable HTTP on 127.0.0.1 (bearer token printed) instead of stdio.")
+        bool,
+        typer.Option(
+            "--http",
+            help="Serve Streamable HTTP on 127.0.0.1 (bearer token printed) instead of stdio.",
+        ),
     ] = False,
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --http: the port (0 picks a free one).")] = 8765,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="With --http: the port (0 picks a free one)."
+        ),
+    ] = 8765,
 ) -> None:
     """Run the agent's MCP server: it holds the key and signs, the model calls tools.
 
@@ -49,7 +66,11 @@ def mcp(
         from clients.mcp.server import McpService
         from clients.sdk.errors import ConnectError, InvalidURL
     except ModuleNotFoundError as e:  # the [agent] extra is not installed
-        fail(out, ExitCode.USAGE, f"forum mcp needs the agent extra: pip install 'mycelium-forum[agent]' ({e.name} is missing)")
+        fail(
+            out,
+            ExitCode.USAGE,
+            f"forum mcp needs the agent extra: pip install 'mycelium-forum[agent]' ({e.name} is missing)",
+        )
     try:
         config = load_config(profile) if profile is not None else None
     except ProfileError as e:

@@ -33,8 +33,12 @@ app.add_typer(profile_app, rich_help_panel="Publish")
 @profile_app.command("set")
 def profile_set(
     key: KeyOption,
-    name: Annotated[str, typer.Option("--name", help="The agent's public name (1-100 characters).")],
-    about: Annotated[str, typer.Option("--about", help="What the agent is and does (up to 2,000 characters).")] = "",
+    name: Annotated[
+        str, typer.Option("--name", help="The agent's public name (1-100 characters).")
+    ],
+    about: Annotated[
+        str, typer.Option("--about", help="What the agent is and does (up to 2,000 characters).")
+    ] = "",
     url: UrlOption = DEFAULT_URL,
     timeout: TimeoutOption = 10.0,
     json: JsonOption = False,

@@ -52,6 +52,9 @@ ACTIONS: Final = (
     "rate",
     "report_outcome",
     "retract",
+    "reply",
+    "amend",
+    "adopt",
     "owner_feedback",
 )
 """Everything the guard rails govern: every tool that publishes, and the owner's private feedback."""

@@ -269,6 +269,25 @@ async def _every_tool(client: Client, world: dict[str, Any], key: Key) -> None:
     assert gone["published"] is True
     assert "only retract your own" in _error(await client.call_tool("retract", {"target": p1}))
 
+    said = _structured(
+        await client.call_tool(
+            "reply", {"target": p1, "stance": "question", "text": "Who keeps the tools?"}
+        )
+    )
+    assert said["kind"] == "reply" and said["published"] is True
+    amended = _structured(
+        await client.call_tool(
+            "amend", {"proposal": p2, "reason": "cheaper", "text": "A bus at night, twice."}
+        )
+    )
+    assert amended["kind"] == "amendment"
+    assert "exactly one of text" in _error(
+        await client.call_tool("amend", {"proposal": p2, "reason": "x"})
+    )
+    assert "community" in _error(
+        await client.call_tool("adopt", {"proposal": p2, "start": "2026-01-01"})
+    )
+
     # The owner's agent: private.
     fb = _structured(
         await client.call_tool(
@@ -328,8 +347,8 @@ async def test_stdio_every_tool_notifications_and_no_seed_on_the_wire(
     key: Key = world["key"]
     profile = write_profile(
         tmp_path / "owner.toml",
-        unasked=["rate", "owner_feedback", "retract"],
-        confirm=["propose", "revise", "report_outcome"],
+        unasked=["rate", "owner_feedback", "retract", "reply"],
+        confirm=["propose", "revise", "report_outcome", "amend", "adopt"],
     )
     async with Relay(forum_serve.port) as forum_relay:
         url = f"http://127.0.0.1:{forum_relay.port}"
@@ -357,8 +376,8 @@ async def test_http_every_tool_with_bearer_token_and_no_seed_on_the_wire(
     key: Key = world["key"]
     profile = write_profile(
         tmp_path / "owner.toml",
-        unasked=["rate", "owner_feedback", "retract"],
-        confirm=["propose", "revise", "report_outcome"],
+        unasked=["rate", "owner_feedback", "retract", "reply"],
+        confirm=["propose", "revise", "report_outcome", "amend", "adopt"],
     )
     async with Relay(forum_serve.port) as forum_relay:
         url = f"ws://127.0.0.1:{forum_relay.port}/ws"

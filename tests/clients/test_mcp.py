@@ -440,3 +440,89 @@ async def test_guard_rails_refusals_and_budgets(
     async with ForumClient(forum_serve.url) as forum:
         mine = await forum.query({"authors": [world["key"].did], "after_seq": 0})
     assert sorted(e.kind for _, e in mine) == ["rating", "rating"]
+
+
+async def test_a_scripted_model_acts_for_its_owner_through_mcp(
+    forum_serve: ServeProcess, tmp_path: Path
+) -> None:
+    """A deterministic model (no network) reads, rates by the owner's values cards, replies;
+    its published ratings are what owner_view predicted."""
+    others = [derive_key("run", f"a{i}") for i in range(4)]
+    topics = [
+        "cheap bus fares",
+        "free garden plots",
+        "tool library",
+        "night shelter",
+        "repair cafe",
+    ]
+    async with ForumClient(forum_serve.url) as forum:
+        posts = [
+            builders.proposal(others[i % 4], title=f"{t} {i}", text=f"{t} for everyone, plan {i}.")
+            for i, t in enumerate(topics * 6)
+        ]
+        await forum.publish_many(posts)
+    key = derive_key("run", "me")
+    key_path = save_key(key, tmp_path / "me.key")
+    profile = write_profile(
+        tmp_path / "owner.toml", unasked=["rate", "reply", "owner_feedback"], confirm=[]
+    )
+    predicted: dict[str, dict[str, Any]] = {}
+    replies = 0
+    async with stdio_mcp(tmp_path, key_path, forum_serve.url, profile) as (client, _):
+        # The owner tells their agent about a few posts (the model relays what they said).
+        for post, score in zip(posts[:5], (0.9, 0.4, -0.6, 0.8, -0.2), strict=True):
+            crit = {"affordability": score, "fairness": score / 2}
+            _structured(
+                await client.call_tool(
+                    "owner_feedback", {"id": post.id, "score": score, "criteria": crit}
+                )
+            )
+        cursor = 0
+        while True:
+            page = _structured(
+                await client.call_tool(
+                    "read_feed", {"kinds": ["proposal"], "after": cursor, "limit": 7}
+                )
+            )
+            for event in page["events"]:
+                view = _structured(await client.call_tool("owner_view", {"id": event["id"]}))
+                crit = {ref: c["predicted"] for ref, c in view["criteria"].items()}
+                predicted[event["id"]] = {"score": view["overall"], "criteria": crit}
+                _structured(
+                    await client.call_tool(
+                        "rate",
+                        {
+                            "target": event["id"],
+                            "score": view["overall"],
+                            "criteria": crit,
+                            "reason": "by my owner's values cards",
+                        },
+                    )
+                )
+                if abs(view["overall"]) >= 0.3:
+                    stance = "support" if view["overall"] > 0 else "oppose"
+                    _structured(
+                        await client.call_tool(
+                            "reply",
+                            {
+                                "target": event["id"],
+                                "stance": stance,
+                                "text": "Judged by affordability and fairness.",
+                            },
+                        )
+                    )
+                    replies += 1
+            if not page["more"]:
+                break
+            cursor = page["next_after"]
+    assert len(predicted) == len(posts)
+    assert replies > 0
+    async with ForumClient(forum_serve.url) as forum:
+        ratings = await forum.query({"kinds": ["rating"], "authors": [key.did], "after_seq": 0})
+    published = {e.body["target"]: e.body for _, e in ratings}
+    assert set(published) == set(predicted)
+    for target, body in published.items():
+        assert body["score"] == pytest.approx(predicted[target]["score"], abs=1e-9)
+        assert body["criteria"] == pytest.approx(predicted[target]["criteria"], abs=1e-9)
+    # The owner's agent learned: the posts the owner liked are predicted above those they did not.
+    assert predicted[posts[0].id]["score"] > predicted[posts[2].id]["score"]

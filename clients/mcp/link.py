@@ -111,17 +111,25 @@ class ForumLink:
         whose text fields contain every word of ``query`` (case-insensitive); the
         result says ``"method": "scan"`` and how many events it read.
         """
-        if self._search_endpoint is not False:
+        searchable = {"proposal", "outcome", "reply"}
+        if self._search_endpoint is not False and (kinds is None or set(kinds) <= searchable):
             try:
+                # The forum's index (ranked ids), then the events themselves.
+                kind = kinds[0] if kinds and len(kinds) == 1 else None
                 found = await self.get(
-                    "/api/v1/search", q=query, kinds=",".join(kinds) if kinds else None, limit=limit
+                    "/api/v1/search", q=query, kind=kind, limit=min(limit * 2, 100)
                 )
                 self._search_endpoint = True
-                hits = found.get("events") or found.get("results") or []
-                return {
-                    "method": "forum",
-                    "events": [stored_view(h) for h in hits if "payload" in h][:limit],
-                }
+                ids = [
+                    h["id"] for h in found.get("results", []) if not kinds or h.get("kind") in kinds
+                ]
+                ids = ids[:limit]
+                events: list[dict[str, Any]] = []
+                if ids:
+                    page = await self.events(ids=ids, limit=len(ids))
+                    by_id = {s["id"]: stored_view(s) for s in page["events"]}
+                    events = [by_id[i] for i in ids if i in by_id]
+                return {"method": "forum", "events": events}
             except ForumError as e:
                 if e.status not in (404, 405):
                     raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,6 +28,10 @@ from clients.cli.kit import (
     reporting,
     safe_text,
 )
+
+if TYPE_CHECKING:
+    from clients.agent.config import OwnerConfig
+    from clients.agent.state import AgentState
 
 app = typer.Typer()
 """This module's commands; :mod:`clients.cli.app` adds them to the ``forum`` command."""
@@ -51,7 +55,7 @@ ProfileArg = Annotated[
 ]
 
 
-def _config(out: Output, profile: Path):  # type: ignore[no-untyped-def]
+def _config(out: Output, profile: Path) -> OwnerConfig:
     from clients.agent.config import ProfileError, load_config
 
     try:
@@ -60,6 +64,13 @@ def _config(out: Output, profile: Path):  # type: ignore[no-untyped-def]
         fail(out, ExitCode.USAGE, str(e))
     assert config.state_dir is not None
     return config
+
+
+def _state(config: OwnerConfig) -> AgentState:
+    from clients.agent.state import AgentState
+
+    assert config.state_dir is not None
+    return AgentState(config.state_dir)
 
 
 @agent_app.command("run")
@@ -79,7 +90,6 @@ def run(
     """
     from clients.agent.desk import ForumReader, OwnerDesk
     from clients.agent.service import AgentService
-    from clients.agent.state import AgentState
     from clients.sdk.client import Client
 
     out = Output(json)
@@ -91,7 +101,7 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        desk = OwnerDesk(k, config, AgentState(config.state_dir), ForumReader(url))
+        desk = OwnerDesk(k, config, _state(config), ForumReader(url))
         service = AgentService(
             desk,
             tick=tick,
@@ -105,7 +115,10 @@ def run(
         asyncio.run(main())
 
 
-@agent_app.command("feedback")
+@agent_app.command(
+    "feedback",
+    context_settings={"ignore_unknown_options": True},  # so that a SCORE like -0.5 is not an option
+)
 def feedback(
     profile: ProfileArg,
     target: Annotated[str, typer.Argument(metavar="ID", help="The proposal's event id.")],
@@ -123,7 +136,6 @@ def feedback(
     import time
 
     from clients.agent.owner import Feedback
-    from clients.agent.state import AgentState
 
     out = Output(json)
     config = _config(out, profile)
@@ -153,7 +165,7 @@ def feedback(
             ExitCode.USAGE,
             f"ID must be an event id (64 lowercase hex characters), got {target!r}",
         )
-    count = AgentState(config.state_dir).add_feedback(
+    count = _state(config).add_feedback(
         Feedback(target, score, crit, note, time.time_ns() // 1_000_000)
     )
     out.emit({"recorded": True, "feedback_count": count}, f"recorded ({count} pieces of feedback)")
@@ -162,11 +174,10 @@ def feedback(
 @agent_app.command("notices")
 def notices(profile: ProfileArg, json: JsonOption = False) -> None:
     """What the agent wants the owner to know (priority shifts, conflicting requests)."""
-    from clients.agent.state import AgentState
 
     out = Output(json)
     config = _config(out, profile)
-    rows = AgentState(config.state_dir).notices()
+    rows = _state(config).notices()
     if out.json:
         for row in rows:
             out.emit(row)
@@ -189,14 +200,13 @@ def explain(
 ) -> None:
     """Why the agent would rate a proposal as it does: per values card, prediction and weight."""
     from clients.agent.desk import ForumReader, OwnerDesk, UnknownTarget
-    from clients.agent.state import AgentState
 
     out = Output(json)
     config = _config(out, profile)
     k = load_key_or_fail(out, key)
 
-    async def main() -> dict:  # type: ignore[type-arg]
-        desk = OwnerDesk(k, config, AgentState(config.state_dir), ForumReader(url))
+    async def main() -> dict[str, Any]:
+        desk = OwnerDesk(k, config, _state(config), ForumReader(url))
         return await desk.view(target)
 
     with reporting(out):

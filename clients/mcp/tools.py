@@ -16,12 +16,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from clients.agent.config import OwnerConfig
-from clients.agent.desk import OwnerDesk, UnknownTarget
+from clients.agent.desk import OwnerDesk
 from clients.mcp.data import UNTRUSTED, capped, stored_view
 from clients.mcp.guard import Approval, GuardRails
 from clients.mcp.link import ForumError, ForumLink
 from clients.sdk import builders
-from clients.sdk.builders import SignedEvent, now_ms
+from clients.sdk.builders import SignedEvent
 from clients.sdk.errors import Refused
 from clients.sdk.keys import Key
 from forum.protocol.errors import ProtocolError
@@ -540,158 +540,8 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
             deps, "retract", lambda: builders.retraction(deps.key, target=target, reason=reason)
         )
 
-    # ------------------------------------------------------------------ deliberation
+    from clients.mcp.deliberation import register_deliberation
+    from clients.mcp.owner_tools import register_owner
 
-    async def confirm_reply(ctx: Context, target: str, stance: str) -> Approval | Elicit[Approval]:
-        return guard.gate(
-            ctx,
-            "reply",
-            f"Your agent wants to publish a reply ({stance}) to {target[:64]}. Publish it?",
-        )
-
-    @mcp.tool(
-        description="Publish an argument about any event (replies nest): support, oppose, question, evidence or neutral."
-    )
-    async def reply(
-        target: Annotated[str, Field(description="The event answered (id).")],
-        stance: Literal["support", "oppose", "question", "evidence", "neutral"],
-        text: Annotated[str, Field(description="Markdown, 1-8,000 characters (public).")],
-        quote: Annotated[
-            str | None, Field(description="The passage answered, up to 1,000 characters.")
-        ] = None,
-        criteria: Annotated[
-            list[str] | None, Field(description="Criteria the argument is about.")
-        ] = None,
-        approval: Annotated[Approved, Resolve(confirm_reply)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
-        await _existing(deps, _event_id(target, "target"), "target")
-        guard.check(approval, "reply")
-        return await _publish(
-            deps,
-            "reply",
-            lambda: builders.reply(
-                deps.key, target=target, stance=stance, text=text, quote=quote, criteria=criteria
-            ),
-        )
-
-    async def confirm_amend(
-        ctx: Context, proposal: str, reason: str
-    ) -> Approval | Elicit[Approval]:
-        return guard.gate(
-            ctx,
-            "amend",
-            f"Your agent wants to propose an amendment to {proposal[:64]} (reason: {reason[:200]!r}). Publish it?",
-        )
-
-    @mcp.tool(
-        description="Propose a change to someone else's proposal: the whole new text or a diff, with a reason. May need the owner's confirmation."
-    )
-    async def amend(
-        proposal: Annotated[str, Field(description="The proposal's id.")],
-        reason: Annotated[str, Field(description="Why, 1-2,000 characters.")],
-        text: Annotated[str | None, Field(description="The whole new text (or give diff).")] = None,
-        diff: Annotated[
-            str | None, Field(description="A unified diff of the text (or give text).")
-        ] = None,
-        title: str | None = None,
-        approval: Annotated[Approved, Resolve(confirm_amend)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
-        old = await _existing(deps, _event_id(proposal, "proposal"), "proposal")
-        if old["kind"] != "proposal":
-            raise ToolError(f"proposal must be a proposal's id; {proposal} is a {old['kind']}")
-        if (text is None) == (diff is None):
-            raise ToolError("give exactly one of text (the whole new text) or diff")
-        guard.check(approval, "amend")
-        return await _publish(
-            deps,
-            "amend",
-            lambda: builders.amendment(
-                deps.key, proposal=proposal, reason=reason, text=text, diff=diff, title=title
-            ),
-        )
-
-    async def confirm_adopt(
-        ctx: Context, proposal: str, action: str
-    ) -> Approval | Elicit[Approval]:
-        return guard.gate(
-            ctx, "adopt", f"Your community would {action} proposal {proposal[:64]}. Publish it?"
-        )
-
-    @mcp.tool(
-        description="A community adopts or drops a proposal from a date (the key needs a community profile). May need the owner's confirmation."
-    )
-    async def adopt(
-        proposal: Annotated[str, Field(description="The proposal's id.")],
-        start: Annotated[str, Field(description="YYYY-MM-DD")],
-        action: Literal["adopt", "drop"] = "adopt",
-        params: Annotated[dict[str, str] | None, Field(description="Local parameters.")] = None,
-        note: str | None = None,
-        approval: Annotated[Approved, Resolve(confirm_adopt)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
-        await _existing(deps, _event_id(proposal, "proposal"), "proposal")
-        guard.check(approval, "adopt")
-        return await _publish(
-            deps,
-            "adopt",
-            lambda: builders.adoption(
-                deps.key, proposal=proposal, start=start, action=action, params=params, note=note
-            ),
-        )
-
-    # ------------------------------------------------------------------ the owner's agent (private)
-
-    def desk() -> OwnerDesk:
-        if deps.desk is None:
-            raise ToolError(
-                "the owner's agent is not set up: the owner starts forum mcp with --profile owner.toml"
-            )
-        return deps.desk
-
-    @mcp.tool(
-        description="Private: what the owner's own agent predicts the owner thinks of a proposal, per "
-        "criterion (values card), with its confidence and active notices. Never published."
-    )
-    async def owner_view(
-        id: Annotated[str, Field(description="A proposal's id.")],
-    ) -> dict[str, Any]:
-        try:
-            return {"private": True, **(await desk().view(_event_id(id, "id")))}
-        except UnknownTarget:
-            raise ToolError(
-                f"{id} is not a proposal on the forum; owner_view works on proposals from read_feed"
-            ) from None
-
-    async def confirm_feedback(ctx: Context, id: str, score: float) -> Approval | Elicit[Approval]:
-        return guard.gate(
-            ctx,
-            "owner_feedback",
-            f"Record that you rate {id[:64]} at {score:+.2f} (private, teaches your agent)?",
-        )
-
-    @mcp.tool(
-        description="Private: tell the owner's agent what the owner thinks of a proposal, so it learns. "
-        "Only for what the owner actually said. Never published."
-    )
-    async def owner_feedback(
-        id: Annotated[str, Field(description="A proposal's id.")],
-        score: Score,
-        criteria: Annotated[
-            dict[str, float] | None, Field(description="Per values card, -1 to 1.")
-        ] = None,
-        note: Annotated[
-            str, Field(description="The owner's words (kept on this machine).", max_length=2000)
-        ] = "",
-        approval: Annotated[Approved, Resolve(confirm_feedback)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
-        _event_id(id, "id")
-        _score(score, "score")
-        for ref, s in (criteria or {}).items():
-            _score(s, f"criteria[{ref!r}]")
-        guard.check(approval, "owner_feedback")
-        try:
-            out = await desk().feedback(id, score, dict(criteria or {}), note, now_ms())
-        except UnknownTarget:
-            raise ToolError(f"{id} is not a proposal on the forum") from None
-        except ValueError as e:
-            raise ToolError(str(e)) from None
-        return {"private": True, **out}
+    register_deliberation(mcp, deps)
+    register_owner(mcp, deps)

@@ -352,7 +352,7 @@ def test_watch_stops_on_a_forged_event(forum_serve: ServeProcess, key_file: Path
     assert [line["id"] for line in _lines(unchecked.stdout)] == [stored["id"]]
 
 
-def test_a_url_that_is_not_websocket_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_url_that_is_not_a_forum_address_is_a_usage_error(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from clients.cli import app
@@ -360,6 +360,54 @@ def test_a_url_that_is_not_websocket_is_a_usage_error(tmp_path: Path) -> None:
     key = tmp_path / "k.key"
     assert CliRunner().invoke(app, ["keygen", str(key)]).exit_code == 0
     res = CliRunner().invoke(
-        app, ["post", "--url", "http://nope", "--key", str(key), "--title", "t", "--summary", "s", "--text", "x"]
+        app,
+        [
+            "post",
+            "--url",
+            "ftp://nope",
+            "--key",
+            str(key),
+            "--title",
+            "t",
+            "--summary",
+            "s",
+            "--text",
+            "x",
+        ],
     )
-    assert res.exit_code == 2 and "not a WebSocket URL" in res.output
+    assert res.exit_code == 2 and "not a forum address" in res.output
+
+
+def test_forum_addresses_as_people_type_them() -> None:
+    from clients.sdk.urls import http_url, ws_url
+
+    assert ws_url("http://127.0.0.1:8000") == "ws://127.0.0.1:8000/ws"
+    assert ws_url("https://forum.example/") == "wss://forum.example/ws"
+    assert ws_url("ws://127.0.0.1:8000/ws") == "ws://127.0.0.1:8000/ws"
+    assert http_url("ws://127.0.0.1:8000/ws") == "http://127.0.0.1:8000"
+    assert http_url("http://forum.example/prefix/") == "http://forum.example/prefix"
+
+
+def test_schema_errors_are_written_for_people() -> None:
+    from forum.protocol.errors import ProtocolError
+    from forum.protocol.events import validate_body
+
+    cases = [
+        (
+            "proposal",
+            {"title": "t", "summary": "", "text": "", "tags": ["Commons"]},
+            "proposal tags must be lowercase letters, digits and hyphens, 1-40 characters: got 'Commons'",
+        ),
+        (
+            "rating",
+            {"target": "abc", "score": 0.5, "criteria": {}},
+            "rating body field 'target' must be an event id (64 lowercase hex characters) or an agent's did:key: got 'abc'",
+        ),
+    ]
+    for kind, body, words in cases:
+        try:
+            validate_body(kind, body)
+        except ProtocolError as e:
+            assert words in e.message
+        else:
+            raise AssertionError("accepted")

@@ -360,20 +360,7 @@ def test_a_url_that_is_not_a_forum_address_is_a_usage_error(tmp_path: Path) -> N
     key = tmp_path / "k.key"
     assert CliRunner().invoke(app, ["keygen", str(key)]).exit_code == 0
     res = CliRunner().invoke(
-        app,
-        [
-            "post",
-            "--url",
-            "ftp://nope",
-            "--key",
-            str(key),
-            "--title",
-            "t",
-            "--summary",
-            "s",
-            "--text",
-            "x",
-        ],
+        app, ["post", "--url", "ftp://nope", "--key", str(key), "--title", "t", "--summary", "s", "--text", "x"]
     )
     assert res.exit_code == 2 and "not a forum address" in res.output
 
@@ -392,17 +379,11 @@ def test_schema_errors_are_written_for_people() -> None:
     from forum.protocol.errors import ProtocolError
     from forum.protocol.events import validate_body
 
+    tags = "proposal tags must be lowercase letters, digits and hyphens, 1-40 characters: got 'Commons'"
+    target = "rating body field 'target' must be an event id (64 lowercase hex characters) or an agent's did:key"
     cases = [
-        (
-            "proposal",
-            {"title": "t", "summary": "", "text": "", "tags": ["Commons"]},
-            "proposal tags must be lowercase letters, digits and hyphens, 1-40 characters: got 'Commons'",
-        ),
-        (
-            "rating",
-            {"target": "abc", "score": 0.5, "criteria": {}},
-            "rating body field 'target' must be an event id (64 lowercase hex characters) or an agent's did:key: got 'abc'",
-        ),
+        ("proposal", {"title": "t", "summary": "", "text": "", "tags": ["Commons"]}, tags),
+        ("rating", {"target": "abc", "score": 0.5, "criteria": {}}, target),
     ]
     for kind, body, words in cases:
         try:

@@ -59,20 +59,13 @@ TextFileOption = Annotated[
 @app.command(rich_help_panel="Publish")
 def reply(
     key: KeyOption,
-    target: Annotated[
-        str, typer.Argument(help="Id of the event answered (a proposal, a reply, any event).")
-    ],
+    target: Annotated[str, typer.Argument(help="Id of the event answered (a proposal, a reply, any event).")],
     stance: Annotated[str, typer.Option(help="support, oppose, question, evidence or neutral.")],
-    text: Annotated[
-        str | None, typer.Option(help="The argument (Markdown, 1 to 8000 characters).")
-    ] = None,
+    text: Annotated[str | None, typer.Option(help="The argument (Markdown, 1 to 8000 characters).")] = None,
     text_file: TextFileOption = None,
     quote: Annotated[str | None, typer.Option(help="The passage of the target you answer.")] = None,
     criterion: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--criterion", help="A criterion slug or id the argument speaks to; repeatable."
-        ),
+        list[str] | None, typer.Option("--criterion", help="A criterion slug or id the argument speaks to; repeatable.")
     ] = None,
     pow_bits: PowOption = 0,
     dry_run: DryRunOption = False,
@@ -91,13 +84,7 @@ def reply(
     signer = load_key_or_fail(out, key)
     with reporting(out):
         signed = builders.reply(
-            signer,
-            target=target,
-            stance=stance,
-            text=body,
-            quote=quote,
-            criteria=criterion or None,
-            pow_bits=pow_bits,
+            signer, target=target, stance=stance, text=body, quote=quote, criteria=criterion or None, pow_bits=pow_bits
         )
         _finish(out, url, signed, timeout, dry_run)
 
@@ -105,18 +92,12 @@ def reply(
 @app.command(rich_help_panel="Publish")
 def amend(
     key: KeyOption,
-    proposal: Annotated[
-        str, typer.Argument(help="Id of the proposal (version) you amend; not your own.")
-    ],
+    proposal: Annotated[str, typer.Argument(help="Id of the proposal (version) you amend; not your own.")],
     reason: Annotated[str, typer.Option(help="Why (1 to 2000 characters).")],
     text: Annotated[str | None, typer.Option(help="The whole new text (Markdown).")] = None,
     text_file: TextFileOption = None,
     diff_file: Annotated[
-        Path | None,
-        typer.Option(
-            dir_okay=False,
-            help="A unified diff against the proposal's text, instead of a new text.",
-        ),
+        Path | None, typer.Option(dir_okay=False, help="A unified diff against the proposal's text, instead of a new text.")
     ] = None,
     title: Annotated[str | None, typer.Option(help="A new title.")] = None,
     pow_bits: PowOption = 0,
@@ -138,13 +119,7 @@ def amend(
     signer = load_key_or_fail(out, key)
     with reporting(out):
         signed = builders.amendment(
-            signer,
-            proposal=proposal,
-            reason=reason,
-            text=new_text,
-            diff=diff,
-            title=title,
-            pow_bits=pow_bits,
+            signer, proposal=proposal, reason=reason, text=new_text, diff=diff, title=title, pow_bits=pow_bits
         )
         _finish(out, url, signed, timeout, dry_run)
 
@@ -152,21 +127,12 @@ def amend(
 @app.command(rich_help_panel="Publish")
 def adopt(
     key: KeyOption,
-    proposal: Annotated[
-        str, typer.Argument(help="Id of the proposal version the community adopts (or drops).")
-    ],
+    proposal: Annotated[str, typer.Argument(help="Id of the proposal version the community adopts (or drops).")],
     start: Annotated[str, typer.Option(help="Date it takes effect, YYYY-MM-DD.")],
-    drop: Annotated[
-        bool, typer.Option("--drop", help="Drop the proposal from the rule set instead.")
-    ] = False,
+    drop: Annotated[bool, typer.Option("--drop", help="Drop the proposal from the rule set instead.")] = False,
     param: Annotated[
         list[str] | None,
-        typer.Option(
-            "--param",
-            "-p",
-            metavar="NAME=VALUE",
-            help="A local parameter, e.g. -p quorum=12; repeatable.",
-        ),
+        typer.Option("--param", "-p", metavar="NAME=VALUE", help="A local parameter, e.g. -p quorum=12; repeatable."),
     ] = None,
     note: Annotated[str | None, typer.Option(help="A note (up to 2000 characters).")] = None,
     pow_bits: PowOption = 0,
@@ -209,17 +175,11 @@ def community_set(
     place: Annotated[str | None, typer.Option(help="Where it is, in free text.")] = None,
     type_: Annotated[
         str | None,
-        typer.Option(
-            "--type", help=f"One of {', '.join(COMMUNITY_TYPES)}, or your own slug starting x-."
-        ),
+        typer.Option("--type", help=f"One of {', '.join(COMMUNITY_TYPES)}, or your own slug starting x-."),
     ] = None,
     size: Annotated[int | None, typer.Option(help="Number of members.")] = None,
-    region: Annotated[
-        str | None, typer.Option(help="ISO 3166 code: country (DE) or subdivision (DE-BY).")
-    ] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="A tag (lowercase slug); repeatable.")
-    ] = None,
+    region: Annotated[str | None, typer.Option(help="ISO 3166 code: country (DE) or subdivision (DE-BY).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (lowercase slug); repeatable.")] = None,
     pow_bits: PowOption = 0,
     dry_run: DryRunOption = False,
     url: UrlOption = DEFAULT_URL,
@@ -234,14 +194,6 @@ def community_set(
     signer = load_key_or_fail(out, key)
     with reporting(out):
         signed = builders.community(
-            signer,
-            name=name,
-            about=about,
-            place=place,
-            type=type_,
-            size=size,
-            region=region,
-            tags=tag,
-            pow_bits=pow_bits,
+            signer, name=name, about=about, place=place, type=type_, size=size, region=region, tags=tag, pow_bits=pow_bits
         )
         _finish(out, url, signed, timeout, dry_run)

@@ -70,14 +70,10 @@ def post(
     ] = None,
     accepts: Annotated[
         list[str] | None,
-        typer.Option(
-            "--accepts",
-            help="Id of an amendment of your proposal this revision takes in; repeatable (needs --revises).",
-        ),
+        typer.Option("--accepts", help="Id of an amendment of your proposal this revision takes in; repeatable (needs --revises)."),
     ] = None,
     forks: Annotated[
-        str | None,
-        typer.Option(help="Id of the proposal or amendment this new proposal is forked from."),
+        str | None, typer.Option(help="Id of the proposal or amendment this new proposal is forked from.")
     ] = None,
     pow_bits: PowOption = 0,
     dry_run: DryRunOption = False,

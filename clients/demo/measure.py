@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 def checkpoint(demo: Demo, t: float) -> dict[str, Any]:
     err_with: list[np.ndarray] = []
     err_without: list[np.ndarray] = []
+    err_crowd: list[np.ndarray] = []
     for m in demo.members:
         board = m.agent.board
         cols = [
@@ -34,12 +35,16 @@ def checkpoint(demo: Demo, t: float) -> dict[str, Any]:
         without, _ = m.shadow.predict_all(board)
         err_with.append(np.abs(with_stream[rows] - truth))
         err_without.append(np.abs(without[rows] - truth))
+        # The crowd's protected mean as everyone's prediction (0 while a post has none).
+        crowd = np.array([board.results[board.order[i]].shrunk_mean or 0.0 for i in rows])
+        err_crowd.append(np.abs(crowd - truth))
     pairs = int(sum(len(e) for e in err_with))
     point = {
         "t": round(t, 2),
         "pairs": pairs,
         "accuracy_with_stream": _accuracy(err_with),
         "accuracy_without_stream": _accuracy(err_without),
+        "accuracy_crowd": _accuracy(err_crowd),
         "feedback": demo.counts.feedback,
         "ratings": demo.counts.ratings,
         "outcomes_completed": demo.counts.completed,
@@ -94,6 +99,7 @@ async def report(demo: Demo) -> dict[str, Any]:
         "proposals_tried": n_tried,
         "accuracy_with_stream": final.get("accuracy_with_stream"),
         "accuracy_without_stream": final.get("accuracy_without_stream"),
+        "accuracy_crowd": final.get("accuracy_crowd"),
         "curve": demo.curve,
         "counts": demo.counts.__dict__ | {"running": demo.counts.running},
         "refusals": demo.refusals,

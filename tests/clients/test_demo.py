@@ -33,7 +33,7 @@ from tests.support.timeouts import timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DOC = (ROOT / "docs" / "demo.md").read_text(encoding="utf-8")
-REPORT_KEYS = ("rank_correlation", "accuracy_with_stream", "accuracy_without_stream")
+REPORT_KEYS = ("rank_correlation", "accuracy_with_stream", "accuracy_without_stream", "accuracy_crowd")
 
 
 # --------------------------------------------------------------------------- the world
@@ -169,7 +169,7 @@ def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Pat
     assert report["agents"] == 60 and not report["interrupted"]
     assert len(report["curve"]) >= 6
     for point in report["curve"]:
-        assert {"t", "accuracy_with_stream", "accuracy_without_stream", "pairs"} <= set(point)
+        assert {"t", "accuracy_with_stream", "accuracy_without_stream", "accuracy_crowd", "pairs"} <= set(point)
     counts = report["counts"]
     assert counts["proposals"] == 41 and counts["refused"] == 0
     assert counts["completed"] > 20 and counts["ratings"] > 60 * 41 // 2

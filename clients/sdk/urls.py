@@ -37,5 +37,6 @@ def ws_url(url: str) -> str:
     parsed = _split(url)
     if parsed.scheme in ("ws", "wss"):
         return url.strip()
-    path = parsed.path.rstrip("/") + "/ws"
+    path = parsed.path.rstrip("/")
+    path = path if path.endswith("/ws") else path + "/ws"
     return urllib.parse.urlunsplit((_TO_WS[parsed.scheme], parsed.netloc, path, parsed.query, ""))

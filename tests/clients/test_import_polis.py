@@ -219,7 +219,7 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     assert (
         runner.invoke(app, ["import-polis", str(tmp_path)]).exit_code == ExitCode.USAGE
     )  # no votes
-    res = runner.invoke(app, ["import-polis", str(LONDON), "--url", "http://x/ws"])
+    res = runner.invoke(app, ["import-polis", str(LONDON), "--url", "ftp://x/ws"])
     assert res.exit_code == ExitCode.USAGE
 
 

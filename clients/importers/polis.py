@@ -451,6 +451,7 @@ def pure_labels(
     expressible_only: bool = True,
     rater_order: Sequence[str] | None = None,
     comment_order: Sequence[str] | None = None,
+    implicit_agreement: bool | None = None,
 ) -> dict[str, int]:
     """Opinion groups computed directly by :func:`raters.groups.opinion_groups` (no forum).
 
@@ -460,6 +461,9 @@ def pure_labels(
     (default: Polis' ids in numeric order).  The order matters a little: k-means++
     seeding depends on it (docs/raters.md).  To repeat a forum's computation exactly,
     order the participants by did:key and the comments by event id, as the forum does.
+    ``implicit_agreement`` (default: same as ``expressible_only``): add each author's
+    agreement (+1) with their own comment, as the forum's opinion groups do for a
+    proposal's author (only for comments someone voted on and authors who voted).
     Returns participant -> group (-1 = not clustered).
     """
     import numpy as np
@@ -475,10 +479,21 @@ def pure_labels(
         for v in conv.votes
         if v.comment in ti and not (expressible_only and author.get(v.comment) == v.voter)
     ]
+    rr = [ri[v.voter] for v in votes]
+    tt = [ti[v.comment] for v in votes]
+    ss = [float(VOTE_SCORES[v.vote]) for v in votes]
+    if expressible_only if implicit_agreement is None else implicit_agreement:
+        voted, voters = {v.comment for v in votes}, {v.voter for v in votes}
+        for c in ti:
+            a = author.get(c)
+            if c in voted and a in voters and a in ri:
+                rr.append(ri[a])
+                tt.append(ti[c])
+                ss.append(1.0)
     ratings = Ratings.build(
-        np.array([ri[v.voter] for v in votes], dtype=np.int64),
-        np.array([ti[v.comment] for v in votes], dtype=np.int64),
-        np.array([VOTE_SCORES[v.vote] for v in votes], dtype=np.float64),
+        np.array(rr, dtype=np.int64),
+        np.array(tt, dtype=np.int64),
+        np.array(ss, dtype=np.float64),
         len(ri),
         len(ti),
     )

@@ -95,6 +95,13 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(
         f"  bridging score vs true utility (Spearman):              {f(report['rank_correlation_bridging'])}"
     )
+    st = report.get("statuses") or {}
+    if st:
+        console.print(
+            f"  statuses: {', '.join(f'{k} {n}' for k, n in st['by_status'].items())}; truly broadly good"
+            f" labelled positive: {st['broadly_good_positive']} of {st['broadly_good']};"
+            f" liked by every group (> +0.3) yet 'split': {st['all_groups_above_split']}"
+        )
     console.print(
         f"  measured outcomes vs true effect (Spearman):             {f(report['rank_correlation_outcomes'])}"
         f" over {report['proposals_tried']} tried proposals"

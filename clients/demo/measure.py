@@ -85,6 +85,7 @@ async def report(demo: Demo) -> dict[str, Any]:
     from clients.demo import governance
 
     return {
+        "statuses": status_check(demo, views),
         "governance": await governance.measure(demo),
         "seed": demo.config.seed,
         "agents": len(demo.members),
@@ -112,6 +113,44 @@ async def report(demo: Demo) -> dict[str, Any]:
             }
             for t in order[:10]
         ],
+    }
+
+
+POSITIVE = ("bridging", "broad_support")
+GOOD_LEVEL = 0.3
+
+
+def status_check(demo: Demo, views: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Do the labels tell the truth?  (issue 10)
+
+    * ``broadly_good``: proposals the simulated truth calls broadly good (owners' mean
+      true score >= +0.3 and at least two thirds of owners above 0) that the fit has
+      labelled; ``broadly_good_positive``: of those, labelled bridging or broad support
+      (target: at least half);
+    * ``all_groups_above_split``: proposals that every opinion group rates above +0.3
+      and that are labelled split (target: none).
+    """
+    by_status: dict[str, int] = {}
+    good = good_positive = split_liked = 0
+    for t, v in views.items():
+        status = (v.get("bridging") or {}).get("status")
+        if status is None:
+            continue
+        by_status[status] = by_status.get(status, 0) + 1
+        i = demo.slug_index[demo.proposal_ids[t]]
+        col = demo.truth[:, i]
+        if status != "insufficient" and col.mean() >= GOOD_LEVEL and (col > 0).mean() >= 2 / 3:
+            good += 1
+            good_positive += status in POSITIVE
+        means = [m for m in ((v.get("groups") or {}).get("means") or {}).values() if m is not None]
+        if means and min(means) > GOOD_LEVEL and status == "split":
+            split_liked += 1
+    return {
+        "by_status": dict(sorted(by_status.items())),
+        "broadly_good": good,
+        "broadly_good_positive": good_positive,
+        "broadly_good_positive_share": round(good_positive / good, 3) if good else None,
+        "all_groups_above_split": split_liked,
     }
 
 

@@ -179,6 +179,10 @@ def test_a_short_demo_measures_that_the_stream_makes_agents_better(tmp_path: Pat
     assert gov["like_yours_pairs"] > 50 and gov["like_yours_error"] < gov["global_error"], gov
     assert gov["groups"] >= 1 and gov["groups_with_arguments_shown"] >= 1, gov  # all of them in measured runs
     assert report["refusals"] == []
+    st = report["statuses"]  # issue 10: labels that tell the truth (docs/raters.md)
+    assert st["all_groups_above_split"] == 0, st
+    assert st["broadly_good"] == 0 or st["broadly_good_positive"] * 2 >= st["broadly_good"], st
+    assert "divisive" not in st["by_status"], st
     assert (tmp_path / "forum" / "forum.db").exists()  # kept for `forum serve --data-dir`
     # values and arbitration (clients/demo/disputes.py): the dispute is answered with arguments,
     # the grievance reaches a jury (verdict and appeal are pinned by tests/forum/test_values_story.py)

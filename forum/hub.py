@@ -423,18 +423,26 @@ class Hub:
         rows = 16  # grows while frames are small, shrinks when they are large
         while sub.cursor < target and not sub.closed and not outbox.closed:
             page = await self.store.envelopes(sub.filter, after_seq=sub.cursor, up_to_seq=target, limit=rows)
-            size = 0
+            size, sent, wait_for = 0, 0, 0
             for seq, env in page:
                 frame = wire.event(sub.sub_json, seq, env)
-                size += len(frame)
                 if not outbox.fits(sub, len(frame), budget, 0.5):
-                    await outbox.wait_room(sub, len(frame), budget)
-                if sub.closed or outbox.closed:
-                    return
+                    wait_for = len(frame)
+                    break
+                size += len(frame)
+                sent += 1
                 outbox.put(frame, sub)
                 sub.cursor = sub.sent_seq = seq
+            if wait_for:
+                # Drop the rest of the page before waiting (it is read again afterwards):
+                # a catch-up waiting for its reader holds no rows, only its cursor.
+                del page, frame, env
+                await outbox.wait_room(sub, wait_for, budget)
+                continue
+            if sub.closed or outbox.closed:
+                return
             if len(page) < rows:
                 sub.cursor = target
-            elif page:
-                rows = max(1, min(self.page, budget // 4 // max(1, size // len(page))))
+            elif sent:
+                rows = max(1, min(self.page, budget // 4 // max(1, size // sent)))
 

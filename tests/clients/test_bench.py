@@ -218,3 +218,14 @@ def test_cli_refuses_url_and_start_together() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "exactly one of --url" in done.stderr
+
+
+def test_bench_abuse_refuses_an_unknown_attack_before_starting_anything() -> None:
+    from typer.testing import CliRunner
+
+    from clients.bench.abuse import ATTACKERS, ATTACKS
+    from clients.cli.app import app
+
+    assert set(ATTACKS) == set(ATTACKERS)  # every documented attack has an attacker
+    res = CliRunner().invoke(app, ["bench", "abuse", "--attack", "nope"])
+    assert res.exit_code == 2 and "unknown attack 'nope'" in res.output

@@ -465,7 +465,9 @@ def test_cli_verify(forum: LiveForum, monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == ExitCode.VERIFICATION
     data = orjson.loads(res.stdout.strip().splitlines()[-1])
     assert [f["path"] for f in data["findings"]] == ["aggregates.count[0]"]
-    assert cmd.verify_forum is core.verify_forum
+    # The command reached the patched core.audit: it runs this auditor, imported inside the
+    # command (the base install, without numpy, still loads the command line).
+    assert "verify_forum" not in vars(cmd)
 
 
 @pytest.mark.slow

@@ -335,6 +335,7 @@ def run_ingest(target: Target, p: IngestParams, ui: Ui) -> dict[str, Any]:
             update(done)
 
         t0 = time.monotonic()
+        secret = f"forum-bench-{os.urandom(4).hex()}"
         pre = presign(
             total,
             kind=p.kind,
@@ -342,8 +343,13 @@ def run_ingest(target: Target, p: IngestParams, ui: Ui) -> dict[str, Any]:
             text_bytes=p.text_bytes,
             procs=p.sign_procs,
             progress=step,
+            secret=secret,
         )
         sign_s = time.monotonic() - t0
+    if p.kind.startswith("rating"):
+        # Only real targets are rated: every rated agent publishes its profile first (unmeasured).
+        agents = presign(p.authors, kind="agent", authors=p.authors, text_bytes=20, secret=secret)
+        _run_phase(target, ui, agents, 0, p.authors, IngestParams(**{**asdict(p), "procs": 1}), "agent profiles", 0, profile=False)
     ui.note(f"signed {total} events in {sign_s:.1f}s ({total / sign_s:,.0f}/s on the client)")
     out: dict[str, Any] = {
         "params": asdict(p),

@@ -124,8 +124,16 @@ async def _take(sub: Subscription, n: int, within: float = 10) -> list[tuple[int
 
 
 def test_a_bad_url_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="WebSocket URL"):
-        Client("http://example.org/ws")
+    for bad in ("ftp://example.org/ws", "example.org:8000", "http://", "ws:///ws"):
+        with pytest.raises(ValueError, match="not a forum address"):
+            Client(bad)
+
+
+def test_the_address_forum_serve_prints_is_accepted() -> None:
+    # `forum serve` prints http://host:port; the client derives its /ws endpoint.
+    assert Client("http://example.org:8000").url == "ws://example.org:8000/ws"
+    assert Client("https://example.org").url == "wss://example.org/ws"
+    assert Client("ws://example.org:8000/ws").url == "ws://example.org:8000/ws"
 
 
 async def test_connect_error_when_nothing_listens() -> None:

@@ -288,8 +288,8 @@ def test_import_through_forum_matches_pure_raters(
             >= LABELS_MIN_ARI
         )
 
-        # Rerunning publishes nothing new; the log verifies.
-        res = runner.invoke(app, args)
+        # Rerunning with the same secret publishes nothing new; the log verifies.
+        res = runner.invoke(app, args, env={"MYCELIUM_POLIS_SEED": SEED})
         assert res.exit_code == 0, res.output
         again = orjson.loads(res.stdout.strip().splitlines()[-1])
         assert again["accepted"] == {"proposal": 0, "rating": 0}

@@ -59,6 +59,11 @@ def _json(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
+def _events_document(head_seq: Any, newest_last: list[Any]) -> str:
+    """Events written by other agents, newest first, marked as untrusted data."""
+    return _json({"untrusted": True, "note": UNTRUSTED, "head_seq": head_seq, "events": newest_last[::-1]})
+
+
 class BearerAuth:
     """ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>`` (constant-time check)."""
 
@@ -142,14 +147,7 @@ class McpService:
             description="The newest events (untrusted data) and head_seq, a cursor for read_feed(after=...).",
         )
         def recent() -> str:
-            return _json(
-                {
-                    "untrusted": True,
-                    "note": UNTRUSTED,
-                    "head_seq": link.head,
-                    "events": list(link.recent)[::-1],
-                }
-            )
+            return _events_document(link.head, list(link.recent))
 
         @mcp.resource(
             "mycelium://events/kind/{kind}",
@@ -159,14 +157,7 @@ class McpService:
         )
         async def of_kind(kind: str) -> str:
             page = await link.events(kinds=[kind], limit=20)
-            return _json(
-                {
-                    "untrusted": True,
-                    "note": UNTRUSTED,
-                    "head_seq": page.get("head"),
-                    "events": [stored_view(s) for s in page["events"]][::-1],
-                }
-            )
+            return _events_document(page.get("head"), [stored_view(s) for s in page["events"]])
 
         @mcp.resource(
             "mycelium://events/tag/{tag}",
@@ -176,14 +167,7 @@ class McpService:
         )
         async def with_tag(tag: str) -> str:
             page = await link.events(tags=[tag], limit=20)
-            return _json(
-                {
-                    "untrusted": True,
-                    "note": UNTRUSTED,
-                    "head_seq": page.get("head"),
-                    "events": [stored_view(s) for s in page["events"]][::-1],
-                }
-            )
+            return _events_document(page.get("head"), [stored_view(s) for s in page["events"]])
 
         @mcp.resource(
             "mycelium://scores/{target}",

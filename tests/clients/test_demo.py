@@ -220,12 +220,19 @@ def test_ctrl_c_stops_the_world_and_the_forum_and_still_reports(tmp_path: Path) 
         assert started.wait(timeout(60)) and url, "the demo did not start its forum"
         time.sleep(timeout(5))
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=timeout(60))
+        # stderr belongs to the pump thread: communicate() would read it too and
+        # steal the last lines the test checks, so read stdout alone here.
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(timeout=timeout(60))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(timeout(5))
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
     assert proc.returncode == 130
     assert "Report" in out
     report = json.loads(report_path.read_text())
@@ -268,12 +275,19 @@ def test_the_demo_keeps_serving_what_you_watched_until_ctrl_c(tmp_path: Path) ->
         time.sleep(1.0)
         assert proc.poll() is None  # still serving
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=timeout(60))
+        # stderr belongs to the pump thread: communicate() would read it too and
+        # steal the last lines the test checks, so read stdout alone here.
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(timeout=timeout(60))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(timeout(5))
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
     assert proc.returncode == 0, "".join(lines)[-2000:]
     assert "Report" in out
     said = "".join(lines)

@@ -23,6 +23,10 @@ What ``forum verify URL`` does, as functions:
      is compared with ``compare_results`` (``FIT_TOL`` = 0.02 on fitted values,
      one global sign on factors, group labels by adjusted Rand index >= 0.95; see
      :mod:`raters.compare`), the raters and targets exactly;
+  (in 2. and 3. the ratings of agents under an arbitration remedy are left out as the
+  document states: ``remedies.since_seq`` names the verdict the set holds from,
+  recomputed here by :class:`forum.values.state.ValuesState` from the same events,
+  so the list of agents is checked, not trusted; docs/arbitration.md 3.5)
   4. checks that the groups document is the one the served fitted document
      implies (same fit, same members in each group, same means and
      representative targets).
@@ -55,6 +59,7 @@ from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Limits, verify_envelope
 from forum.scores.documents import cheap_document, fitted_document, groups_document
 from forum.scores.ledger import Ledger
+from forum.values.state import ValuesState
 from raters.compare import FIT_TOL, compare_results
 
 __all__ = [
@@ -79,8 +84,8 @@ total = the forum's head when known), ``"cheap"`` and ``"fitted"`` (0/1 then 1/1
 
 _MAX_LISTED_BAD = 100
 _CHEAP_EXACT = ("algorithm", "version", "raters", "targets", "target_kinds", "criteria",
-                "histogram_edges", "histogram", "communities")  # fmt: skip
-_FITTED_EXACT = ("algorithm", "version", "raters", "targets")
+                "histogram_edges", "histogram", "communities", "remedies")  # fmt: skip
+_FITTED_EXACT = ("algorithm", "version", "raters", "targets", "remedies")
 _PER_TARGET = {
     "count", "mean", "shrunk_mean", "target_intercept", "target_factor", "target_support",
     "target_raters", "status", "consensus", "histogram", "target_kinds", "targets",
@@ -402,6 +407,9 @@ def audit(
     """
     report = VerifyReport(source=source)
     values_audit = ValuesAudit(values) if values is not None else None
+    # The arbitration (which agents are under a remedy, at every seq) is replayed even when
+    # the values documents are not checked: the scores leave those agents' ratings out.
+    arbitration = values_audit.state if values_audit is not None else ValuesState()
     cheap_s = (snapshot or {}).get("cheap")
     fitted_s = (snapshot or {}).get("fitted")
     if cheap_s is None:
@@ -429,6 +437,21 @@ def audit(
             progress(what, 0, 1)
         snap = ledger.snapshot()
         snap.head = at  # the document's stamp; a seq that names no event is reported below
+        served = cheap_s if what == "cheap" else fitted_s
+        stated = (served or {}).get("remedies") or {}
+        since = stated.get("since_seq", 0) if isinstance(stated.get("since_seq", 0), int) else 0
+        if since > at:
+            report.findings.append(Finding("export", f"{what}.remedies.since_seq", f"<= {at} (the document's own seq)", since))
+            since = at
+        # The set in force at the stated seq, and the verdict it holds from (a stated seq
+        # that is not such a verdict's is reported by the comparison of ``remedies``).
+        rem = arbitration.remedies
+        snap.remedied, snap.remedies_since, snap.remedies_as_of_seq = rem.at(since), rem.since(since), since
+        if rem.since(at) != snap.remedies_since:
+            report.warnings.append(
+                f"the {what} scores leave out the agents under a remedy from seq {since}; a verdict "
+                f"at seq {rem.since(at)} (before the document's seq {at}) changed that set: not applied in them yet"
+            )
         t = time.perf_counter()
         if what == "cheap":
             mine["cheap"] = _jsonable(cheap_document(snap))
@@ -447,6 +470,8 @@ def audit(
         ledger.apply(seq, ev)
         if values_audit is not None:
             values_audit.apply(seq, ev)
+        else:
+            arbitration.apply(seq, ev)
         if progress and (report.verified % 500 == 0):
             progress("download", seq, total)
     if progress:

@@ -159,5 +159,8 @@ async def _start_values(app: Starlette, settings: Settings) -> Any:
     rules = Rules().scaled(settings.arbitration_window_scale)
     engine = ValuesEngine(app.state.store, app.state.hub, rules)
     app.state.values = engine
+    scores = app.state.scores  # remedies leave the score pools (docs/arbitration.md 3.5)
+    engine.on_applied.append(scores.sync_remedies)
+    scores.follow_remedies(engine.state.remedies)
     await engine.start()
     return engine

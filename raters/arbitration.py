@@ -177,6 +177,9 @@ class Arbitration:
         self._ratings_version = 0
         self._groups: tuple[int, int, dict[str, int], int] | None = None  # version, seq, labels, k
         self.group_fits = 0
+        self.verdicts = 0
+        """How many verdicts were reached so far (a new one may change the remedies in force)."""
+        self._sanctioned: frozenset[str] = frozenset()
         self._live: list[Case] = []
         self._wake: float = math.inf
 
@@ -186,16 +189,21 @@ class Arbitration:
         first = self.first_seq.get(did)
         return first is not None and first <= at_seq - self.rules.min_age and self.n_events.get(did, 0) >= self.rules.min_events
 
-    def sanctioned(self) -> set[str]:
-        """Agents under a remedy in force (not eligible as assessors, contributors or jurors)."""
-        return {c.target for c in self.cases.values() if c.verdict and c.verdict["remedy"] and c.target.startswith("did:")}
+    def sanctioned(self) -> frozenset[str]:
+        """Agents under a remedy in force: not eligible as assessors, contributors or jurors,
+        their ratings left out of the opinion groups here and out of the score pools
+        (forum/scores/ledger.py). Changes only when a verdict is reached."""
+        return self._sanctioned
 
     def groups(self, seq: int) -> tuple[dict[str, int], int, int]:
         """Opinion group of every rater from the current ratings (did -> group), k, and the
         seq the grouping is of. Refit only when the ratings changed."""
         if self._groups is not None and self._groups[0] == self._ratings_version:
             return self._groups[2], self._groups[3], self._groups[1]
-        rows = [self._rating[i] for i in self._current.values() if self._rating[i][1] not in self._retracted]
+        rows = [
+            r for i in self._current.values()
+            if (r := self._rating[i])[1] not in self._retracted and r[0] not in self._sanctioned
+        ]  # fmt: skip
         raters = sorted({r[0] for r in rows})
         targets = sorted({r[1] for r in rows})
         labels: dict[str, int] = {}
@@ -504,6 +512,11 @@ class Arbitration:
                 "score_pools": "removed",
             } if upheld else None,
         }  # fmt: skip
+        self.verdicts += 1
+        self._sanctioned = frozenset(
+            c.target for c in self.cases.values() if c.verdict and c.verdict["remedy"] and c.target.startswith("did:")
+        )
+        self._ratings_version += 1  # the groups leave out agents under a remedy
         if rnd.round == 0:
             case.status = "decided"
             case.appeal_deadline = seq + self.rules.appeal_window

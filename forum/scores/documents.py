@@ -5,6 +5,8 @@ Two documents, each stamped with the log position it was computed from:
 * the **cheap** document (``as_of_seq``): counts, means, shrunk means,
   per-criterion means and rating histograms: exact and recomputed with every
   committed batch;
+* both state ``remedies``: the agents whose ratings were left out (under an upheld
+  verdict, docs/arbitration.md 3.5) and the seq of the arbitration they come from;
 * the **fitted** document (``fit_as_of_seq``): bridging (matrix factorization,
   two passes with rater standing), protected means, statuses, opinion groups and
   outcome summaries (whose community credibility needs rater standing):
@@ -115,6 +117,7 @@ def cheap_document(ledger: Ledger, previous: dict[str, Any] | None = None) -> di
         "histogram": hist.tolist(),
         "histogram_edges": list(HISTOGRAM_EDGES),
         "communities": communities_section(ledger, (previous or {}).get("communities")),
+        "remedies": ledger.remedies_section(),
     }
 
 
@@ -193,7 +196,8 @@ def fitted_document(
     """
     inp = inputs_from_ledger(ledger)
     if inp.ratings.n_ratings == 0:
-        doc = {"fit_as_of_seq": inp.as_of_seq, "algorithm": ALGORITHM, "version": VERSION, "raters": [], "targets": [], "result": None}
+        doc = {"fit_as_of_seq": inp.as_of_seq, "algorithm": ALGORITHM, "version": VERSION, "raters": [], "targets": [], "result": None,
+               "remedies": ledger.remedies_section()}  # fmt: skip
         doc["outcomes"] = outcome_summaries(ledger, inp, None)
         return doc, None  # type: ignore[return-value]
     use_init = init if init is not None and _same_shape(init, inp) else None
@@ -214,6 +218,7 @@ def fitted_document(
         "targets": inp.targets,
         "result": result.to_dict(include_raters=True),
         "outcomes": outcome_summaries(ledger, inp, result),
+        "remedies": ledger.remedies_section(),
     }, result
 
 

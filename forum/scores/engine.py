@@ -54,6 +54,7 @@ from forum.scores.incremental import CheapState, Ranking
 from forum.scores.ledger import Ledger
 from forum.settings import Settings
 from forum.store import Store, Stored, event_from_row
+from forum.values.remedies import Remedies
 from raters.pipeline import ALGORITHM, VERSION, ScoreResult
 
 log = structlog.get_logger("forum.scores.engine")
@@ -135,8 +136,34 @@ class ScoresEngine:
         self._fit_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-fit")
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
+        self._remedies: Remedies | None = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def follow_remedies(self, remedies: Remedies) -> None:
+        """Take agents under an arbitration remedy out of the pools (docs/arbitration.md 3.5),
+        as ``remedies`` (the values engine's timeline) reaches each seq."""
+        self._remedies = remedies
+        self.sync_remedies()
+
+    def sync_remedies(self) -> None:
+        """Apply the remedies in force as of min(their timeline's head, the ledger's head)
+        (the documents state the seq of the verdict that set holds from; ``forum verify``
+        recomputes it).
+        Called after every applied batch here and by the values engine after each of its."""
+        src = self._remedies
+        if src is None or not self.ready.is_set():
+            return
+        upto = min(src.head, self.ledger.head)
+        if upto <= self.ledger.remedies_as_of_seq:
+            return
+        changed = self.state.set_remedies(self.ledger, src.at(upto), src.since(upto), upto)
+        if changed:
+            log.info("remedies changed the score pools", as_of_seq=upto, agents=len(self.ledger.remedied), targets=len(changed))
+            self._new_ratings += 1  # the fitted document's input changed
+            self._fit_now.set()
+            self._dirty.set()
+            self._push(changed)
 
     async def start(self) -> None:
         """Start following the log; the replay runs in the background (``ready`` when done)."""
@@ -166,6 +193,7 @@ class ScoresEngine:
         ]
         self._dirty.set()
         self._fit_now.set()
+        self.sync_remedies()
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
@@ -220,6 +248,7 @@ class ScoresEngine:
             self._push(changed)
         if self._new_ratings >= self.settings.scores_min_new_ratings:
             self._fit_now.set()
+        self.sync_remedies()
 
     async def _cheap_loop(self) -> None:
         """The whole cheap document (snapshot, communities section), rebuilt at most every

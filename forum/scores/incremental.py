@@ -9,6 +9,8 @@ keeps the same per-target figures as running sums instead:
   rating of the (rater, target) pair an event touches before and after, and
   moves that one rating's score, histogram bin and criterion scores out of and
   into the target's sums; a retracted target leaves the sums as a whole;
+  ratings by agents under a remedy are not in the sums
+  (:meth:`CheapState.set_remedies` moves them out and back);
   which proposals have standing outcome reports is tracked here; their summaries
   are part of the fitted document (community credibility needs rater standing);
 * per-target views (``GET /api/v1/scores/{target}``, SCORES frames) read the
@@ -74,7 +76,7 @@ class CheapState:
         changed = ledger.apply(seq, ev)
         if pair is not None:
             new = ledger.current.get(pair)
-            if new is not old and pair[1] not in ledger.retracted:
+            if new is not old and pair[1] not in ledger.retracted and pair[0] not in ledger.remedied:
                 if old is not None:
                     self._remove(pair[1], old)
                 if new is not None:
@@ -86,6 +88,27 @@ class CheapState:
                 self._outcome(ledger, p)
         if changed:
             self.version += 1
+        return changed
+
+    def set_remedies(self, ledger: Ledger, agents: frozenset[str], since: int, as_of_seq: int) -> set[str]:
+        """Take the agents under a remedy (the set in force from seq ``since``, as of
+        ``as_of_seq``) into ``ledger`` and these sums: the current ratings of newly
+        remedied agents leave the sums, those of agents whose remedy ended come back.
+        Returns the targets whose sums changed."""
+        leaving, returning = agents - ledger.remedied, ledger.remedied - agents
+        ledger.remedied, ledger.remedies_since, ledger.remedies_as_of_seq = agents, since, as_of_seq
+        if not leaving and not returning:
+            return set()
+        changed = set()
+        for (rater, target), e in list(ledger.current.items()):
+            if target in ledger.retracted or (rater not in leaving and rater not in returning):
+                continue
+            if rater in leaving:
+                self._remove(target, e)
+            else:
+                self._add(target, e)
+            changed.add(target)
+        self.version += 1
         return changed
 
     def load(self, ledger: Ledger) -> None:

@@ -22,6 +22,12 @@ one place:
 * a community's age starts at its first ``community`` profile's seq; a proposal's
   author is remembered (its own outcome reports are not pooled, and it implicitly
   agrees with it in the opinion groups).
+* **remedies** (docs/arbitration.md 3.5): ``remedied`` is the set of agents under
+  an upheld verdict, in force from ``remedies_since`` (the seq of the verdict that
+  made it so, 0 for none) as of ``remedies_as_of_seq`` (taken from the
+  arbitration, :class:`forum.values.remedies.Remedies`, never beyond ``head``);
+  their ratings stay in the ledger (an appeal that overturns the verdict brings
+  them back) but leave :meth:`Ledger.current_ratings`, so every score pool.
 """
 
 from __future__ import annotations
@@ -64,6 +70,10 @@ class Ledger:
     profiles: dict[str, dict[str, tuple[int, int, dict[str, Any]]]] = field(default_factory=dict)
     adoptions: dict[str, tuple[int, str, dict[str, Any], int]] = field(default_factory=dict)
     gov_seq: int = 0
+    # --- arbitration: agents whose ratings are out of the pools
+    remedied: frozenset[str] = frozenset()
+    remedies_since: int = 0
+    remedies_as_of_seq: int = 0
 
     def apply(self, seq: int, ev: Event) -> set[str]:
         """Apply one event (seqs must increase); returns the targets whose inputs changed."""
@@ -150,11 +160,25 @@ class Ledger:
             clock=self.clock,
             rater_born=dict(self.rater_born),
             n_established=self.n_established,
+            remedied=self.remedied,
+            remedies_since=self.remedies_since,
+            remedies_as_of_seq=self.remedies_as_of_seq,
         )
 
     def current_ratings(self) -> list[tuple[str, str, RatingEntry]]:
-        """(rater, target, entry) for every current rating whose target is not retracted."""
-        return [(r, t, e) for (r, t), e in self.current.items() if t not in self.retracted]
+        """(rater, target, entry) for every current rating whose target is not retracted,
+        by a rater not under a remedy."""
+        out = self.remedied
+        return [(r, t, e) for (r, t), e in self.current.items() if t not in self.retracted and r not in out]
+
+    def counts(self, rater: str) -> bool:
+        """Whether ``rater``'s ratings are in the pools (not under a remedy)."""
+        return rater not in self.remedied
+
+    def remedies_section(self) -> dict[str, object]:
+        """What the score documents state about remedies (``forum verify`` recomputes it):
+        the agents left out and the seq of the verdict from which that set holds."""
+        return {"since_seq": self.remedies_since, "agents": sorted(self.remedied)}
 
     def outcome_reports(self, proposal: str) -> list[dict[str, Any]]:
         """The proposal's standing outcome reports, as raters.outcomes expects them."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,6 +42,16 @@ class ValuesEngine:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="values")
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.on_applied: list[Callable[[], None]] = []
+        """Called on the event loop each time events were applied (the score engine takes
+        the remedies in force from ``state.remedies``)."""
+
+    def _applied(self) -> None:
+        for fn in self.on_applied:
+            try:
+                fn()
+            except Exception:
+                log.exception("values listener failed", as_of_seq=self.state.head)
 
     async def start(self) -> None:
         """Follow the log; the replay runs in the background (the forum serves at once;
@@ -66,6 +76,7 @@ class ValuesEngine:
             if not rows:
                 break
             await loop.run_in_executor(self._pool, self._replay, rows)
+            self._applied()
             cursor = rows[-1].seq
         await self._publish()
         await self._run()
@@ -105,6 +116,7 @@ class ValuesEngine:
                 batches.append(self._batches.get_nowait())
             try:
                 await loop.run_in_executor(self._pool, self._apply, batches)
+                self._applied()
                 await self._publish()
             except Exception:
                 log.exception("values documents failed", as_of_seq=self.state.head)

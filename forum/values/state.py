@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from forum.protocol.events import Event
+from forum.values.remedies import Remedies
 from raters.arbitration import Arbitration, Record, Rules
 from raters.moral_graph import Card, Statement, moral_graph
 
@@ -28,6 +29,9 @@ class ValuesState:
         self.statements: list[Statement] = []
         self.retracted: set[str] = set()
         self.head = 0
+        self.remedies = Remedies()
+        """Agents whose ratings are out of the score pools, over log time."""
+        self._verdicts = 0
         self._graph: dict[str, Any] | None = None  # the last moral graph, while no input of it changed
 
     def apply(self, seq: int, ev: Event) -> None:
@@ -38,7 +42,12 @@ class ValuesState:
         if seq <= self.head:
             return
         self.head = seq
-        self.arbitration.apply(Record(seq, eid, author, kind, created_at, body))
+        arb = self.arbitration
+        arb.apply(Record(seq, eid, author, kind, created_at, body))
+        if arb.verdicts != self._verdicts:
+            self._verdicts = arb.verdicts
+            self.remedies.record(seq, arb.sanctioned())
+        self.remedies.head = seq
         if kind in ("criterion", "wiser", "retraction"):
             self._graph = None
         if kind == "criterion":

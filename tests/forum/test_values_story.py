@@ -48,9 +48,20 @@ def settled(client: TestClient) -> dict[str, Any]:
     raise AssertionError("the cases document did not catch up with the log")
 
 
+def scores_when(client: TestClient, until: Any = lambda snap: True) -> dict[str, Any]:
+    """The score snapshot once both documents are published and ``until`` holds."""
+    for _ in range(1500):
+        snap = client.get("/api/v1/scores:snapshot").json()
+        if snap["cheap"] and snap["fitted"] and until(snap):
+            return snap  # type: ignore[no-any-return]
+        time.sleep(0.02)
+    raise AssertionError("the scores did not catch up with the log")
+
+
 @pytest.fixture
 def story_forum(tmp_path: Path, database_url: str) -> Any:
-    with TestClient(create_app(make_settings(tmp_path, database_url, arbitration_window_scale=SCALE))) as c:
+    settings = make_settings(tmp_path, database_url, arbitration_window_scale=SCALE, scores_interval_s=0.1, scores_min_new_ratings=1)
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
@@ -66,6 +77,9 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     ratings = [builders.rating(keys[d], target=p.id, score=(0.9 if (i % 2) == (j < 4) else -0.9))
                for i, d in enumerate(dids) for j, p in enumerate(props) if p.event.author != d]  # fmt: skip
     publish(client, first + props + ratings)
+    given = {p.id: {r.event.author: r.event.body["score"] for r in ratings if r.event.body["target"] == p.id} for p in props}
+    before = {p: client.get(f"/api/v1/scores/{p}").json() for p in given}
+    assert all(before[p]["count"] == len(given[p]) == len(dids) - 1 for p in given)
 
     rng = np.random.default_rng(3)
     duties = {d: JuryDuty({"livelihood": 0.9}) for d in dids}  # every owner upholds livelihood claims
@@ -112,6 +126,20 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     everything = client.get("/api/v1/scores", params={"kind": "agent", "include_remedied": "true"}).json()["scores"]
     assert story.flagged not in listed and story.flagged in {v["target"] for v in everything}
     assert client.get("/api/v1/scores", params={"include_remedied": "yes"}).status_code == 400
+
+    # ... and out of the score pools: its ratings counted before the verdict, not after
+    snap = scores_when(client, lambda s: s["cheap"]["remedies"]["agents"] == s["fitted"]["remedies"]["agents"] == [story.flagged])
+    rated = [p for p in given if story.flagged in given[p]]
+    assert rated
+    for p in rated:
+        others = [v for d, v in given[p].items() if d != story.flagged]
+        after = client.get(f"/api/v1/scores/{p}").json()
+        assert after["count"] == before[p]["count"] - 1 == len(others)
+        assert after["mean"] == pytest.approx(sum(others) / len(others))
+        assert before[p]["mean"] == pytest.approx(sum(given[p].values()) / len(given[p]))
+    assert story.flagged not in snap["fitted"]["raters"] and story.flagged not in snap["cheap"]["raters"]
+    verdict_seq = grievance["rounds"][0]["decided_seq"]
+    assert verdict_seq <= snap["cheap"]["remedies"]["since_seq"] == snap["fitted"]["remedies"]["since_seq"] <= snap["cheap"]["as_of_seq"]
     doc = settled(client)
     assert client.get(f"/api/v1/cases/{story.grievance}").json()["case"] == grievance
     assert client.get("/api/v1/cases/nothex").json()["reason"] == "invalid"
@@ -156,6 +184,20 @@ def test_the_story_plays_out_and_verifies(story_forum: TestClient) -> None:
     report = audit(lines, None, values=values)
     assert report.verified == len(lines) and {"moral-graph", "cases"} <= set(report.checked)
     assert [f for f in report.findings if f.section != "export"] == [], report.findings[:5]
+    # the scores, remedy applied, verify; a forum that kept the remedied agent in a pool does not
+    snap = scores_when(client)
+    report = audit(lines, snap, values=values)
+    assert {"cheap", "fitted", "cases"} <= set(report.checked)
+    assert [f for f in report.findings if f.section != "export"] == [], report.findings[:5]
+    kept = copy.deepcopy(snap)
+    kept["cheap"]["remedies"]["agents"] = []
+    bad = audit(lines, kept, values=values)
+    assert any(f.section == "cheap" and f.path.startswith("remedies") for f in bad.findings)
+    j = snap["cheap"]["targets"].index(rated[0])
+    kept = copy.deepcopy(snap)
+    kept["cheap"]["aggregates"]["count"][j] += 1
+    bad = audit(lines, kept, values=values)
+    assert any(f.section == "cheap" and f.path == f"aggregates.count[{j}]" for f in bad.findings)
 
     forged = copy.deepcopy(doc)
     forged["cases"][1]["rounds"][0]["votes"][0]["vote"] = "dismiss" if trial["votes"][0]["vote"] == "uphold" else "uphold"

@@ -18,8 +18,10 @@ What ``forum verify URL`` does, as functions:
      :func:`raters.compare.compare_results` (exact counts, 1e-9 on means), the
      raters, targets, target kinds, criteria, histogram and outcome summaries
      exactly;
-  3. replays up to the served ``fit_as_of_seq`` and recomputes
-     :func:`forum.scores.documents.fitted_document` from a **cold start**; the ``result``
+  3. replays up to the served ``fit_as_of_seq``, computing the status reference at
+     every status checkpoint on the way (:mod:`forum.scores.checkpoints`), and
+     recomputes :func:`forum.scores.documents.fitted_document` from a **cold start**
+     with that reference; ``status_reference`` is compared exactly, the ``result``
      is compared with ``compare_results`` (``FIT_TOL`` = 0.02 on fitted values,
      one global sign on factors, group labels by adjusted Rand index >= 0.95; see
      :mod:`raters.compare`), the raters and targets exactly;
@@ -57,6 +59,7 @@ from clients.sdk.errors import InvalidURL
 from clients.sdk.urls import http_url
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Limits, verify_envelope
+from forum.scores.checkpoints import StatusReference, advance
 from forum.scores.documents import cheap_document, fitted_document, groups_document
 from forum.scores.ledger import Ledger
 from forum.values.state import ValuesState
@@ -85,7 +88,7 @@ total = the forum's head when known), ``"cheap"`` and ``"fitted"`` (0/1 then 1/1
 _MAX_LISTED_BAD = 100
 _CHEAP_EXACT = ("algorithm", "version", "raters", "targets", "target_kinds", "criteria",
                 "histogram_edges", "histogram", "communities", "remedies")  # fmt: skip
-_FITTED_EXACT = ("algorithm", "version", "raters", "targets", "remedies")
+_FITTED_EXACT = ("algorithm", "version", "raters", "targets", "remedies", "status_reference")
 _PER_TARGET = {
     "count", "mean", "shrunk_mean", "target_intercept", "target_factor", "target_support",
     "target_raters", "status", "consensus", "histogram", "target_kinds", "targets",
@@ -429,12 +432,25 @@ def audit(
     stamps = {at for at, _ in todo}
     seen: set[int] = set()  # the stamps that name an exported event
     ledger = Ledger()
+    reference = StatusReference()
     t0 = time.perf_counter()
-    timings = {"cheap": 0.0, "fitted": 0.0}
+    timings = {"cheap": 0.0, "fitted": 0.0, "checkpoints": 0.0}
+    last_fit = max((at for at, what in todo if what == "fitted"), default=0)
+
+    def checkpoint(upto: int) -> None:
+        """The ledger stands at ``upto``: advance the status reference to a checkpoint it passed."""
+        nonlocal reference
+        c = reference.due(min(upto, last_fit))
+        if c:
+            t = time.perf_counter()
+            reference = advance(reference, ledger, c)
+            timings["checkpoints"] += time.perf_counter() - t
 
     def compute(what: str, at: int) -> None:
         if progress:
             progress(what, 0, 1)
+        if what == "fitted":
+            checkpoint(at)
         snap = ledger.snapshot()
         snap.head = at  # the document's stamp; a seq that names no event is reported below
         served = cheap_s if what == "cheap" else fitted_s
@@ -456,12 +472,13 @@ def audit(
         if what == "cheap":
             mine["cheap"] = _jsonable(cheap_document(snap))
         else:
-            mine["fitted"] = _jsonable(fitted_document(snap, None)[0])
+            mine["fitted"] = _jsonable(fitted_document(snap, None, reference)[0])
         timings[what] += time.perf_counter() - t
         if progress:
             progress(what, 1, 1)
 
     for seq, ev in _rows(lines, report):
+        checkpoint(seq - 1)
         while todo and seq > todo[0][0]:
             at, what = todo.pop(0)
             compute(what, at)

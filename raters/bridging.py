@@ -58,7 +58,8 @@ A proposal that both sides rate above +0.3 is therefore never "split".  The leve
 on the rating scale itself ([-1, 1]), not Community Notes' helpfulness scale: +0.3 is
 "clearly positive" for a rating, and the split needs opposite signs beyond +-0.1.
 **Hysteresis** (:func:`classify` with ``previous``): a target keeps a reference status
-while its figures are within ``HYSTERESIS`` of that status' conditions.
+while its figures are within ``HYSTERESIS`` of that status' conditions and no status
+tested before it holds by ``HYSTERESIS`` or more (:func:`keeps`).
 
 Constants:
     INTERCEPT_REG = 0.15, FACTOR_REG = 0.03: L2 penalties (see above).
@@ -160,30 +161,67 @@ class BridgingFit:
         return np.isin(np.asarray(self.status), POSITIVE_STATUSES)
 
 
+ORDER = (
+    STATUS_INSUFFICIENT,
+    STATUS_REJECTED,
+    STATUS_BRIDGING,
+    STATUS_BROAD,
+    STATUS_SPLIT,
+    STATUS_UNCLEAR,
+)
+"""The order :func:`classify` tests the rules in (first match wins)."""
+
+
+def status_depth(
+    status: str, low: float, high: float, mid: float, support: float, side_support: float
+) -> float:
+    """How deep one target's figures are inside ``status``' conditions, in score units.
+
+    Positive (or ``inf``) when the conditions hold, negative when they fail (the largest
+    shortfall); count conditions (support, raters on each side) have no margin: a failing
+    one gives ``-inf``, a holding one does not bound the depth.  "unclear", the fallback,
+    is ``inf``.
+    """
+    if status == STATUS_INSUFFICIENT:
+        return float("inf") if support < MIN_RATERS else float("-inf")
+    if support < MIN_RATERS:
+        return float("-inf")
+    if status == STATUS_REJECTED:
+        return REJECT_LEVEL - high
+    if status == STATUS_BRIDGING:
+        return float("-inf") if side_support < SIDE_MIN else low - SUPPORT_LEVEL
+    if status == STATUS_BROAD:
+        return min(mid - SUPPORT_LEVEL, low)
+    if status == STATUS_SPLIT:
+        return min(-SPLIT_LEVEL - low, high - SPLIT_LEVEL)
+    if status == STATUS_UNCLEAR:
+        return float("inf")
+    return float("-inf")
+
+
 def status_distance(
     status: str, low: float, high: float, mid: float, support: float, side_support: float
 ) -> float:
-    """How far one target's figures are from satisfying ``status`` (0 when they do).
+    """How far one target's figures are from satisfying ``status`` (0 when they do)."""
+    return max(0.0, -status_depth(status, low, high, mid, support, side_support))
 
-    The largest shortfall, in score units, over the status' score conditions; ``inf``
-    when a count condition (support, raters on each side) fails.  :func:`classify`
-    keeps a previous status while this is at most HYSTERESIS.
+
+def keeps(
+    previous: str, low: float, high: float, mid: float, support: float, side_support: float
+) -> bool:
+    """Whether a target keeps its reference status ``previous`` (hysteresis).
+
+    It does while ``previous``' conditions hold within ``HYSTERESIS``
+    (depth >= -HYSTERESIS) and no status tested before it (:data:`ORDER`) holds by
+    ``HYSTERESIS`` or more.  So a status changes only when the figures cross a level by
+    more than the margin, in either direction: "broad_support" becomes "bridging" once
+    the less favourable side reaches +0.35, and "bridging" falls back to
+    "broad_support" only below +0.25.
     """
-    if status == STATUS_INSUFFICIENT:
-        return 0.0 if support < MIN_RATERS else float("inf")
-    if support < MIN_RATERS:
-        return float("inf")
-    if status == STATUS_REJECTED:
-        return max(0.0, high - REJECT_LEVEL)
-    if status == STATUS_BRIDGING:
-        return float("inf") if side_support < SIDE_MIN else max(0.0, SUPPORT_LEVEL - low)
-    if status == STATUS_BROAD:
-        return max(0.0, SUPPORT_LEVEL - mid, -low)
-    if status == STATUS_SPLIT:
-        return max(0.0, low + SPLIT_LEVEL, SPLIT_LEVEL - high)
-    if status == STATUS_UNCLEAR:
-        return 0.0
-    return float("inf")
+    figures = (low, high, mid, support, side_support)
+    if previous not in ORDER or status_depth(previous, *figures) < -HYSTERESIS:
+        return False
+    return all(status_depth(q, *figures) < HYSTERESIS for q in ORDER[: ORDER.index(previous)])
 
 
 def classify(
@@ -200,8 +238,7 @@ def classify(
     two sides' expected ratings, ``mid`` = the expected rating of a rater at the centre
     (``mu + c``), ``support`` = sum of rating weights, ``side_support`` = the smaller of
     the two sides' rating weights; ``previous``: optional reference status per target
-    (None = no reference): a target keeps its reference status while its figures are
-    within HYSTERESIS of that status' conditions (:func:`status_distance`).
+    (None = no reference): a target keeps its reference status while :func:`keeps`.
     Output: tuple of status strings (:data:`STATUSES`), one per target.
     """
     lo = np.asarray(low, dtype=np.float64)
@@ -221,10 +258,12 @@ def classify(
         if len(previous) != len(result):
             raise ValueError("previous must have one entry per target")
         for i, p in enumerate(previous):
-            if p is not None and p != result[i] and p in STATUSES:
-                d = status_distance(p, float(lo[i]), float(hi[i]), float(md[i]), float(n[i]), float(side[i]))
-                if d <= HYSTERESIS:
-                    result[i] = p
+            if (
+                p is not None
+                and p != result[i]
+                and keeps(p, float(lo[i]), float(hi[i]), float(md[i]), float(n[i]), float(side[i]))
+            ):
+                result[i] = p
     return tuple(result)
 
 

@@ -55,7 +55,7 @@ from raters.standing import (
 )
 
 ALGORITHM = "mycelium-raters"
-VERSION = "2.0"
+VERSION = "2.1"
 MIN_STANDING_RATERS = 5
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "ScoreResult",
     "compute_aggregates",
     "compute_scores",
+    "compute_statuses",
     "summarize_outcomes",
 ]
 
@@ -329,15 +330,9 @@ def compute_scores(
     Output: :class:`ScoreResult`.
     """
     aggregates = compute_aggregates(ratings, criteria)
-    w1 = first_pass_weights(ratings, age)
-    first = fit_bridging(ratings, init=init, rating_weights=w1)
-    standing = rater_standing(ratings, first, eligible)
-    applied = int(((standing.n_decided >= MIN_DECIDED) & (standing.weight > 0)).sum()) >= MIN_STANDING_RATERS
-    if applied:
-        weights = rating_weights(ratings, standing)
-    else:
-        weights = w1 if w1 is not None else np.ones(ratings.n_ratings)
-    final = fit_bridging(ratings, init=first, rating_weights=weights, previous=previous)
+    first, standing, applied, weights, final = _bridging_passes(
+        ratings, init, eligible, previous, age
+    )
     return ScoreResult(
         algorithm=ALGORITHM,
         version=VERSION,
@@ -350,3 +345,41 @@ def compute_scores(
         protected=protected_aggregates(ratings, weights),
         weights=weights,
     )
+
+
+def _bridging_passes(
+    ratings: Ratings,
+    init: BridgingFit | None,
+    eligible: npt.ArrayLike | None,
+    previous: tuple[str | None, ...] | None,
+    age: npt.ArrayLike | None,
+) -> tuple[BridgingFit, Standing, bool, npt.NDArray[np.float64], BridgingFit]:
+    """Steps 2-4 of :func:`compute_scores`: (first pass, standing, standing applied,
+    per-rating weights, final fit)."""
+    w1 = first_pass_weights(ratings, age)
+    first = fit_bridging(ratings, init=init, rating_weights=w1)
+    standing = rater_standing(ratings, first, eligible)
+    applied = (
+        int(((standing.n_decided >= MIN_DECIDED) & (standing.weight > 0)).sum())
+        >= MIN_STANDING_RATERS
+    )
+    if applied:
+        weights = rating_weights(ratings, standing)
+    else:
+        weights = w1 if w1 is not None else np.ones(ratings.n_ratings)
+    final = fit_bridging(ratings, init=first, rating_weights=weights, previous=previous)
+    return first, standing, applied, np.asarray(weights, dtype=np.float64), final
+
+
+def compute_statuses(
+    ratings: Ratings,
+    *,
+    previous: tuple[str | None, ...] | None = None,
+    age: npt.ArrayLike | None = None,
+) -> tuple[str, ...]:
+    """Only the final statuses of :func:`compute_scores` (same steps 2-4, cold start,
+    no aggregates, protected means or groups): what a status checkpoint needs.
+
+    Inputs as for :func:`compute_scores`.  Output: one status per target.
+    """
+    return _bridging_passes(ratings, None, None, previous, age)[4].status

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from raters.bridging import BridgingFit
 from raters.outcomes import UNENDORSED_BUDGET, community_credibility, summarize_outcomes
 from raters.pipeline import ALGORITHM, VERSION, ScoreResult, compute_aggregates, compute_scores
 from raters.ratings import Ratings
+
+if TYPE_CHECKING:
+    from forum.scores.checkpoints import StatusReference
 
 HISTOGRAM_EDGES = (-0.6, -0.2, 0.2, 0.6)
 """Five rating bins: [-1,-0.6) [-0.6,-0.2) [-0.2,0.2) [0.2,0.6) [0.6,1]."""
@@ -187,21 +190,27 @@ def implicit_agreement(ledger: Ledger, inp: Inputs) -> Ratings | None:
 
 
 def fitted_document(
-    ledger: Ledger, init: BridgingFit | None = None, previous: dict[str, str] | None = None
+    ledger: Ledger, init: BridgingFit | None = None, reference: StatusReference | None = None
 ) -> tuple[dict[str, Any], ScoreResult]:
     """Bridging, standing, protected means, groups and outcomes as of the ledger's head.
 
-    ``previous``: target -> reference status for hysteresis (the engine's statuses
-    at the reference log position, see docs/raters.md).
+    ``reference``: the statuses at the last status checkpoint ``<=`` the ledger's head
+    (forum/scores/checkpoints.py): each status keeps its reference within the
+    hysteresis margin; published as ``status_reference``.  None: no checkpoint yet.
     """
     inp = inputs_from_ledger(ledger)
     if inp.ratings.n_ratings == 0:
         doc = {"fit_as_of_seq": inp.as_of_seq, "algorithm": ALGORITHM, "version": VERSION, "raters": [], "targets": [], "result": None,
                "remedies": ledger.remedies_section()}  # fmt: skip
+        doc["status_reference"] = _reference(reference, [])
         doc["outcomes"] = outcome_summaries(ledger, inp, None)
         return doc, None  # type: ignore[return-value]
     use_init = init if init is not None and _same_shape(init, inp) else None
-    prev = None if previous is None else tuple(previous.get(t) for t in inp.targets)
+    prev = (
+        tuple(reference.status.get(t) for t in inp.targets)
+        if reference is not None and reference.status
+        else None
+    )
     result = compute_scores(
         inp.ratings,
         inp.criterion_scores,
@@ -217,9 +226,16 @@ def fitted_document(
         "raters": inp.raters,
         "targets": inp.targets,
         "result": result.to_dict(include_raters=True),
+        "status_reference": _reference(reference, inp.targets),
         "outcomes": outcome_summaries(ledger, inp, result),
         "remedies": ledger.remedies_section(),
     }, result
+
+
+def _reference(reference: StatusReference | None, targets: list[str]) -> dict[str, Any]:
+    if reference is None:
+        return {"as_of_seq": 0, "status": [None] * len(targets)}
+    return reference.to_dict(targets)
 
 
 def _same_shape(fit: BridgingFit, inp: Inputs) -> bool:

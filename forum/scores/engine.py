@@ -20,6 +20,12 @@ groups are refit when ``scores_min_new_ratings`` new ratings arrived or
 ``scores_interval_s`` passed with any new rating, warm-started from the last
 fit. Requests only read the last published documents.
 
+Statuses keep the reference of the last status checkpoint within the hysteresis
+margin (forum/scores/checkpoints.py): when the log passes a checkpoint, the
+ledger is copied as it stands there and the next fit first advances the
+reference chain (a cold fit per checkpoint, four per doubling of the log); the
+start-up replay computes the chain as it goes.
+
 Bounds (issue 11): the hub's batches reach the engine through a queue bounded
 in payload bytes (:class:`BatchFeed`; past it batches are dropped and re-read
 from the log, in order); a ``"*"`` subscription sends its first views in
@@ -42,6 +48,7 @@ import structlog
 
 from forum.hub import Hub, Subscription
 from forum.protocol import wire
+from forum.scores.checkpoints import StatusReference, advance, last_checkpoint
 from forum.scores.documents import (
     build_index,
     cheap_document,
@@ -55,6 +62,7 @@ from forum.scores.ledger import Ledger
 from forum.settings import Settings
 from forum.store import Store, Stored, event_from_row
 from forum.values.remedies import Remedies
+from raters.bridging import BridgingFit
 from raters.pipeline import ALGORITHM, VERSION, ScoreResult
 
 log = structlog.get_logger("forum.scores.engine")
@@ -104,6 +112,25 @@ def _decode_rows(page: Sequence[tuple[int, str, str, str]]) -> list[Stored]:
     return [Stored(seq, event_from_row(payload, sig, eid)) for seq, eid, payload, sig in page]
 
 
+def _refit(
+    snap: Ledger,
+    init: BridgingFit | None,
+    reference: StatusReference,
+    pending: list[tuple[int, Ledger]],
+) -> tuple[dict[str, Any], ScoreResult, StatusReference]:
+    """Advance the status reference over the pending checkpoints, then fit ``snap``."""
+    for at, ledger in pending:
+        reference = advance(reference, ledger, at)
+    doc, result = fitted_document(snap, init, reference)
+    return doc, result, reference
+
+
+def _import_fit_libraries() -> None:
+    import sklearn.cluster
+    import sklearn.metrics  # noqa: F401
+    import threadpoolctl  # noqa: F401
+
+
 def _serialize(what: str, cheap: dict[str, Any] | None, fitted: dict[str, Any] | None) -> bytes:
     if what == "snapshot":
         return orjson.dumps({"cheap": cheap, "fitted": fitted})
@@ -123,6 +150,9 @@ class ScoresEngine:
         self.cheap: dict[str, Any] | None = None
         self.fitted: dict[str, Any] | None = None
         self.fit_result: ScoreResult | None = None
+        self.reference = StatusReference()  # the statuses at the last status checkpoint
+        self._checkpoints: list[tuple[int, Ledger]] = []  # (checkpoint, the ledger there) not fitted yet
+        self._checkpoint_queued = 0
         self.index: dict[str, Any] = {}
         self.subs: dict[Subscription, frozenset[str] | None] = {}  # None = every target
         self._batches = BatchFeed()
@@ -175,9 +205,13 @@ class ScoresEngine:
         head = self.hub.head
         # Replay only what scores depend on; the kinds of rated events come from one query.
         self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
+        loop = asyncio.get_running_loop()
         async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
             for seq, eid, payload, sig in page:
                 ev = event_from_row(payload, sig, eid)
+                if c := self.reference.due(seq - 1):  # the ledger stands at checkpoint c: fit it now
+                    self.reference = await loop.run_in_executor(self._fit_pool, advance, self.reference, self.ledger, c)
+                    self._checkpoint_queued = c
                 token = self.history.before(self.ledger, seq, ev)
                 self.ledger.apply(seq, ev)
                 self.history.after(self.ledger, seq, token)
@@ -235,6 +269,8 @@ class ScoresEngine:
         t0 = time.perf_counter()
         changed: set[str] = set()
         for stored in batch:
+            if stored.seq > self.ledger.head:
+                self._checkpoint_before(stored.seq)
             token = self.history.before(self.ledger, stored.seq, stored.event)
             c = self.state.apply(self.ledger, stored.seq, stored.event)
             self.history.after(self.ledger, stored.seq, token)
@@ -249,6 +285,13 @@ class ScoresEngine:
         if self._new_ratings >= self.settings.scores_min_new_ratings:
             self._fit_now.set()
         self.sync_remedies()
+
+    def _checkpoint_before(self, seq: int) -> None:
+        """Before applying ``seq``: queue a copy of the ledger at a checkpoint it passes."""
+        c = last_checkpoint(seq - 1)
+        if c > max(self.reference.seq, self._checkpoint_queued):
+            self._checkpoints.append((c, self.ledger.snapshot()))
+            self._checkpoint_queued = c
 
     async def _cheap_loop(self) -> None:
         """The whole cheap document (snapshot, communities section), rebuilt at most every
@@ -271,6 +314,8 @@ class ScoresEngine:
 
     async def _fit_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        # scikit-learn's first import takes seconds: not part of a fit's duration (the pause after it)
+        await loop.run_in_executor(self._fit_pool, _import_fit_libraries)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._fit_now.wait(), self.settings.scores_interval_s)
@@ -279,12 +324,20 @@ class ScoresEngine:
                 continue
             self._new_ratings = 0
             snap = self.ledger.snapshot()
+            c = last_checkpoint(snap.head)  # a checkpoint at the head (no event after it yet)
+            if c > max(self.reference.seq, self._checkpoint_queued):
+                self._checkpoints.append((c, snap))
+                self._checkpoint_queued = c
+            pending, self._checkpoints = self._checkpoints, []
             init = self.fit_result.first_pass if self.fit_result is not None else None
             t0 = time.perf_counter()
             try:
-                doc, result = await loop.run_in_executor(self._fit_pool, fitted_document, snap, init)
+                doc, result, self.reference = await loop.run_in_executor(
+                    self._fit_pool, _refit, snap, init, self.reference, pending
+                )
             except Exception:
                 log.exception("score fit failed", as_of_seq=snap.head)
+                self._checkpoints[:0] = pending
                 continue
             old = self.fitted
             self.fitted, self.fit_result = doc, result

@@ -28,10 +28,12 @@ from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.client import Client
 from clients.sdk.keys import derive_key
+from forum.scores.checkpoints import StatusReference, advance, last_checkpoint
 from forum.scores.documents import cheap_document, fitted_document, groups_document
 from forum.scores.ledger import Ledger
 from forum.store import event_from_row
 from raters.bridging import HYSTERESIS, MIN_RATERS, REJECT_LEVEL, SPLIT_LEVEL, SUPPORT_LEVEL
+from tests.support.oscillation import oscillating_log
 from tests.support.server import ForumProcess
 from tests.support.timeouts import UNIT, timeout
 
@@ -482,3 +484,118 @@ def test_cli_verify_unreachable(tmp_path: Path) -> None:
     assert res.exit_code == ExitCode.CONNECT, res.output
     res = CliRunner().invoke(app, ["verify", "ftp://x"])
     assert res.exit_code == ExitCode.USAGE
+
+
+# --------------------------------------------------------------------------- status hysteresis
+
+
+def oscillating_rows() -> tuple[list[dict[str, Any]], str, list[int]]:
+    events, target, swings = oscillating_log(swings=8, gap=120)
+    rows = [
+        {"seq": i, "id": e.id, "payload": e.payload, "sig": e.sig} for i, e in enumerate(events, 1)
+    ]
+    return rows, target, swings
+
+
+def served_with_checkpoints(rows: list[dict[str, Any]], fits: list[int]) -> dict[str, Any]:
+    """The snapshot an honest forum serves after refitting at each seq of ``fits``:
+    warm-started fits, the status reference advanced at every checkpoint passed."""
+    ledger, ref, init = Ledger(), StatusReference(), None
+    fitted: dict[str, Any] = {}
+    for r in rows:
+        if c := ref.due(r["seq"] - 1):
+            ref = advance(ref, ledger, c)
+        ledger.apply(r["seq"], event_from_row(r["payload"], r["sig"], r["id"]))
+        if r["seq"] in fits:
+            if c := ref.due(r["seq"]):
+                ref = advance(ref, ledger, c)
+            fitted, result = fitted_document(ledger, init, ref)
+            init = result.first_pass
+    return orjson.loads(orjson.dumps({"cheap": cheap_document(ledger), "fitted": fitted}))
+
+
+def test_statuses_kept_by_hysteresis_verify_and_a_tampered_status_fails() -> None:
+    rows, target, swings = oscillating_rows()
+    snap = served_with_checkpoints(rows, swings)
+    fitted = snap["fitted"]
+    assert fitted["status_reference"]["as_of_seq"] == 1024
+    report = audit(lines(rows), snap, None)
+    assert report.ok, report.findings
+    assert report.seconds["checkpoints"] > 0
+
+    b = fitted["result"]["bridging"]
+    i = fitted["targets"].index(target)
+    assert b["status"][i] == "broad_support"  # kept, although this fit alone says "bridging"
+    assert b["side_low"][i] > SUPPORT_LEVEL
+    # a published status altered where no tolerance applies: reported, with its target
+    j = next(j for j, s in enumerate(b["status"]) if s == "split")
+    bad = copy.deepcopy(snap)
+    bad["fitted"]["result"]["bridging"]["status"][j] = "bridging"
+    report = audit(lines(rows), bad, None)
+    assert [(f.path, f.subject) for f in report.findings] == [
+        (f"result.bridging.status[{j}]", fitted["targets"][j])
+    ]
+    # the published reference altered: reported exactly
+    bad = copy.deepcopy(snap)
+    bad["fitted"]["status_reference"]["status"][i] = "bridging"
+    report = audit(lines(rows), bad, None)
+    assert [f.path for f in report.findings] == ["status_reference.status"]
+
+
+@pytest.mark.slow
+def test_real_forum_with_several_refits_and_checkpoints_verifies(tmp_path: Path) -> None:
+    """A real forum refits after every swing of the oscillating target: its published
+    status never changes, and ``forum verify`` reproduces every status from the export
+    (the reference chain through four checkpoints); a tampered status fails."""
+    _, target, swings = oscillating_rows()
+    events, _, _ = oscillating_log(swings=8, gap=120)
+    proc = ForumProcess(
+        tmp_path, author_rate=0, address_rate=0, scores_interval_s=0.2, scores_min_new_ratings=1
+    ).start()
+    try:
+        published: list[tuple[int, str, float]] = []
+
+        async def publish(batch: list[SignedEvent]) -> None:
+            async with Client(proc.ws_url) as c:
+                results = await c.publish_many(batch)
+                assert all(r.accepted for r in results), [
+                    r.message for r in results if not r.accepted
+                ]
+
+        start = 0
+        for end in swings:
+            asyncio.run(publish(events[start:end]))
+            start = end
+            wait_for_scores(proc.url)
+            view = _get(f"{proc.url}/api/v1/scores/{target}")
+            snap = _get(proc.url + "/api/v1/scores:snapshot")
+            published.append(
+                (
+                    snap["fitted"]["status_reference"]["as_of_seq"],
+                    view["bridging"]["status"],
+                    view["bridging"]["side_low"],
+                )
+            )
+        assert [p[0] for p in published] == [last_checkpoint(s) for s in swings]
+        assert len({p[0] for p in published}) == 4  # 256, 512, 768, 1024
+        assert {p[1] for p in published} == {"broad_support"}, published
+        lows = [p[2] for p in published]
+        assert min(lows) < SUPPORT_LEVEL < max(lows)
+
+        report = asyncio.run(verify_forum(proc.url))
+        assert report.ok, report.findings
+        assert report.fit_as_of_seq == len(events)
+
+        snap = _get(proc.url + "/api/v1/scores:snapshot")
+        export = (
+            urllib.request.urlopen(proc.url + "/api/v1/export", timeout=timeout(10))
+            .read()
+            .splitlines()
+        )
+        b = snap["fitted"]["result"]["bridging"]
+        j = next(j for j, s in enumerate(b["status"]) if s == "split")
+        b["status"][j] = "bridging"
+        report = audit(export, snap, None)
+        assert [f.path for f in report.findings] == [f"result.bridging.status[{j}]"]
+    finally:
+        proc.stop()

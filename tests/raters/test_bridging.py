@@ -172,3 +172,20 @@ def test_insufficient_targets_and_bad_weights() -> None:
     assert fit.target_raters.tolist() == [4, 0]
     with pytest.raises(ValueError):
         fit_bridging(r, weights=[1.0, -1.0, 1.0, 1.0])
+
+
+def test_hysteresis_works_in_both_directions() -> None:
+    """A kept status must not become a lock: a status tested earlier (here "bridging")
+    takes over once it holds by the margin, and the reference comes back within it."""
+    h, level = bridging.HYSTERESIS, bridging.SUPPORT_LEVEL
+    lows = [level + h / 2, level + 2 * h, level - h / 2, level - 2 * h]
+    n = len(lows)
+    args = (lows, [0.9] * n, [0.6] * n, [9.0] * n, [4.0] * n)
+    assert classify(*args) == ("bridging", "bridging", "broad_support", "broad_support")
+    assert classify(*args, previous=("broad_support",) * n) == ("broad_support", "bridging", "broad_support", "broad_support")
+    assert classify(*args, previous=("bridging",) * n) == ("bridging", "bridging", "bridging", "broad_support")
+    # a split target whose sides drift just inside +-0.1 stays split; unclear needs the margin to become split
+    split = ([-0.08, -0.2], [0.3, 0.3], [0.1, 0.1], [9.0, 9.0], [4.0, 4.0])
+    assert classify(*split) == ("unclear", "split")
+    assert classify(*split, previous=("split", "unclear")) == ("split", "split")
+    assert classify([-0.12], [0.3], [0.1], [9.0], [4.0], previous=("unclear",)) == ("unclear",)

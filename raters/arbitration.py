@@ -14,7 +14,9 @@ A case's life (every rule and threshold is in :class:`Rules` and docs/arbitratio
    first the case is ``dismissed`` in the ``negotiation`` (or ``benign``) layer.
 2. ``drawing``: once qualified, the draw waits for the first events of
    ``seed_authors`` distinct established non-party authors committed after the
-   qualifying seq; their sorted ids seed the draw (:mod:`raters.juries`).
+   qualifying seq; their did:keys and *anchors* (each one's latest event id at or
+   before the qualifying seq) seed the draw (:mod:`raters.juries`); the ids of the
+   events they publish after it do not, so no one can grind them.
 3. ``commit``: each seat's juror has ``commit_window`` seqs to publish a
    ``commitment``; a seat whose juror did not is given to the next candidate.
 4. ``reveal``: once every seat has a commitment (or no candidate is left),
@@ -35,7 +37,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 
 from raters.groups import opinion_groups
-from raters.juries import Candidate, draw_order, draw_seed, tally, vote_hash
+from raters.juries import Candidate, draw_order, draw_seed, seed_input, tally, vote_hash
 from raters.ratings import Ratings
 
 FINAL: Final = frozenset({"dismissed", "withdrawn", "closed"})
@@ -43,7 +45,9 @@ _CASE_KINDS: Final = frozenset({"flag", "assessment", "commitment", "reveal", "a
 """Kinds whose handlers may change a case's deadlines."""
 """Statuses a case never leaves."""
 ALGORITHM: Final = "arbitration"
-VERSION: Final = 1
+VERSION: Final = 2
+"""2: seeds from contributors' did and anchor (their latest event before the round), not
+from the ids of the events they publish after it (the last contributor could grind those)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Round:
     opened_seq: int
     contributors: frozenset[str]
     pool: dict[str, int]
+    anchors: dict[str, str]  # contributor -> id of its latest event at or before opened_seq
     grouping_seq: int
     seed_events: list[tuple[str, str]] = field(default_factory=list)  # (author, id)
     seed: str | None = None
@@ -166,6 +171,7 @@ class Arbitration:
         self.n_events: dict[str, int] = {}
         self.owner: dict[str, str | None] = {}
         self.author_of: dict[str, str] = {}
+        self.last_id: dict[str, str] = {}  # author -> id of its latest event
         self.kind_of: dict[str, str] = {}
         self.cases: dict[str, Case] = {}
         self.commitment_of: dict[str, tuple[str, int, str, str]] = {}  # id -> case, round, juror, hash
@@ -245,6 +251,7 @@ class Arbitration:
         self.n_events[a] = self.n_events.get(a, 0) + 1
         self.author_of[rec.id] = a
         self.kind_of[rec.id] = rec.kind
+        self.last_id[a] = rec.id
         handler = _HANDLERS.get(rec.kind)
         if handler is not None:
             handler(self, rec)
@@ -364,7 +371,8 @@ class Arbitration:
             and (self.owner.get(d) is None or self.owner.get(d) not in case.party_owners)
         )  # fmt: skip
         pool = {d: self._label(labels, k, d) for d in sorted(contributors) if d not in past}
-        case.rounds.append(Round(n, seq, contributors, pool, gseq))
+        anchors = {d: self.last_id[d] for d in contributors}
+        case.rounds.append(Round(n, seq, contributors, pool, anchors, gseq))
         case.status = "drawing"
 
     def _seed(self, case: Case, rec: Record) -> bool:
@@ -379,7 +387,7 @@ class Arbitration:
         rnd.seed_events.append((rec.author, rec.id))
         if len(rnd.seed_events) < self.rules.seed_authors:
             return False
-        rnd.seed = draw_seed(case.id, rnd.round, [i for _, i in rnd.seed_events])
+        rnd.seed = draw_seed(case.id, rnd.round, [seed_input(a, rnd.anchors[a]) for a, _ in rnd.seed_events])
         rnd.drawn_seq = rec.seq
         rnd.order = draw_order(rnd.seed, rnd.pool, self.owner, case.party_owners)
         size = min(self.rules.jury_sizes[rnd.round], len(rnd.order))
@@ -547,6 +555,7 @@ def _round_doc(r: Round) -> dict[str, Any]:
         "pool": {"size": len(r.pool), "strata": {str(g): sum(1 for x in r.pool.values() if x == g) for g in sorted(set(r.pool.values()))}},
         "contributors": len(r.contributors),
         "seed": {"events": sorted(i for _, i in r.seed_events), "authors": [a for a, _ in r.seed_events],
+                 "inputs": sorted(seed_input(a, r.anchors[a]) for a, _ in r.seed_events),
                  "value": r.seed, "drawn_seq": r.drawn_seq},
         "summoned": [{"juror": c.did, "group": c.group, "ticket": c.ticket} for c in r.order[: r.next_candidate]],
         "seats": [asdict(s) for s in r.seats],

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-SEED_DOMAIN: Final = "mycelium/draw/v1"
+SEED_DOMAIN: Final = "mycelium/draw/v2"
 TICKET_DOMAIN: Final = "mycelium/ticket/v1"
 VOTE_DOMAIN: Final = "mycelium/vote/v1"
 
@@ -25,10 +25,19 @@ def vote_hash(author: str, case: str, round: int, vote: str, salt: str, reason: 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def draw_seed(case: str, round: int, event_ids: Iterable[str]) -> str:
-    """The seed of a draw: SHA-256 over the case, the round and the *sorted* seed event ids
-    (sorted, so the order the forum committed them in does not matter)."""
-    text = "\n".join((SEED_DOMAIN, case, str(round), *sorted(event_ids)))
+def seed_input(did: str, anchor: str) -> str:
+    """One contributor's part of a seed: its did and its *anchor*, the id of its latest
+    event at or before the seq the round opened at (fixed before the draw began)."""
+    return f"{did} {anchor}"
+
+
+def draw_seed(case: str, round: int, inputs: Iterable[str]) -> str:
+    """The seed of a draw: SHA-256 over the case, the round and the *sorted* inputs of the
+    contributors (:func:`seed_input`; sorted, so the order the forum committed their
+    events in does not matter). Nothing a contributor publishes after the round opened
+    is in it: only *whether* it was among the first to publish, so grinding the nonce or
+    content of an event changes no draw (docs/arbitration.md 3.2)."""
+    text = "\n".join((SEED_DOMAIN, case, str(round), *sorted(inputs)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -4,6 +4,7 @@ draws no party can steer, sealed votes, replacements, verdicts and appeals."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_draw_is_reproducible_and_waits_for_seed_events_after_qualification() ->
     a, b = log.replay().document(), log.replay().document()
     assert a == b
     rnd = _case(log.replay(), case)["rounds"][0]
-    assert rnd["seed"]["value"] == draw_seed(case, 0, rnd["seed"]["events"])
+    assert rnd["seed"]["value"] == draw_seed(case, 0, rnd["seed"]["inputs"])
     assert len(rnd["seats"]) == 5 and len({s["juror"] for s in rnd["seats"]}) == 5
     parties = {agents[0], agents[1]}
     assert not parties & {s["juror"] for s in rnd["seats"]}
@@ -121,8 +122,33 @@ def test_the_flagger_and_a_party_cannot_steer_the_draw() -> None:
     assert _draw(shifted, case) == expected
 
 
+def test_the_contributor_who_completes_the_seed_cannot_grind_it() -> None:
+    """The last of the seed's contributors knows the others: under draw v1 (seeded by the
+    ids of their events) it could grind the nonce of its own event to choose among as
+    many draws as it can hash. Under v2 only its did and its anchor (latest event before
+    the round opened) count: its choice is publishing or not, at most two draws."""
+    base, agents, case = qualified()
+    filler(base, agents, RULES.seed_authors - 1, start=7)  # all contributors but the last
+    closer = agents[7 + RULES.seed_authors - 1]
+    juries, v1_seeds = set(), set()
+    for attempt in range(20):
+        log = Log(list(base.records), base.clock, dict(base.seen))
+        log.add(closer, "criterion", {"title": f"ground {attempt}"}, nonce=f"n{attempt}")
+        rnd = _case(log.replay(), case)["rounds"][0]
+        assert rnd["seed"]["authors"][-1] == closer and rnd["seed"]["value"] == draw_seed(case, 0, rnd["seed"]["inputs"])
+        juries.add(tuple(s["juror"] for s in rnd["seats"]))
+        v1 = "\n".join(("mycelium/draw/v1", case, "0", *rnd["seed"]["events"]))
+        v1_seeds.add(hashlib.sha256(v1.encode()).hexdigest())
+    assert len(juries) == 1 and len(v1_seeds) == 20  # v1: twenty nonces, twenty draws to pick from
+    # abstaining: the next contributor completes the seed instead (a draw the closer cannot choose)
+    log = Log(list(base.records), base.clock, dict(base.seen))
+    filler(log, agents, 1, start=7 + RULES.seed_authors)
+    juries.add(tuple(s["juror"] for s in _case(log.replay(), case)["rounds"][0]["seats"]))
+    assert len(juries) == 2
+
+
 def test_seed_order_does_not_matter_and_tickets_are_stratified() -> None:
-    ids = [f"{i:064x}" for i in range(5)]
+    ids = [f"did:key:z{i} {i:064x}" for i in range(5)]
     assert draw_seed("c" * 64, 0, ids) == draw_seed("c" * 64, 0, list(reversed(ids)))
     assert draw_seed("c" * 64, 0, ids) != draw_seed("c" * 64, 1, ids)
     pool = {did(f"x{i}"): (0 if i < 8 else 1) for i in range(10)}

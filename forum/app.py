@@ -157,10 +157,13 @@ async def _start_values(app: Starlette, settings: Settings) -> Any:
     from raters.arbitration import Rules
 
     rules = Rules().scaled(settings.arbitration_window_scale)
-    engine = ValuesEngine(app.state.store, app.state.hub, rules)
+    engine = ValuesEngine(
+        app.state.store, app.state.hub, rules, state_dir=settings.data_dir, save_interval_s=settings.state_save_interval_s
+    )
     app.state.values = engine
     scores = app.state.scores  # remedies leave the score pools (docs/arbitration.md 3.5)
     engine.on_applied.append(scores.sync_remedies)
     scores.follow_remedies(engine.state.remedies)
+    engine.on_state.append(lambda state: scores.follow_remedies(state.remedies))  # a loaded or replayed state
     await engine.start()
     return engine

@@ -42,4 +42,20 @@ class Metrics:
         self.scores_replay_seconds = Gauge(
             "mycelium_scores_replay_seconds", "Time the scores engine took to replay the log at start.", registry=r,
         )
+        self.state_saved_seq = Gauge(
+            "mycelium_state_saved_seq", "Log seq covered by the engine's last state file written.", ["engine"], registry=r,
+        )
+        self.state_save_seconds = Gauge(
+            "mycelium_state_save_seconds", "Time the engine's last state file took to write (serialization and disk).", ["engine"], registry=r,
+        )
+        self.state_restored_seq = Gauge(
+            "mycelium_state_restored_seq", "Log seq of the state file the engine started from (0: it replayed the whole log).", ["engine"], registry=r,
+        )
+        self.state_verified = Gauge(
+            "mycelium_state_verified",
+            "1 once the background full replay after a restore matched the restored state (or replaced it), else 0.", ["engine"], registry=r,
+        )
+        self.state_mismatches = Counter(
+            "mycelium_state_mismatches", "Restored states that differed from a full replay of the log (the replay was kept).", ["engine"], registry=r,
+        )
         self.head = Gauge("mycelium_log_head_seq", "Largest seq delivered to live subscribers.", registry=r)

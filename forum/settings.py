@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     scores_interval_s: float = Field(10.0, gt=0, description="Longest time between background refits of bridging, groups and standing when new ratings arrived.")
     scores_min_new_ratings: int = Field(200, ge=1, description="New ratings that trigger a background refit before the interval has passed.")
 
+    state_save_interval_s: float = Field(30.0, ge=0, description="Least seconds between two writes of the scores and values engines' state to DATA_DIR (each engine writes at most every max(this, 10 x its last write's duration), and once right after start-up); at start the forum loads it, replays only the log after it, and checks it against a full replay in the background. 0 = never write (every start replays the whole log).")
+
     # --- values and arbitration (docs/arbitration.md)
     arbitration_window_scale: float = Field(1.0, gt=0, le=1000, description="Multiplies every arbitration window counted in seqs (established age, assessment, commit, reveal and appeal windows); the cases document states the resulting rules.")
 

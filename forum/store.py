@@ -314,6 +314,11 @@ class Store:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.coalesce(func.max(events.c.seq), 0)))).scalar_one())
 
+    async def id_at(self, seq: int) -> str | None:
+        """The id of the event at ``seq`` (None when there is none)."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(events.c.id).where(events.c.seq == seq))).scalar()
+
     async def get(self, event_id: str) -> Stored | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(events).where(events.c.id == event_id))).first()

@@ -15,7 +15,14 @@ rebuilt in a thread, at most every max(0.2 s, 10 x its last build time), so
 its share of a core stays bounded as the log grows (``as_of_seq`` says exactly
 which log prefix a document reflects). On start the log is replayed in the
 background: the forum serves at once, and score reads answer as soon as the
-replay is done. Bridging, standing and opinion
+replay is done. With a state file (``DATA_DIR/scores-state.bin``,
+:mod:`forum.scores.persist`, :mod:`forum.statefile`) the engine instead serves
+the saved scores at once, loads the saved ledger in the background, applies
+only the log after it, and then checks it against a full replay in a thread
+(on a mismatch: one log line, ``mycelium_state_mismatches_total``, and the
+replay is kept); it writes the file at most every max(``state_save_interval_s``,
+10 x the last write's duration), pausing score updates (never ingest) while it
+serializes. Bridging, standing and opinion
 groups are refit when ``scores_min_new_ratings`` new ratings arrived or
 ``scores_interval_s`` passed with any new rating, warm-started from the last
 fit. Requests only read the last published documents.
@@ -46,6 +53,7 @@ from typing import Any
 import orjson
 import structlog
 
+from forum import statefile
 from forum.hub import Hub, Subscription
 from forum.protocol import wire
 from forum.scores.checkpoints import StatusReference, advance, last_checkpoint
@@ -59,6 +67,7 @@ from forum.scores.documents import (
 from forum.scores.history import ScoreHistory
 from forum.scores.incremental import CheapState, Ranking
 from forum.scores.ledger import Ledger
+from forum.scores.persist import apply_rows, differences, serving
 from forum.settings import Settings
 from forum.store import Store, Stored, event_from_row
 from forum.values.remedies import Remedies
@@ -166,7 +175,13 @@ class ScoresEngine:
         self._fit_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-fit")
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
+        self._apply_lock = asyncio.Lock()  # held while a batch is applied, or while the state is serialized / compared
+        self._replay_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-replay")
+        self._save_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-save")
+        self._statefile: statefile.StateFile | None = None
+        self._restored: statefile.Header | None = None
         self._remedies: Remedies | None = None
+        self._live = False  # the whole ledger is in place (not only a restored serving state)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,7 +197,7 @@ class ScoresEngine:
         recomputes it).
         Called after every applied batch here and by the values engine after each of its."""
         src = self._remedies
-        if src is None or not self.ready.is_set():
+        if src is None or not self._live:
             return
         upto = min(src.head, self.ledger.head)
         if upto <= self.ledger.remedies_as_of_seq:
@@ -196,28 +211,86 @@ class ScoresEngine:
             self._push(changed)
 
     async def start(self) -> None:
-        """Start following the log; the replay runs in the background (``ready`` when done)."""
+        """Start following the log: from the state file's scores at once when there is a valid
+        one, else after a replay in the background (``ready`` when scores answer)."""
         self.hub.listeners.append(self._batches)  # before the replay: nothing falls between
+        if self.settings.state_save_interval_s > 0:
+            code = await asyncio.to_thread(statefile.code_key, "scores")
+            self._statefile = statefile.StateFile(self.settings.data_dir / "scores-state.bin", "scores", code)
+            await self._restore_serving()
         self._tasks = [asyncio.create_task(self._replay_then_run(), name="scores-replay")]
+
+    async def _restore_serving(self) -> None:
+        """Load the state file's serving section (scores answer from it at once)."""
+        assert self._statefile is not None
+        sf = self._statefile
+        try:
+            header = await asyncio.to_thread(sf.header)
+            if header is None:
+                return
+            if header.head > self.hub.head or (header.head and await self.store.id_at(header.head) != header.head_id):
+                sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
+                return
+            part = await asyncio.to_thread(sf.section, header, 0)
+        except Exception as e:  # a corrupt file: replay instead
+            sf.ignored(f"unreadable: {e!r}")
+            return
+        self.ledger = part["ledger"]  # the ledger's small fields (the whole one loads in the background)
+        self.state, self.history = part["state"], part["history"]
+        self.cheap, self.fitted, self.fit_result = part["cheap"], part["fitted"], part["fit_result"]
+        self.reference, self._checkpoint_queued = part["reference"], part["_checkpoint_queued"]
+        self.index = build_index(None, self.fitted)
+        self._restored = header
+        self.metrics.state_restored_seq.labels("scores").set(header.head)
+        self.ready.set()
+        log.info("scores restored from the state file", as_of_seq=header.head)
+
+    async def _full_replay(self, head: int) -> tuple[Ledger, ScoreHistory, list[StatusReference]]:
+        """The ledger, history and status references (every checkpoint passed, oldest first)
+        of the log up to ``head``, decoded and applied in a thread."""
+        loop = asyncio.get_running_loop()
+        ledger, history, refs = Ledger(), ScoreHistory(), [StatusReference()]
+        # Replay only what scores depend on; the kinds of rated events come from one query.
+        ledger.target_kinds.update(await self.store.rated_event_kinds(head))
+        async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
+            await loop.run_in_executor(self._replay_pool, apply_rows, ledger, history, page, refs)
+        ledger.head = max(ledger.head, head)
+        return ledger, history, refs
+
+    async def _load_ledger(self, header: statefile.Header) -> Ledger | None:
+        assert self._statefile is not None
+        try:
+            rest = await asyncio.get_running_loop().run_in_executor(self._replay_pool, self._statefile.section, header, 1)
+        except Exception as e:
+            self._statefile.ignored(f"ledger section unreadable: {e!r}")
+            return None
+        if not isinstance(rest, dict) or not isinstance(rest.get("ledger"), Ledger) or rest["ledger"].head != header.head:
+            self._statefile.ignored("ledger section does not match its header")
+            return None
+        self._checkpoints = rest["checkpoints"]  # ledgers at checkpoints passed, not fitted yet
+        return rest["ledger"]
 
     async def _replay_then_run(self) -> None:
         t0 = time.perf_counter()
         head = self.hub.head
-        # Replay only what scores depend on; the kinds of rated events come from one query.
-        self.ledger.target_kinds.update(await self.store.rated_event_kinds(head))
-        loop = asyncio.get_running_loop()
-        async for page in self.store.export_kinds(SCORED_KINDS, up_to_seq=head):
-            for seq, eid, payload, sig in page:
-                ev = event_from_row(payload, sig, eid)
-                if c := self.reference.due(seq - 1):  # the ledger stands at checkpoint c: fit it now
-                    self.reference = await loop.run_in_executor(self._fit_pool, advance, self.reference, self.ledger, c)
-                    self._checkpoint_queued = c
-                token = self.history.before(self.ledger, seq, ev)
-                self.ledger.apply(seq, ev)
-                self.history.after(self.ledger, seq, token)
-            await asyncio.sleep(0)  # let requests and ingest run between pages
-        self.ledger.head = max(self.ledger.head, head)
-        self.state.load(self.ledger)
+        ledger = await self._load_ledger(self._restored) if self._restored is not None else None
+        if ledger is not None:
+            ledger.target_kinds.update(self.ledger.target_kinds)
+            self.ledger = ledger
+            self._new_ratings = 1  # the saved fit may be older than the saved ratings: refit once
+            async with self._apply_lock:  # the log after the file, every kind (as the live path sees it)
+                async for page in self.store.export_kinds(None, after_seq=ledger.head, up_to_seq=head):
+                    self._apply(await asyncio.to_thread(_decode_rows, page))
+                self.ledger.head = max(self.ledger.head, head)
+        else:
+            self._restored = None
+            fresh, history, refs = await self._full_replay(head)
+            state = CheapState()
+            state.load(fresh)
+            state.version = self.state.version + 1
+            self.ledger, self.history, self.state = fresh, history, state
+            self.reference = refs[-1]
+            self._checkpoint_queued = self.reference.seq
         self.metrics.scores_replay_seconds.set(time.perf_counter() - t0)
         self.ready.set()
         self._tasks += [
@@ -225,9 +298,94 @@ class ScoresEngine:
             asyncio.create_task(self._cheap_loop(), name="scores-cheap"),
             asyncio.create_task(self._fit_loop(), name="scores-fit"),
         ]
+        if self._statefile is not None:
+            self._tasks.append(asyncio.create_task(self._save_loop(), name="scores-save"))
+        if self._restored is not None:
+            self._tasks.append(asyncio.create_task(self._verify(), name="scores-verify"))
         self._dirty.set()
         self._fit_now.set()
+        self._live = True
         self.sync_remedies()
+
+    async def _save_loop(self) -> None:
+        """Write the state file now (when the engine moved past it) and then every
+        max(interval, 10 x the last write): bounded share of a core at any log size."""
+        assert self._statefile is not None
+        loop = asyncio.get_running_loop()
+        interval = self.settings.state_save_interval_s
+        saved = self._restored.head if self._restored is not None else -1
+        delay = 0.0
+        while True:
+            await asyncio.sleep(delay)
+            delay = interval
+            if self.ledger.head == saved:
+                continue
+            t0 = time.perf_counter()
+            try:
+                async with self._apply_lock:  # nothing changes the state while it is serialized
+                    head = self.ledger.head
+                    blobs = await loop.run_in_executor(self._save_pool, self._dump)
+                head_id = (await self.store.id_at(head) or "") if head else ""
+                size = await loop.run_in_executor(self._save_pool, self._statefile.write, head, head_id, blobs)
+            except Exception:
+                log.exception("scores state file not written")
+                continue
+            took = time.perf_counter() - t0
+            saved = head
+            self.metrics.state_saved_seq.labels("scores").set(head)
+            self.metrics.state_save_seconds.labels("scores").set(took)
+            log.debug("scores state written", as_of_seq=head, bytes=size, seconds=round(took, 3))
+            delay = max(interval, 10 * took)
+
+    def _remedies_into(self, fresh: Ledger) -> None:
+        """Give a replayed ledger the remedies the live one follows (as of the same seq)."""
+        live, src = self.ledger, self._remedies
+        upto = live.remedies_as_of_seq
+        if src is not None and upto and src.head >= upto:
+            fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = src.at(upto), src.since(upto), upto
+        else:
+            fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = live.remedied, live.remedies_since, upto
+
+    def _dump(self) -> list[bytes]:
+        return [statefile.dumps(serving(self)), statefile.dumps({"ledger": self.ledger, "checkpoints": self._checkpoints})]
+
+    async def _verify(self) -> None:
+        """Check the restored state against a full replay of the log (in a thread); keep the replay on a mismatch."""
+        loop = asyncio.get_running_loop()
+        try:
+            t0 = time.perf_counter()
+            fresh, history, refs = await self._full_replay(self.ledger.head)
+            async with self._apply_lock:
+                head = self.ledger.head
+                async for page in self.store.export_kinds(SCORED_KINDS, after_seq=fresh.head, up_to_seq=head):
+                    await loop.run_in_executor(self._replay_pool, apply_rows, fresh, history, page, refs)
+                fresh.head = head
+                self._remedies_into(fresh)
+                diffs = await loop.run_in_executor(self._replay_pool, differences, self.ledger, self.history, self.state, fresh, history)
+                replayed_ref = {r.seq: r for r in refs}.get(self.reference.seq)
+                if replayed_ref is not None and replayed_ref != self.reference:
+                    diffs.append(f"status reference at checkpoint {self.reference.seq} differs")
+                if diffs:
+                    log.warning("restored scores differ from a full replay of the log; keeping the replay", as_of_seq=head, differences=diffs[:5])
+                    self.metrics.state_mismatches.labels("scores").inc()
+                    state = CheapState()
+                    await loop.run_in_executor(self._replay_pool, state.load, fresh)
+                    state.version = self.state.version + 1
+                    fresh.target_kinds = {**self.ledger.target_kinds, **fresh.target_kinds}
+                    self.ledger, self.history, self.state = fresh, history, state
+                    self.reference, self._checkpoints = refs[-1], []
+                    self._checkpoint_queued = refs[-1].seq
+                    self._new_ratings += 1
+                    self._dirty.set()
+                    self._fit_now.set()
+                    self._push({*list(state.targets), *list(state.outcomes)})
+                else:
+                    for t, k in fresh.target_kinds.items():
+                        self.ledger.target_kinds.setdefault(t, k)
+            self.metrics.state_verified.labels("scores").set(1)
+            log.info("restored scores checked against a full replay", as_of_seq=head, matched=not diffs, seconds=round(time.perf_counter() - t0, 3))
+        except Exception:
+            log.exception("restored scores could not be checked against the log")
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
@@ -240,6 +398,8 @@ class ScoresEngine:
         self._cheap_pool.shutdown(wait=False, cancel_futures=True)
         self._fit_pool.shutdown(wait=False, cancel_futures=True)
         self._read_pool.shutdown(wait=False, cancel_futures=True)
+        self._replay_pool.shutdown(wait=False, cancel_futures=True)
+        self._save_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ loops
 
@@ -248,9 +408,10 @@ class ScoresEngine:
         while True:
             batch = await feed.get()
             feed.taken(batch)
-            self._apply(batch)
-            if feed.dropped_to and feed.empty():
-                await self._reread(feed)
+            async with self._apply_lock:
+                self._apply(batch)
+                if feed.dropped_to and feed.empty():
+                    await self._reread(feed)
 
     async def _reread(self, feed: BatchFeed) -> None:
         """Apply what the feed dropped, from the log (the ledger ignores seqs it has)."""

@@ -1,0 +1,163 @@
+"""Persisted engine state: what an engine holds, with the log prefix it covers.
+
+The scores and values engines derive everything from the log; replaying the
+whole log at each start costs time linear in its size. Each engine therefore
+writes what it holds to ``DATA_DIR/<engine>-state.bin`` now and then (at most
+every ``STATE_SAVE_INTERVAL_S``, and every 10 x the last write's duration),
+and at start loads it and replays only the log after it.
+
+File layout::
+
+    MAGIC
+    one JSON line: {"format", "code", "engine", "head", "head_id", "sections": [[bytes, sha256], ...]}
+    section 0 (pickle)  what the engine serves (documents, running sums): small, loaded before serving
+    section 1 (pickle)  the rest (the ledger): large, loaded in the background
+
+The file is ignored (one log line, then a full replay) when its magic, format,
+``code`` (a hash of the format number, the Python version, the source of every
+module whose rules shape the state, and the settings that change the rules),
+engine or a section's checksum differ, or when the log's event at ``head`` is
+not ``head_id`` (another database, or a log that was replaced). Never trusted
+over the log: each engine replays the whole log once in the background after a
+restore and switches to the replayed state on a mismatch; ``forum verify``
+recomputes every document from the export and reads no state file.
+
+The sections are pickles: the file lives in the forum's own data directory,
+beside the SQLite database, and is trusted as much as that directory (whoever
+can write there can replace the log too). Writes are atomic (a temporary file,
+fsync, rename), so a kill at any moment leaves the previous file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+log = structlog.get_logger("forum.statefile")
+
+MAGIC = b"MYCELIUM-ENGINE-STATE\n"
+FORMAT = 1
+CODE_PACKAGES = ("raters", "forum/scores", "forum/values", "forum/protocol")
+"""Source whose change invalidates every state file (the rules that turn the log into state)."""
+CODE_FILES = ("forum/statefile.py",)
+
+
+def code_key(*extra: object) -> str:
+    """A hash of the format, the Python version, the rule-bearing source and ``extra`` (settings)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(f"{FORMAT}|{sys.version}|{extra!r}".encode())
+    files = [root / f for f in CODE_FILES]
+    for pkg in CODE_PACKAGES:
+        files += (root / pkg).rglob("*.py")
+    for f in sorted(files):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Header:
+    engine: str
+    head: int
+    head_id: str
+    sections: list[tuple[int, str]]  # (length, sha256 hex)
+    offset: int  # where section 0 starts
+
+
+class StateFile:
+    """One engine's state file: atomic writes, checked reads."""
+
+    def __init__(self, path: Path, engine: str, code: str) -> None:
+        self.path = path
+        self.engine = engine
+        self.code = code
+
+    def write(self, head: int, head_id: str, sections: list[bytes]) -> int:
+        """Replace the file atomically; returns its size in bytes."""
+        header = orjson.dumps(
+            {
+                "format": FORMAT,
+                "code": self.code,
+                "engine": self.engine,
+                "head": head,
+                "head_id": head_id,
+                "sections": [[len(s), hashlib.sha256(s).hexdigest()] for s in sections],
+            }
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + header + b"\n")
+            for s in sections:
+                f.write(s)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        with contextlib.suppress(OSError):  # a directory that cannot be fsynced (some filesystems)
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        return len(MAGIC) + len(header) + 1 + sum(len(s) for s in sections)
+
+    def header(self) -> Header | None:
+        """The file's header when it is this engine's, in this format and from this code
+        (None, with one log line saying why, otherwise; None without a line when there is no file)."""
+        got = self._header()
+        if isinstance(got, str):
+            self.ignored(got)
+            return None
+        return got
+
+    def _header(self) -> Header | str | None:
+        try:
+            with open(self.path, "rb") as f:
+                if f.read(len(MAGIC)) != MAGIC:
+                    return "not a state file"
+                line = f.readline(1 << 20)
+                offset = f.tell()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            return f"unreadable: {e}"
+        try:
+            h = orjson.loads(line)
+            if h.get("format") != FORMAT:
+                return f"format {h.get('format')!r}, this forum reads {FORMAT}"
+            if h.get("engine") != self.engine:
+                return f"written by engine {h.get('engine')!r}"
+            if h.get("code") != self.code:
+                return "written by other code or settings (rules may differ)"
+            return Header(self.engine, int(h["head"]), str(h["head_id"]), [(int(n), str(d)) for n, d in h["sections"]], offset)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return "corrupt header"
+
+    def section(self, header: Header, i: int) -> Any:
+        """Section ``i`` unpickled, after its checksum matched (ValueError otherwise)."""
+        start = header.offset + sum(n for n, _ in header.sections[:i])
+        length, digest = header.sections[i]
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            data = f.read(length)
+        if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"section {i} does not match its checksum")
+        return pickle.loads(data)  # our own file, in our own data directory (module docstring)
+
+    def ignored(self, why: str) -> None:
+        """One log line: the file is not used, the log is replayed instead."""
+        log.warning("state file ignored, replaying the log", engine=self.engine, path=str(self.path), reason=why)
+        return None
+
+
+def dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

@@ -1,0 +1,84 @@
+"""The state file format (forum/statefile.py), without a forum: round trip, and every
+way a file is refused (one log line each, nothing unpickled from a refused file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from structlog.testing import capture_logs
+
+from forum import statefile
+from forum.scores.ledger import Ledger
+
+
+def _write(path: Path, code: str = "c1", engine: str = "scores") -> statefile.StateFile:
+    sf = statefile.StateFile(path, engine, code)
+    sf.write(7, "ab" * 32, [statefile.dumps({"head": 7}), statefile.dumps(Ledger(head=7))])
+    return sf
+
+
+def test_round_trip_and_atomic_write(tmp_path: Path) -> None:
+    path = tmp_path / "s.bin"
+    sf = _write(path)
+    h = sf.header()
+    assert h is not None and (h.head, h.head_id, h.engine) == (7, "ab" * 32, "scores")
+    assert sf.section(h, 0) == {"head": 7}
+    assert sf.section(h, 1) == Ledger(head=7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.bin"]  # no temporary file left
+
+
+def test_no_file_is_silent(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        assert statefile.StateFile(tmp_path / "none.bin", "scores", "c1").header() is None
+    assert logs == []
+
+
+def _refused(sf: statefile.StateFile, reason: str) -> None:
+    with capture_logs() as logs:
+        assert sf.header() is None
+    assert len(logs) == 1 and logs[0]["event"].startswith("state file ignored"), logs
+    assert reason in logs[0]["reason"], logs
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [("format", "format"), ("engine", "engine"), ("code", "other code"), ("magic", "not a state file"), ("header", "corrupt header")],
+)
+def test_a_foreign_file_is_refused_with_one_line(tmp_path: Path, change: str, reason: str) -> None:
+    path = tmp_path / "s.bin"
+    sf = _write(path)
+    data = path.read_bytes()
+    end = data.index(b"\n", len(statefile.MAGIC))
+    header = orjson.loads(data[len(statefile.MAGIC) : end])
+    if change == "magic":
+        data = b"X" + data[1:]
+    elif change == "header":
+        data = data[: len(statefile.MAGIC)] + b"{not json" + data[end:]
+    else:
+        header[change] = {"format": statefile.FORMAT - 1, "engine": "values", "code": "c2"}[change]
+        data = data[: len(statefile.MAGIC)] + orjson.dumps(header) + data[end:]
+    path.write_bytes(data)
+    _refused(sf, reason)
+
+
+def test_a_damaged_or_truncated_section_is_refused_before_unpickling(tmp_path: Path) -> None:
+    path = tmp_path / "s.bin"
+    sf = _write(path)
+    h = sf.header()
+    assert h is not None
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    assert sf.section(h, 0) == {"head": 7}  # the serving section is intact
+    with pytest.raises(ValueError, match="checksum"):
+        sf.section(h, 1)
+    path.write_bytes(bytes(data[:-50]))
+    with pytest.raises(ValueError, match="checksum"):
+        sf.section(h, 1)
+
+
+def test_the_code_key_follows_the_rules_and_settings() -> None:
+    assert statefile.code_key("scores") == statefile.code_key("scores")
+    assert statefile.code_key("values", "Rules(min_age=200)") != statefile.code_key("values", "Rules(min_age=20)")

@@ -114,7 +114,7 @@ def test_retracted_rating_falls_back_and_outcomes_summarized(tmp_path: Path, dat
         envs = [p, first, second, community(steward), outcome(steward, pid), community(running), unmeasured]
         for env in envs:
             assert client.post("/api/v1/events", json=env).status_code == 201
-        s = _wait_for(client, 7)
+        s = _wait_for(client, 7, fitted=True)  # the outcome summaries are part of the fitted document
         view = client.get(f"/api/v1/scores/{pid}").json()
         assert view["count"] == 1 and view["mean"] == 0.8
         assert view["outcomes"]["communities"] == 2 and view["outcomes"]["by_verdict"] == {"success": 1}

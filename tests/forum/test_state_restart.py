@@ -117,11 +117,14 @@ def _story() -> tuple[list[SignedEvent], list[SignedEvent]]:
     first = [*cards, *agents, *props]
     first += [builders.rating(k, target=p.id, score=((i + j) % 5 - 2) / 2, criteria={"fairness": 0.5}) for i, k in enumerate(keys) for j, p in enumerate(props) if i != j]
     first += [builders.rating(k, target=keys[(i + 1) % 12].did, score=0.25 * (i % 4)) for i, k in enumerate(keys)]
+    first += [builders.rating(k, target=o.did, score=((i * j) % 7 - 3) / 3) for i, k in enumerate(keys) for j, o in enumerate(keys) if abs(i - j) > 1]
     first += [arb.wiser(keys[0], context="When sharing tools", a=cards[0].id, b=cards[1].id, judgement="wiser")]
     later = [builders.rating(k, target=props[0].id, score=0.9, created_at=builders.now_ms() + 1000) for k in keys[1:7]]  # replaces their ratings
     retracted = next(e for e in first if e.event.kind == "rating" and e.event.author == keys[7].did)
     later += [builders.retraction(keys[7], target=retracted.id)]
     later += [builders.rating(k, target=keys[(i + 3) % 12].did, score=-0.5) for i, k in enumerate(keys)]
+    # every pair again, new scores: the tail passes the status checkpoint at seq 256 (forum/scores/checkpoints.py)
+    later += [builders.rating(k, target=o.did, score=((i + j) % 5 - 2) / 2, created_at=builders.now_ms() + 2000) for i, k in enumerate(keys) for j, o in enumerate(keys) if i != j]
     later += [arb.flag(keys[2], target=keys[3].did, right="livelihood", harm="It took my tools.")]
     return first, later
 
@@ -135,10 +138,12 @@ def test_kill_9_restart_serves_scores_at_once_and_equals_a_replay(tmp_path: Path
         forum.kill()  # the file (written right after start-up) covers an empty log
         forum.start()  # restores it, applies the log after it, writes the file again at once
         head_a = _head(forum.url)
+        assert head_a < 256, head_a
         for engine in ("scores", "values"):
             _until(f"{engine} state written at {head_a}", lambda e=engine: _metric(forum.url, "mycelium_state_saved_seq", e) == head_a)
         _publish(forum.url, later)
         head_b = _caught_up(forum.url)["scores"]["as_of_seq"]
+        assert head_b > 256, head_b
         forum.kill()  # the state file is behind the log by `later`
 
         forum.start()

@@ -20,7 +20,8 @@ Steps (``ratings`` are treated as votes: score > 0 agree, < 0 disagree, == 0 pas
    random_state=KMEANS_SEED)``) for every k in ``K_RANGE = 2..5`` (k < number of
    distinct points); a k whose solution leaves a group with fewer than
    ``MIN_GROUP_SIZE = 2`` members is rejected (red-dwarf's rule; only if every k is,
-   the best of them is kept); k is the one with the
+   the best of them is kept); the points are clustered sorted by their coordinates, so
+   the result does not depend on how raters are numbered; k is the one with the
    highest silhouette (ties: smaller k).  The
    silhouette uses at most ``SILHOUETTE_SAMPLE`` points (a fixed-seed sample) so large
    forums stay fast.  Groups are renumbered by size (largest first; ties by their
@@ -229,8 +230,14 @@ def _choose_k(points: FloatArray) -> tuple[int, float, dict[int, float], IntArra
     # One thread: the inputs are small (participants x 2), and OpenMP threads only
     # contend with everything else on a busy machine (0.27 s against 1.9 s per fit
     # of 16 raters at load 11; the chunked sums, hence the labels, do not depend on it).
+    # k-means++ seeding visits the points in their order: clustering them sorted by their
+    # coordinates makes the groups independent of how the raters are numbered.
+    order = np.lexsort(points.T[::-1])
     with threadpool_limits(limits=1):
-        return _choose_k_in_one_thread(points)
+        k, score, scores, labels = _choose_k_in_one_thread(points[order])
+    out = np.empty_like(labels)
+    out[order] = labels
+    return k, score, scores, out
 
 
 def _choose_k_in_one_thread(points: FloatArray) -> tuple[int, float, dict[int, float], IntArray]:

@@ -16,7 +16,7 @@ Verification happens in two stages:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Final, Literal
@@ -147,11 +147,16 @@ class Period(_Body):
         return v
 
 
+METRIC_MAX_ABS = 1e15
+"""Largest magnitude of a metric's baseline or observed value: beyond any real measure a
+community reports (1e15 is a million billion), small enough that no float overflows."""
+
+
 class Metric(_Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     unit: Annotated[str, StringConstraints(max_length=40)]
-    baseline: Annotated[float, Field(allow_inf_nan=False)]
-    observed: Annotated[float, Field(allow_inf_nan=False)] | None
+    baseline: Annotated[float, Field(allow_inf_nan=False, ge=-METRIC_MAX_ABS, le=METRIC_MAX_ABS)]
+    observed: Annotated[float, Field(allow_inf_nan=False, ge=-METRIC_MAX_ABS, le=METRIC_MAX_ABS)] | None
     n: Annotated[int, Field(ge=0, le=10**9)]
     higher_is_better: bool
 
@@ -455,10 +460,26 @@ def _validation_message(kind: str, err: ValidationError) -> str:
     got = f": got {_got(first['input'])}" if "input" in first else ""
     # A list or map entry is named by its field ("tags must be ...", not "tags.0").
     where = f"{kind} {parts[0]}" if len(parts) > 1 else f"{kind} body field {loc!r}"
+    if len(parts) > 2 and parts[1].isdigit():  # a field of a list entry: "outcome metrics[0].n"
+        where = f"{kind} {parts[0]}[{parts[1]}].{'.'.join(parts[2:])}"
     pattern = (first.get("ctx") or {}).get("pattern")
     if what == "string_pattern_mismatch" and pattern in _PATTERN_WORDS:
         return f"{where} must be {_PATTERN_WORDS[pattern]}{got}"
     return f"{where}: {msg[:1].lower()}{msg[1:]}{got}"
+
+
+def _check_metrics(metrics: Sequence[Metric]) -> None:
+    """Absurd metrics a schema cannot see (protocol.md section 6.5)."""
+    seen: set[str] = set()
+    for i, m in enumerate(metrics):
+        if m.observed is not None and m.n == 0:
+            raise invalid(
+                f"outcome body: metrics[{i}] ({m.name[:40]!r}) has an observed value from n = 0 samples:"
+                " give the sample size it was measured on, or observed null if it is not measured yet"
+            )
+        if m.name in seen:
+            raise invalid(f"outcome body: metrics[{i}]: the metric {m.name[:40]!r} is reported twice in one outcome")
+        seen.add(m.name)
 
 
 def validate_body(kind: str, body: Any) -> dict[str, Any]:
@@ -481,6 +502,7 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
             raise invalid("outcome body: period.end is before period.start")
         if parsed.milestone is not None and parsed.adoption is None:
             raise invalid("outcome body: a milestone needs the adoption it measures")
+        _check_metrics(parsed.metrics)
     elif isinstance(parsed, ProposalBody):
         if parsed.accepts is not None and parsed.revises is None:
             raise invalid("proposal body: accepts needs revises (only a revision takes in amendments)")

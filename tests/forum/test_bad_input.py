@@ -260,3 +260,60 @@ def test_outcome_needs_community_then_accepted(client: TestClient) -> None:
     assert refused.status_code == 400 and "community profile" in refused.json()["message"]
     assert client.post("/api/v1/events", json=community(steward)).status_code == 201
     assert client.post("/api/v1/events", json=outcome(steward, event_id(p))).status_code == 201
+
+
+ABSURD_METRICS = [
+    ({"observed": 25, "n": 0}, "from n = 0 samples"),
+    ({"n": 10**12}, "metrics[0].n"),
+    ({"n": -1}, "metrics[0].n"),
+    ({"baseline": 1e300}, "metrics[0].baseline"),
+    ({"observed": -1e16}, "metrics[0].observed"),
+]
+
+
+def test_absurd_outcome_metrics_are_refused_and_nothing_published_changes(tmp_path: Any, database_url: str) -> None:
+    """Issue 10: n = 0 with an observed value, n = 10^12, magnitudes beyond 1e15 and a
+    metric reported twice are refused with reason ``invalid`` and words saying which
+    metric and why; nothing is stored and the published scores do not move.  A metric not
+    measured yet (observed null, n = 0) stays valid."""
+    from forum.app import create_app
+    from tests.forum.conftest import make_settings
+    from tests.forum.helpers import outcome
+
+    settings = make_settings(tmp_path, database_url, scores_interval_s=0.2, scores_min_new_ratings=1)
+    with TestClient(create_app(settings)) as client:
+        author, steward = Signer(), Signer()
+        p = proposal(author)
+        pid = event_id(p)
+        pending = outcome(
+            steward, pid, status="running", verdict=None,
+            metrics=[{"name": "loans", "unit": "count", "baseline": 10, "observed": None, "n": 0, "higher_is_better": True}],
+        )  # fmt: skip
+        for env in (p, community(steward), outcome(steward, pid), pending):
+            assert client.post("/api/v1/events", json=env).status_code == 201
+        head = client.get("/healthz").json()["head_seq"]
+        deadline = time.monotonic() + 20
+        while (view := client.get(f"/api/v1/scores/{pid}")).status_code != 200 or view.json()["outcomes"] is None:
+            assert time.monotonic() < deadline, "no outcome summary"
+            time.sleep(0.05)
+        before = view.json()
+        assert before["outcomes"]["communities"] == 1
+
+        good = {"name": "loans", "unit": "count", "baseline": 10, "observed": 25, "n": 120, "higher_is_better": True}
+        bad_bodies = [([{**good, **change}], words) for change, words in ABSURD_METRICS]
+        bad_bodies.append(([good, {**good, "observed": 30}], "reported twice in one outcome"))
+        for metrics, words in bad_bodies:
+            r = client.post("/api/v1/events", json=outcome(steward, pid, metrics=metrics))
+            assert r.status_code == 400, (metrics, r.text)
+            body = r.json()
+            assert body["reason"] == "invalid" and words in body["message"], (metrics, body)
+            # over WebSocket: the same reason in the OK frame
+            with client.websocket_connect("/ws") as ws:
+                env = outcome(steward, pid, metrics=metrics)
+                ws.send_text(publish_frame(env))
+                ok = orjson.loads(ws.receive_text())
+                assert ok[:3] == ["OK", event_id(env), False] and ok[3].startswith("invalid: "), ok
+        assert client.get("/healthz").json()["head_seq"] == head
+        time.sleep(0.5)  # a refit would have had time to run
+        after = client.get(f"/api/v1/scores/{pid}").json()
+        assert after == before

@@ -56,6 +56,7 @@ import structlog
 from forum import statefile
 from forum.hub import Hub, Subscription
 from forum.protocol import wire
+from forum.scores import persist
 from forum.scores.checkpoints import StatusReference, advance, last_checkpoint
 from forum.scores.documents import (
     build_index,
@@ -67,7 +68,7 @@ from forum.scores.documents import (
 from forum.scores.history import ScoreHistory
 from forum.scores.incremental import CheapState, Ranking
 from forum.scores.ledger import Ledger
-from forum.scores.persist import apply_rows, differences, serving
+from forum.scores.persist import apply_rows
 from forum.settings import Settings
 from forum.store import Store, Stored, event_from_row
 from forum.values.remedies import Remedies
@@ -147,6 +148,7 @@ def _serialize(what: str, cheap: dict[str, Any] | None, fitted: dict[str, Any] |
 
 
 class ScoresEngine:
+    SCORED_KINDS = SCORED_KINDS
     def __init__(self, store: Store, hub: Hub, settings: Settings) -> None:
         self.store = store
         self.hub = hub
@@ -217,33 +219,8 @@ class ScoresEngine:
         if self.settings.state_save_interval_s > 0:
             code = await asyncio.to_thread(statefile.code_key, "scores")
             self._statefile = statefile.StateFile(self.settings.data_dir / "scores-state.bin", "scores", code)
-            await self._restore_serving()
+            await persist.restore_serving(self)
         self._tasks = [asyncio.create_task(self._replay_then_run(), name="scores-replay")]
-
-    async def _restore_serving(self) -> None:
-        """Load the state file's serving section (scores answer from it at once)."""
-        assert self._statefile is not None
-        sf = self._statefile
-        try:
-            header = await asyncio.to_thread(sf.header)
-            if header is None:
-                return
-            if header.head > self.hub.head or (header.head and await self.store.id_at(header.head) != header.head_id):
-                sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
-                return
-            part = await asyncio.to_thread(sf.section, header, 0)
-        except Exception as e:  # a corrupt file: replay instead
-            sf.ignored(f"unreadable: {e!r}")
-            return
-        self.ledger = part["ledger"]  # the ledger's small fields (the whole one loads in the background)
-        self.state, self.history = part["state"], part["history"]
-        self.cheap, self.fitted, self.fit_result = part["cheap"], part["fitted"], part["fit_result"]
-        self.reference, self._checkpoint_queued = part["reference"], part["_checkpoint_queued"]
-        self.index = build_index(None, self.fitted)
-        self._restored = header
-        self.metrics.state_restored_seq.labels("scores").set(header.head)
-        self.ready.set()
-        log.info("scores restored from the state file", as_of_seq=header.head)
 
     async def _full_replay(self, head: int) -> tuple[Ledger, ScoreHistory, list[StatusReference]]:
         """The ledger, history and status references (every checkpoint passed, oldest first)
@@ -257,23 +234,10 @@ class ScoresEngine:
         ledger.head = max(ledger.head, head)
         return ledger, history, refs
 
-    async def _load_ledger(self, header: statefile.Header) -> Ledger | None:
-        assert self._statefile is not None
-        try:
-            rest = await asyncio.get_running_loop().run_in_executor(self._replay_pool, self._statefile.section, header, 1)
-        except Exception as e:
-            self._statefile.ignored(f"ledger section unreadable: {e!r}")
-            return None
-        if not isinstance(rest, dict) or not isinstance(rest.get("ledger"), Ledger) or rest["ledger"].head != header.head:
-            self._statefile.ignored("ledger section does not match its header")
-            return None
-        self._checkpoints = rest["checkpoints"]  # ledgers at checkpoints passed, not fitted yet
-        return rest["ledger"]
-
     async def _replay_then_run(self) -> None:
         t0 = time.perf_counter()
         head = self.hub.head
-        ledger = await self._load_ledger(self._restored) if self._restored is not None else None
+        ledger = await persist.load_rest(self, self._restored) if self._restored is not None else None
         if ledger is not None:
             ledger.target_kinds.update(self.ledger.target_kinds)
             self.ledger = ledger
@@ -299,93 +263,13 @@ class ScoresEngine:
             asyncio.create_task(self._fit_loop(), name="scores-fit"),
         ]
         if self._statefile is not None:
-            self._tasks.append(asyncio.create_task(self._save_loop(), name="scores-save"))
+            self._tasks.append(asyncio.create_task(persist.save_loop(self), name="scores-save"))
         if self._restored is not None:
-            self._tasks.append(asyncio.create_task(self._verify(), name="scores-verify"))
+            self._tasks.append(asyncio.create_task(persist.verify(self), name="scores-verify"))
         self._dirty.set()
         self._fit_now.set()
         self._live = True
         self.sync_remedies()
-
-    async def _save_loop(self) -> None:
-        """Write the state file now (when the engine moved past it) and then every
-        max(interval, 10 x the last write): bounded share of a core at any log size."""
-        assert self._statefile is not None
-        loop = asyncio.get_running_loop()
-        interval = self.settings.state_save_interval_s
-        saved = self._restored.head if self._restored is not None else -1
-        delay = 0.0
-        while True:
-            await asyncio.sleep(delay)
-            delay = interval
-            if self.ledger.head == saved:
-                continue
-            t0 = time.perf_counter()
-            try:
-                async with self._apply_lock:  # nothing changes the state while it is serialized
-                    head = self.ledger.head
-                    blobs = await loop.run_in_executor(self._save_pool, self._dump)
-                head_id = (await self.store.id_at(head) or "") if head else ""
-                size = await loop.run_in_executor(self._save_pool, self._statefile.write, head, head_id, blobs)
-            except Exception:
-                log.exception("scores state file not written")
-                continue
-            took = time.perf_counter() - t0
-            saved = head
-            self.metrics.state_saved_seq.labels("scores").set(head)
-            self.metrics.state_save_seconds.labels("scores").set(took)
-            log.debug("scores state written", as_of_seq=head, bytes=size, seconds=round(took, 3))
-            delay = max(interval, 10 * took)
-
-    def _remedies_into(self, fresh: Ledger) -> None:
-        """Give a replayed ledger the remedies the live one follows (as of the same seq)."""
-        live, src = self.ledger, self._remedies
-        upto = live.remedies_as_of_seq
-        if src is not None and upto and src.head >= upto:
-            fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = src.at(upto), src.since(upto), upto
-        else:
-            fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = live.remedied, live.remedies_since, upto
-
-    def _dump(self) -> list[bytes]:
-        return [statefile.dumps(serving(self)), statefile.dumps({"ledger": self.ledger, "checkpoints": self._checkpoints})]
-
-    async def _verify(self) -> None:
-        """Check the restored state against a full replay of the log (in a thread); keep the replay on a mismatch."""
-        loop = asyncio.get_running_loop()
-        try:
-            t0 = time.perf_counter()
-            fresh, history, refs = await self._full_replay(self.ledger.head)
-            async with self._apply_lock:
-                head = self.ledger.head
-                async for page in self.store.export_kinds(SCORED_KINDS, after_seq=fresh.head, up_to_seq=head):
-                    await loop.run_in_executor(self._replay_pool, apply_rows, fresh, history, page, refs)
-                fresh.head = head
-                self._remedies_into(fresh)
-                diffs = await loop.run_in_executor(self._replay_pool, differences, self.ledger, self.history, self.state, fresh, history)
-                replayed_ref = {r.seq: r for r in refs}.get(self.reference.seq)
-                if replayed_ref is not None and replayed_ref != self.reference:
-                    diffs.append(f"status reference at checkpoint {self.reference.seq} differs")
-                if diffs:
-                    log.warning("restored scores differ from a full replay of the log; keeping the replay", as_of_seq=head, differences=diffs[:5])
-                    self.metrics.state_mismatches.labels("scores").inc()
-                    state = CheapState()
-                    await loop.run_in_executor(self._replay_pool, state.load, fresh)
-                    state.version = self.state.version + 1
-                    fresh.target_kinds = {**self.ledger.target_kinds, **fresh.target_kinds}
-                    self.ledger, self.history, self.state = fresh, history, state
-                    self.reference, self._checkpoints = refs[-1], []
-                    self._checkpoint_queued = refs[-1].seq
-                    self._new_ratings += 1
-                    self._dirty.set()
-                    self._fit_now.set()
-                    self._push({*list(state.targets), *list(state.outcomes)})
-                else:
-                    for t, k in fresh.target_kinds.items():
-                        self.ledger.target_kinds.setdefault(t, k)
-            self.metrics.state_verified.labels("scores").set(1)
-            log.info("restored scores checked against a full replay", as_of_seq=head, matched=not diffs, seconds=round(time.perf_counter() - t0, 3))
-        except Exception:
-            log.exception("restored scores could not be checked against the log")
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):

@@ -23,16 +23,27 @@ exactly and sums to 1e-9 (summation order differs).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import structlog
+
+from forum import statefile
 from forum.protocol.events import Event
 from forum.scores.checkpoints import StatusReference, advance
+from forum.scores.documents import build_index
 from forum.scores.history import ScoreHistory
 from forum.scores.incremental import CheapState
 from forum.scores.ledger import Ledger
 from forum.store import event_from_row
+
+if TYPE_CHECKING:
+    from forum.scores.engine import ScoresEngine
+
+log = structlog.get_logger("forum.scores.engine")
 
 SERVING_FIELDS = ("state", "history", "cheap", "fitted", "fit_result", "reference", "_checkpoint_queued")
 
@@ -96,10 +107,135 @@ def differences(live_ledger: Ledger, live_history: ScoreHistory, live_state: Che
     return out
 
 
-def serving(engine: Any) -> dict[str, Any]:
+def serving(engine: ScoresEngine) -> dict[str, Any]:
     """The serving section's content (called while the engine applies nothing): the ledger
     without its per-rating containers (what reads need: head, target kinds, remedies)."""
     big = {"history", "current", "_rating_pair", "_outcome_of"}
     led = engine.ledger
     small = Ledger(**{f.name: getattr(led, f.name) for f in dataclasses.fields(Ledger) if f.name not in big})
     return {"ledger": small, **{k: getattr(engine, k) for k in SERVING_FIELDS}}
+
+
+async def restore_serving(engine: ScoresEngine) -> None:
+    """Load the state file's serving section (scores answer from it at once)."""
+    assert engine._statefile is not None
+    sf = engine._statefile
+    try:
+        header = await asyncio.to_thread(sf.header)
+        if header is None:
+            return
+        if header.head > engine.hub.head or (header.head and await engine.store.id_at(header.head) != header.head_id):
+            sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
+            return
+        part = await asyncio.to_thread(sf.section, header, 0)
+    except Exception as e:  # a corrupt file: replay instead
+        sf.ignored(f"unreadable: {e!r}")
+        return
+    engine.ledger = part["ledger"]  # the ledger's small fields (the whole one loads in the background)
+    engine.state, engine.history = part["state"], part["history"]
+    engine.cheap, engine.fitted, engine.fit_result = part["cheap"], part["fitted"], part["fit_result"]
+    engine.reference, engine._checkpoint_queued = part["reference"], part["_checkpoint_queued"]
+    engine.index = build_index(None, engine.fitted)
+    engine._restored = header
+    engine.metrics.state_restored_seq.labels("scores").set(header.head)
+    engine.ready.set()
+    log.info("scores restored from the state file", as_of_seq=header.head)
+
+
+async def load_rest(engine: ScoresEngine, header: statefile.Header) -> Ledger | None:
+    assert engine._statefile is not None
+    try:
+        rest = await asyncio.get_running_loop().run_in_executor(engine._replay_pool, engine._statefile.section, header, 1)
+    except Exception as e:
+        engine._statefile.ignored(f"ledger section unreadable: {e!r}")
+        return None
+    if not isinstance(rest, dict) or not isinstance(rest.get("ledger"), Ledger) or rest["ledger"].head != header.head:
+        engine._statefile.ignored("ledger section does not match its header")
+        return None
+    engine._checkpoints = rest["checkpoints"]  # ledgers at checkpoints passed, not fitted yet
+    return rest["ledger"]
+
+
+async def save_loop(engine: ScoresEngine) -> None:
+    """Write the state file now (when the engine moved past it) and then every
+    max(interval, 10 x the last write): bounded share of a core at any log size."""
+    assert engine._statefile is not None
+    loop = asyncio.get_running_loop()
+    interval = engine.settings.state_save_interval_s
+    saved = engine._restored.head if engine._restored is not None else -1
+    delay = 0.0
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval
+        if engine.ledger.head == saved:
+            continue
+        t0 = time.perf_counter()
+        try:
+            async with engine._apply_lock:  # nothing changes the state while it is serialized
+                head = engine.ledger.head
+                blobs = await loop.run_in_executor(engine._save_pool, _dump, engine)
+            head_id = (await engine.store.id_at(head) or "") if head else ""
+            size = await loop.run_in_executor(engine._save_pool, engine._statefile.write, head, head_id, blobs)
+        except Exception:
+            log.exception("scores state file not written")
+            continue
+        took = time.perf_counter() - t0
+        saved = head
+        engine.metrics.state_saved_seq.labels("scores").set(head)
+        engine.metrics.state_save_seconds.labels("scores").set(took)
+        log.debug("scores state written", as_of_seq=head, bytes=size, seconds=round(took, 3))
+        delay = max(interval, 10 * took)
+
+
+def _remedies_into(engine: ScoresEngine, fresh: Ledger) -> None:
+    """Give a replayed ledger the remedies the live one follows (as of the same seq)."""
+    live, src = engine.ledger, engine._remedies
+    upto = live.remedies_as_of_seq
+    if src is not None and upto and src.head >= upto:
+        fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = src.at(upto), src.since(upto), upto
+    else:
+        fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = live.remedied, live.remedies_since, upto
+
+
+def _dump(engine: ScoresEngine) -> list[bytes]:
+    return [statefile.dumps(serving(engine)), statefile.dumps({"ledger": engine.ledger, "checkpoints": engine._checkpoints})]
+
+
+async def verify(engine: ScoresEngine) -> None:
+    """Check the restored state against a full replay of the log (in a thread); keep the replay on a mismatch."""
+    loop = asyncio.get_running_loop()
+    try:
+        t0 = time.perf_counter()
+        fresh, history, refs = await engine._full_replay(engine.ledger.head)
+        async with engine._apply_lock:
+            head = engine.ledger.head
+            async for page in engine.store.export_kinds(engine.SCORED_KINDS, after_seq=fresh.head, up_to_seq=head):
+                await loop.run_in_executor(engine._replay_pool, apply_rows, fresh, history, page, refs)
+            fresh.head = head
+            _remedies_into(engine, fresh)
+            diffs = await loop.run_in_executor(engine._replay_pool, differences, engine.ledger, engine.history, engine.state, fresh, history)
+            replayed_ref = {r.seq: r for r in refs}.get(engine.reference.seq)
+            if replayed_ref is not None and replayed_ref != engine.reference:
+                diffs.append(f"status reference at checkpoint {engine.reference.seq} differs")
+            if diffs:
+                log.warning("restored scores differ from a full replay of the log; keeping the replay", as_of_seq=head, differences=diffs[:5])
+                engine.metrics.state_mismatches.labels("scores").inc()
+                state = CheapState()
+                await loop.run_in_executor(engine._replay_pool, state.load, fresh)
+                state.version = engine.state.version + 1
+                fresh.target_kinds = {**engine.ledger.target_kinds, **fresh.target_kinds}
+                engine.ledger, engine.history, engine.state = fresh, history, state
+                engine.reference, engine._checkpoints = refs[-1], []
+                engine._checkpoint_queued = refs[-1].seq
+                engine._new_ratings += 1
+                engine._dirty.set()
+                engine._fit_now.set()
+                engine._push({*list(state.targets), *list(state.outcomes)})
+            else:
+                for t, k in fresh.target_kinds.items():
+                    engine.ledger.target_kinds.setdefault(t, k)
+        engine.metrics.state_verified.labels("scores").set(1)
+        log.info("restored scores checked against a full replay", as_of_seq=head, matched=not diffs, seconds=round(time.perf_counter() - t0, 3))
+    except Exception:
+        log.exception("restored scores could not be checked against the log")
+

@@ -17,8 +17,16 @@
     rate = 120
     propose = 5
 
+    [jury]                            # jury duty: how readily the owner upholds claims per right
+    readiness = { livelihood = 0.8, reputation = 0.3 }
+    default = 0.5                     # rights not listed
+    threshold = 0.5                   # uphold when readiness >= threshold
+
 An action in neither list is refused. Without a ``[guard]`` table the defaults
 are :data:`DEFAULT_UNASKED`, :data:`DEFAULT_CONFIRM` and :data:`DEFAULT_PER_HOUR`.
+``flag`` always needs the owner's yes (a profile that lists it in ``unasked`` is
+refused). Without a ``[jury]`` table the agent does not vote when drawn for a
+jury: it tells the owner (a notice) and its seat passes to the next juror.
 The private state the agent learns (the owner's feedback, notices, what it
 published) lives in a state folder beside the profile, see
 :mod:`clients.agent.state`.
@@ -34,6 +42,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from clients.agent.owner import Criterion, OwnerProfile
+from clients.agent.values import JuryDuty
+from forum.protocol.events import RIGHTS
 
 __all__ = [
     "ACTIONS",
@@ -56,18 +66,24 @@ ACTIONS: Final = (
     "amend",
     "adopt",
     "owner_feedback",
+    "flag",
+    "jury_vote",
 )
 """Everything the guard rails govern: every tool that publishes, and the owner's private feedback."""
 
-DEFAULT_UNASKED: Final = ("rate",)
-DEFAULT_CONFIRM: Final = ("propose", "revise", "report_outcome", "retract", "owner_feedback")
+DEFAULT_UNASKED: Final = ("rate", "jury_vote")
+DEFAULT_CONFIRM: Final = ("propose", "revise", "report_outcome", "retract", "owner_feedback", "flag")
 DEFAULT_PER_HOUR: Final = {
     "rate": 120,
     "propose": 5,
     "revise": 10,
     "report_outcome": 5,
     "retract": 20,
+    "flag": 5,
+    "jury_vote": 20,
 }
+ALWAYS_CONFIRM: Final = ("flag",)
+"""Actions that always need the owner's yes, whatever the profile says."""
 
 
 class ProfileError(ValueError):
@@ -105,6 +121,8 @@ class OwnerConfig:
     path: Path | None
     profile: OwnerProfile
     guard: Guard
+    jury: JuryDuty | None = None
+    """How the owner wants the agent to vote when drawn for a jury (None: it does not vote)."""
 
     @property
     def state_dir(self) -> Path | None:
@@ -146,6 +164,8 @@ def _guard(table: Any) -> Guard:
     if extra:
         raise ProfileError(f"[guard] has unknown keys {extra}; expected unasked, confirm, per_hour")
     unasked = _names(table, "unasked", DEFAULT_UNASKED)
+    if forced := sorted(unasked & set(ALWAYS_CONFIRM)):
+        raise ProfileError(f"guard.unasked lists {forced}: a flag always needs the owner's confirmation (move it to guard.confirm)")
     confirm = _names(table, "confirm", DEFAULT_CONFIRM) - unasked
     per_hour = dict(DEFAULT_PER_HOUR)
     budgets = table.get("per_hour", {})
@@ -158,6 +178,33 @@ def _guard(table: Any) -> Guard:
             raise ProfileError(f"guard.per_hour.{action} must be a whole number >= 0, got {n!r}")
         per_hour[action] = n
     return Guard(unasked, confirm, per_hour)
+
+
+def _unit(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ProfileError(f"{what} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _jury(table: Any) -> JuryDuty | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ProfileError("[jury] must be a table")
+    extra = sorted(set(table) - {"readiness", "default", "threshold"})
+    if extra:
+        raise ProfileError(f"[jury] has unknown keys {extra}; expected readiness, default, threshold")
+    readiness = table.get("readiness", {})
+    if not isinstance(readiness, dict):
+        raise ProfileError("jury.readiness must be a table of right = number from 0 to 1")
+    unknown = sorted(set(readiness) - set(RIGHTS))
+    if unknown:
+        raise ProfileError(f"jury.readiness names unknown rights {unknown}; the rights are {', '.join(RIGHTS)}")
+    return JuryDuty(
+        {r: _unit(v, f"jury.readiness.{r}") for r, v in readiness.items()},
+        default=_unit(table.get("default", 0.5), "jury.default"),
+        threshold=_unit(table.get("threshold", 0.5), "jury.threshold"),
+    )
 
 
 def _criteria(items: Any) -> list[Criterion]:
@@ -187,9 +234,9 @@ def _criteria(items: Any) -> list[Criterion]:
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> OwnerConfig:
     """A profile from already parsed TOML."""
-    extra = sorted(set(data) - {"name", "notes", "criteria", "guard"})
+    extra = sorted(set(data) - {"name", "notes", "criteria", "guard", "jury"})
     if extra:
-        raise ProfileError(f"unknown keys {extra}; expected name, notes, [[criteria]], [guard]")
+        raise ProfileError(f"unknown keys {extra}; expected name, notes, [[criteria]], [guard], [jury]")
     try:
         profile = OwnerProfile(
             _criteria(data.get("criteria")),
@@ -198,7 +245,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> OwnerConf
         )
     except ValueError as e:
         raise ProfileError(str(e)) from None
-    return OwnerConfig(path, profile, _guard(data.get("guard")))
+    return OwnerConfig(path, profile, _guard(data.get("guard")), _jury(data.get("jury")))
 
 
 def load_config(path: str | os.PathLike[str]) -> OwnerConfig:

@@ -16,7 +16,14 @@ Crash safety (``kill -9`` at any instant):
 * the model is refitted from ``feedback.json``, with the same seed, so it is the
   model it was.
 
-What is sent to the forum: signed rating events, and subscription requests.
+Jury duty (:mod:`clients.agent.jury`): every ``jury_interval`` seconds it reads
+the forum's cases document; when its key is seated on a jury it seals the vote
+its owner's ``[jury]`` values give (salt kept in ``jury.json`` before the
+commitment is sent) and reveals it once the reveal phase opens, through the
+same outbox.
+
+What is sent to the forum: signed rating, commitment and reveal events, and
+subscription requests.
 Feedback, notes, notices, weights and predictions never leave the machine.
 """
 
@@ -25,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 from clients.agent.desk import OwnerDesk
+from clients.agent.jury import JuryClerk
 from clients.agent.owner_agent import Published
 from clients.sdk.builders import SignedEvent
 from clients.sdk.client import Client
@@ -42,13 +52,36 @@ class AgentService:
     """Run one :class:`OwnerDesk` against a forum (see the module doc)."""
 
     def __init__(
-        self, desk: OwnerDesk, *, tick: float = 1.0, on_publish: Callable[[int], Any] | None = None
+        self,
+        desk: OwnerDesk,
+        *,
+        tick: float = 1.0,
+        on_publish: Callable[[int], Any] | None = None,
+        jury_interval: float = 5.0,
     ) -> None:
         self.desk = desk
         self.agent = desk.agent
         self.tick = tick
         self.on_publish = on_publish
         self.published_count = 0
+        self.jury = JuryClerk(desk.agent.key, desk.config.jury, desk.state)
+        self.jury_interval = jury_interval
+
+    async def serve_juries(self, client: Client) -> list[dict[str, str]]:
+        """Commit or reveal whatever jury duty is due (see :mod:`clients.agent.jury`)."""
+        cases = await self.desk.reader.get("/api/v1/cases")
+        if not cases:
+            return []
+        envelopes = self.jury.step(cases)
+        if not envelopes:
+            return []
+        self.desk.state.stage(envelopes)
+        results = await client.publish_many(envelopes, check=False)
+        for result in results:
+            if not (result.accepted or result.duplicate):
+                log.warning("jury event refused: %s", result.message)  # the reason only, never the body
+        self.desk.state.sent(envelopes)
+        return envelopes
 
     async def recover(self, client: Client) -> int:
         """Send the outbox again and learn what this key already published; returns events re-sent."""
@@ -115,12 +148,19 @@ class AgentService:
 
         async def loop() -> None:
             last_fit = self.agent.clock()
+            last_jury = -math.inf
             while not stop.is_set():
                 await self.desk.sync_feedback()
                 if self.agent.stale and self.agent.clock() - last_fit >= refit_interval:
                     self.agent.relearn()
                     last_fit = self.agent.clock()
                 await self.publish_due(client)
+                if time.monotonic() - last_jury >= self.jury_interval:
+                    last_jury = time.monotonic()
+                    try:
+                        await self.serve_juries(client)
+                    except OSError as e:
+                        log.warning("cannot read the cases: %s", e)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick)
 

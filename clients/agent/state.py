@@ -12,6 +12,12 @@ One folder (mode 0700; files 0600), beside the profile (``owner.toml`` ->
   signed payload, so a re-sent event is a ``duplicate`` at the forum, never a
   second publication.
 * ``actions.json``: when each guarded action was taken (the hourly budgets).
+* ``jury.json``: the agent's sealed jury votes, per case and round: the vote,
+  the reason and the **salt**, written (fsynced) *before* the commitment is
+  sent, so a restart reveals exactly what was sealed; the salt leaves the
+  machine only inside the reveal, never in a log line or a tool result.
+* ``flags.json``: flags the agent drafted for the owner; nothing is published
+  until the owner confirms one (``forum agent flag confirm ID``).
 
 Every file is replaced atomically (write, fsync, rename), and every
 read-modify-write holds an exclusive lock on ``lock``, so ``forum agent
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -158,6 +165,47 @@ class AgentState:
         with self.lock():
             rows = _read(self._path("outbox.json"), [])
             _write(self._path("outbox.json"), [e for e in rows if e["sig"] not in done])
+
+    # ------------------------------------------------------------------ jury duty
+
+    def jury(self) -> dict[str, dict[str, Any]]:
+        """``"<case>/<round>"`` -> the sealed vote and what was published of it."""
+        return dict(_read(self._path("jury.json"), {}))
+
+    def jury_update(self, seat: str, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into one seat's record (durable before anything is sent)."""
+        with self.lock():
+            data = _read(self._path("jury.json"), {})
+            data[seat] = {**data.get(seat, {}), **fields}
+            _write(self._path("jury.json"), data)
+            return dict(data[seat])
+
+    # ------------------------------------------------------------------ flag drafts
+
+    def flags(self) -> list[dict[str, Any]]:
+        return list(_read(self._path("flags.json"), []))
+
+    def add_flag(self, draft: dict[str, Any]) -> dict[str, Any]:
+        """Keep a drafted flag for the owner (the same draft twice is kept once); returns it with its id."""
+        ident = hashlib.sha256(orjson.dumps(draft, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+        with self.lock():
+            rows = _read(self._path("flags.json"), [])
+            for row in rows:
+                if row["id"] == ident:
+                    return dict(row)
+            row = {"id": ident, "status": "draft", "at_ms": time.time_ns() // 1_000_000, "draft": draft}
+            _write(self._path("flags.json"), [*rows, row][-200:])
+            return row
+
+    def flag_update(self, ident: str, **fields: Any) -> dict[str, Any] | None:
+        with self.lock():
+            rows = _read(self._path("flags.json"), [])
+            for row in rows:
+                if row["id"] == ident:
+                    row.update(fields)
+                    _write(self._path("flags.json"), rows)
+                    return dict(row)
+            return None
 
     # ------------------------------------------------------------------ budgets
 

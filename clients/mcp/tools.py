@@ -46,6 +46,9 @@ TOOL_NAMES = (
     "adopt",
     "owner_view",
     "owner_feedback",
+    "flag",
+    "jury_duty",
+    "jury_vote",
 )
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
@@ -541,7 +544,9 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         )
 
     from clients.mcp.deliberation import register_deliberation
+    from clients.mcp.jury_tools import register_jury
     from clients.mcp.owner_tools import register_owner
 
     register_deliberation(mcp, deps)
     register_owner(mcp, deps)
+    register_jury(mcp, deps)

@@ -16,7 +16,7 @@ from clients.sdk.builders import SignedEvent, _compact, _sign
 from clients.sdk.keys import Key
 from forum.protocol.events import vote_hash
 
-__all__ = ["Sealed", "appeal", "assessment", "flag", "reveal", "seal", "wiser"]
+__all__ = ["Sealed", "appeal", "assessment", "flag", "reveal", "reveal_of", "seal", "wiser"]
 
 
 def wiser(
@@ -95,7 +95,15 @@ def seal(
 
 def reveal(key: Key, sealed: Sealed, *, created_at: int | None = None) -> SignedEvent:
     """Open a sealed vote (publish after the commitment; see docs/arbitration.md for the window)."""
-    body = {"commitment": sealed.commitment.id, "vote": sealed.vote, "reason": sealed.reason, "salt": sealed.salt}
+    return reveal_of(key, sealed.commitment.id, vote=sealed.vote, reason=sealed.reason, salt=sealed.salt,
+                     created_at=created_at)  # fmt: skip
+
+
+def reveal_of(
+    key: Key, commitment: str, *, vote: str, reason: str, salt: str, created_at: int | None = None
+) -> SignedEvent:
+    """Open the vote sealed in the commitment event ``commitment`` (its id), from a kept record."""
+    body = {"commitment": commitment, "vote": vote, "reason": reason, "salt": salt}
     return _sign(key, "reveal", body, created_at, 0)
 
 

@@ -1,4 +1,4 @@
-"""``forum agent run|feedback|notices|explain``: the owner's agent as a service, and the owner's side of it.
+"""``forum agent run|feedback|notices|explain|flags|flag``: the owner's agent as a service, and the owner's side of it.
 
 The profile (TOML) holds the owner's values cards and guard rails; the state
 folder beside it (``owner.toml`` -> ``owner.state/``) holds what the agent
@@ -81,12 +81,17 @@ def run(
     tick: Annotated[
         float, typer.Option("--tick", min=0.05, help="Seconds between publishing rounds.")
     ] = 1.0,
+    jury_interval: Annotated[
+        float,
+        typer.Option("--jury-interval", min=0.05, help="Seconds between readings of the cases (jury duty)."),
+    ] = 5.0,
     json: JsonOption = False,
 ) -> None:
     """Follow the forum and rate proposals by the owner's values cards, until Ctrl-C.
 
-    Keeps its state in the profile's state folder; survives kill -9 without
-    publishing anything twice (see docs/agents.md).
+    Serves on juries it is drawn for by the owner's [jury] values (commit, then
+    reveal). Keeps its state in the profile's state folder; survives kill -9
+    without publishing anything twice (see docs/agents.md).
     """
     from clients.agent.desk import ForumReader, OwnerDesk
     from clients.agent.service import AgentService
@@ -106,6 +111,7 @@ def run(
             desk,
             tick=tick,
             on_publish=lambda n: out.emit({"published": n}, f"published {n} ratings"),
+            jury_interval=jury_interval,
         )
         async with Client(url) as client:
             out.info(f"agent {k.did} following {client.url}")
@@ -232,3 +238,101 @@ def explain(
     )
     human.add_row(table)
     out.emit(view, human)
+
+
+# --------------------------------------------------------------------------- flags
+
+flag_app = typer.Typer(
+    name="flag",
+    help="Flags the agent drafted: nothing is published until the owner confirms one.",
+    no_args_is_help=True,
+)
+agent_app.add_typer(flag_app)
+
+
+@agent_app.command("flags")
+def flags(profile: ProfileArg, json: JsonOption = False) -> None:
+    """The flags drafted for the owner (by the agent's MCP tool or flag draft), and what became of them."""
+    out = Output(json)
+    config = _config(out, profile)
+    rows = _state(config).flags()
+    if out.json:
+        for row in rows:
+            out.emit(row)
+        return
+    if not rows:
+        out.console.print("no drafted flags")
+    for row in rows:
+        d = row["draft"]
+        out.console.print(
+            Text.assemble(
+                (f"{row['id']} [{row['status']}] ", "bold"),
+                safe_text(f"{d['right']} against {d['target']}: {d['harm']}"),
+            )
+        )
+
+
+@flag_app.command("draft")
+def flag_draft(
+    profile: ProfileArg,
+    target: Annotated[str, typer.Option("--target", help="An event id or an agent's did:key.")],
+    right: Annotated[str, typer.Option("--right", help="property, reputation, livelihood, bodily-integrity, due-process or other.")],
+    harm: Annotated[str, typer.Option("--harm", help="The harm claimed (public once confirmed).")],
+    description: Annotated[str | None, typer.Option("--description", help="The right, when --right other.")] = None,
+    evidence: Annotated[list[str] | None, typer.Option("--evidence", help="An event id (repeatable).")] = None,
+    link: Annotated[list[str] | None, typer.Option("--link", help="A link (repeatable).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Keep a flag as a draft (checked as the forum would check it; nothing is published)."""
+    from clients.agent.flags import FlagRefused, draft_of
+
+    out = Output(json)
+    config = _config(out, profile)
+    try:
+        draft = draft_of(target=target, right=right, harm=harm, description=description,
+                         evidence=evidence or [], links=link or [])  # fmt: skip
+    except FlagRefused as e:
+        fail(out, ExitCode.USAGE, str(e))
+    row = _state(config).add_flag(draft)
+    out.emit(row, f"drafted {row['id']}: publish it with forum agent flag confirm {row['id']}")
+
+
+@flag_app.command("confirm")
+def flag_confirm(
+    profile: ProfileArg,
+    key: KeyOption,
+    ident: Annotated[str, typer.Argument(metavar="ID", help="The draft's id (forum agent flags).")],
+    url: UrlOption = DEFAULT_URL,
+    json: JsonOption = False,
+) -> None:
+    """The owner's yes: sign the drafted flag with the agent's key and publish it."""
+    from clients.agent.flags import publish_draft
+
+    out = Output(json)
+    config = _config(out, profile)
+    k = load_key_or_fail(out, key)
+    state = _state(config)
+    row = next((r for r in state.flags() if r["id"] == ident), None)
+    if row is None:
+        fail(out, ExitCode.USAGE, f"no drafted flag {ident!r}; forum agent flags lists them")
+    if row["status"] != "draft":
+        fail(out, ExitCode.USAGE, f"flag {ident} is already {row['status']}")
+    with reporting(out):
+        done = asyncio.run(publish_draft(k, state, row, url))
+    out.emit(done, f"published flag {done['event']} (case page /cases/{done['event']})")
+
+
+@flag_app.command("drop")
+def flag_drop(
+    profile: ProfileArg,
+    ident: Annotated[str, typer.Argument(metavar="ID", help="The draft's id (forum agent flags).")],
+    json: JsonOption = False,
+) -> None:
+    """The owner's no: keep the draft, marked dropped, and never publish it."""
+    out = Output(json)
+    config = _config(out, profile)
+    state = _state(config)
+    row = next((r for r in state.flags() if r["id"] == ident), None)
+    if row is None or row["status"] != "draft":
+        fail(out, ExitCode.USAGE, f"no open draft {ident!r}; forum agent flags lists them")
+    out.emit(state.flag_update(ident, status="dropped") or {}, f"dropped {ident}")

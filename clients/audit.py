@@ -541,10 +541,19 @@ def http_base(url: str) -> str:
         raise ValueError(str(e)) from None
 
 
-def _get_json(base: str, path: str, timeout: float) -> Any:
+def _get_json(base: str, path: str, timeout: float, attempts: int = 6) -> Any:
+    """A JSON document; a 429 (the forum charges reads, docs/api.md) is retried after its Retry-After."""
     req = urllib.request.Request(base + path, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return orjson.loads(resp.read())
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return orjson.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            if e.code != 429 or attempt == attempts - 1:
+                raise
+            wait = e.headers.get("Retry-After", "1")
+            time.sleep(min(float(wait) if wait.isdigit() else 1.0, 30.0))
+    raise AssertionError("unreachable")
 
 
 def _get_optional(base: str, path: str, timeout: float) -> Any:

@@ -24,6 +24,7 @@ from forum.ingest import Ingest
 from forum.metrics import Metrics
 from forum.publicurl import PublicURL
 from forum.ratelimit import TokenBuckets
+from forum.readbudget import ReadBudget
 from forum.responses import error
 from forum.scores import api as scores_api
 from forum.settings import Settings
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
         await migrate(engine)
         st.metrics = Metrics()
         st.store = Store(engine)
-        st.hub = Hub(st.store, st.metrics, queue_bytes=settings.subscriber_queue_bytes)
+        st.hub = Hub(st.store, st.metrics, queue_bytes=settings.subscriber_queue_bytes, catch_up_reads=settings.max_catch_up_reads)
         await st.hub.start()
         scores = await _start_scores(app, settings)
         values = await _start_values(app, settings)
@@ -119,7 +120,11 @@ def create_app(settings: Settings | None = None, *, site: Site | None = None) ->
 
     app = Starlette(
         routes=[*api.routes, *scores_api.routes, *values_api.routes, *search.routes, WebSocketRoute("/ws", websocket_endpoint), *site.routes],
-        middleware=[Middleware(PublicURL, public_url=settings.public_url), *site.middleware],
+        middleware=[
+            Middleware(PublicURL, public_url=settings.public_url),
+            Middleware(ReadBudget, rate=settings.address_read_rate, burst=settings.address_read_burst, token_bytes=settings.rate_token_bytes),
+            *site.middleware,
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error_handler(site), ClientDisconnect: _client_gone, Exception: _server_error},
     )

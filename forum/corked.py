@@ -74,4 +74,7 @@ class CorkedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.transport = CorkedTransport(self.transport, self.loop)  # type: ignore[assignment]
+        self.transport = self.wrap_transport(self.transport)  # type: ignore[assignment]
+
+    def wrap_transport(self, transport: asyncio.Transport) -> CorkedTransport:
+        return CorkedTransport(transport, self.loop)

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -58,13 +58,15 @@ def index_field(f: Filter) -> str | None:
 
 
 class AddressBudget:
-    """Bytes queued for every connection of one client address (shared by their outboxes)."""
+    """What every connection of one client address shares: the bytes queued for them
+    (``limit``, 0 = unlimited) and the catch-up reads they may run at once (``reads``)."""
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("limit", "reads", "used")
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit  # 0 = unlimited
+    def __init__(self, limit: int, reads: int = 0) -> None:
+        self.limit = limit
         self.used = 0
+        self.reads = asyncio.Semaphore(reads) if reads else None
 
 
 class Outbox:
@@ -211,11 +213,15 @@ class Subscription:
 class Hub:
     """Owns the set of live subscriptions and the head of what has been delivered."""
 
-    def __init__(self, store: Store, metrics: Metrics, *, queue_bytes: int, page: int = 500) -> None:
+    def __init__(self, store: Store, metrics: Metrics, *, queue_bytes: int, page: int = 500, catch_up_reads: int = 0) -> None:
         self.store = store
         self.metrics = metrics
         self.queue_bytes = queue_bytes  # per subscription
         self.page = page  # most rows one catch-up read returns
+        # Catch-up reads of the log running at once in this process (0 = no bound), so that
+        # a thousand catching-up connections cannot take every database connection (the
+        # writer, /healthz and everyone else's reads would queue behind them).
+        self.read_slots = asyncio.Semaphore(catch_up_reads) if catch_up_reads else None
         self.head = 0
         self.live: set[Subscription] = set()
         # Live subscriptions grouped by their filter (less after_seq and limit), so equal
@@ -400,7 +406,8 @@ class Hub:
         f = sub.filter
         if f.after_seq is None:
             target = self.head
-            first = await self.store.nth_newest_seq(f, up_to_seq=target, n=f.effective_limit)
+            async with self._read_slot(sub):
+                first = await self.store.nth_newest_seq(f, up_to_seq=target, n=f.effective_limit)
             await self._send_stored(sub, max(first - 1, 0), target)
         else:
             sub.cursor = f.after_seq
@@ -416,13 +423,35 @@ class Hub:
         sub.live = True
         self._go_live(sub)
 
+    @contextlib.asynccontextmanager
+    async def _read_slot(self, sub: Subscription) -> AsyncIterator[None]:
+        """Hold one of the address's catch-up reads, then one of the process's (each FIFO).
+
+        The address's own bound comes first, so one address's waiting catch-ups never
+        stand in line for the process's slots ahead of other addresses' reads.
+        """
+        a = sub.outbox.address
+        mine = a.reads if a is not None else None
+        if mine is not None:
+            await mine.acquire()
+        try:
+            if self.read_slots is None:
+                yield
+            else:
+                async with self.read_slots:
+                    yield
+        finally:
+            if mine is not None:
+                mine.release()
+
     async def _send_stored(self, sub: Subscription, after: int, target: int) -> None:
         """Send the stored matches in (after, target], pacing each frame to the reader."""
         outbox, budget = sub.outbox, self.queue_bytes
         sub.cursor = after
         rows = 16  # grows while frames are small, shrinks when they are large
         while sub.cursor < target and not sub.closed and not outbox.closed:
-            page = await self.store.envelopes(sub.filter, after_seq=sub.cursor, up_to_seq=target, limit=rows)
+            async with self._read_slot(sub):
+                page = await self.store.envelopes(sub.filter, after_seq=sub.cursor, up_to_seq=target, limit=rows)
             size, sent, wait_for = 0, 0, 0
             for seq, env in page:
                 frame = wire.event(sub.sub_json, seq, env)

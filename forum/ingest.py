@@ -206,7 +206,14 @@ class Ingest:
 
 
 def id_of_submitted(item: Any) -> str:
-    """The id to report for what :meth:`Ingest.submit_nowait` takes (an envelope or a raw frame)."""
+    """The id to report for what :meth:`Ingest.submit_nowait` takes (an envelope, a raw frame or a batch line)."""
+    if isinstance(item, bytes):  # a batch line: only parsed here on this rare path
+        from forum.protocol import strictjson
+
+        try:
+            return envelope_id(strictjson.loads(item, what="envelope"))
+        except ProtocolError:
+            return ""
     if isinstance(item, str):  # a raw frame: only parsed here on this rare path
         from forum.protocol import wire
 

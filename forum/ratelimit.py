@@ -42,8 +42,20 @@ class TokenBuckets:
         self._buckets[key] = (tokens, now)
         return (n - tokens) / self.rate
 
+    def charge(self, key: str, n: float) -> None:
+        """Take ``n`` tokens whatever is left: the bucket may go into debt, down to ``-burst``
+        (work already done, e.g. a response sent; the key's next :meth:`take` waits for it)."""
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        self._buckets[key] = (max(-self.burst, tokens - n), now)
+        if len(self._buckets) > self.max_keys:
+            self._prune(now)
+
     def _prune(self, now: float) -> None:
-        full_after = self.burst / self.rate
+        full_after = 2 * self.burst / self.rate  # from a debt of -burst
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 

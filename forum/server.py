@@ -121,7 +121,7 @@ def run(settings: Settings) -> None:
         log_level=settings.log_level,
         ws_max_size=settings.max_frame_bytes * 4,
         ws_per_message_deflate=False,
-        ws="forum.corked:CorkedWebSocketProtocol",  # one socket write per connection per loop pass  # compression costs more CPU than the bytes it saves here
+        ws="forum.wsguard:GuardedWebSocketProtocol",  # corked writes (one per loop pass), sliced parsing and a frame/byte budget per connection
         ws_ping_interval=20.0,
         ws_ping_timeout=60.0,
         access_log=False,
@@ -131,15 +131,23 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=5,
     )
     guard = (settings.max_http_connections_per_address, settings.http_header_timeout_s)
+    ws_budget = (
+        settings.connection_frame_rate,
+        float(settings.connection_frame_burst),
+        settings.connection_byte_rate,
+        float(settings.connection_byte_burst),
+    )
     if settings.workers > 1:
         # Migrate once before the workers start (SQLite has no lock that would serialize theirs).
         asyncio.run(_migrate(settings))
         _export(settings)
         config = uvicorn.Config("forum.server:create_worker_app", factory=True, workers=settings.workers, **common)
         config.forum_guard = guard  # type: ignore[attr-defined]
+        config.forum_ws_budget = ws_budget  # type: ignore[attr-defined]
         _Workers(config, sock).run()
         return
     config = uvicorn.Config(full_app(settings), **common)
     config.forum_guard = guard  # type: ignore[attr-defined]
+    config.forum_ws_budget = ws_budget  # type: ignore[attr-defined]
     tune_gc()
     _Server(config, sock, settings).run(sockets=[sock])

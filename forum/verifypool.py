@@ -1,7 +1,7 @@
 """Parse and verify published events off the event loop, on every core.
 
-A PUBLISH frame reaches the ingest path as raw text. Worker processes parse
-it (strict JSON), check the envelope, payload schema, clock skew and proof of
+A PUBLISH frame reaches the ingest path as raw text, a line of a batch body
+as raw bytes. Worker processes parse them (strict JSON), check the envelope, payload schema, clock skew and proof of
 work, and check the Ed25519 signature, then hand back compact tuples the
 writer turns into :class:`~forum.protocol.events.Event` objects with no
 further parsing. The event loop only moves strings and tuples; nothing of
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from forum.protocol import wire
+from forum.protocol import strictjson, wire
 from forum.protocol.errors import ProtocolError
 from forum.protocol.events import Event, Limits, event_id, verify_envelope
 
@@ -42,7 +42,12 @@ def envelope_id(envelope: Any) -> str:
 
 
 def _check_one(item: Any, limits: Limits, now_ms: int) -> Checked:
-    if isinstance(item, str):  # a whole ["PUBLISH", envelope] frame
+    if isinstance(item, bytes):  # one line of a batch body: an envelope's JSON
+        try:
+            item = strictjson.loads(item, what="envelope")
+        except ProtocolError as e:
+            return ("n", e.message)
+    elif isinstance(item, str):  # a whole ["PUBLISH", envelope] frame
         try:
             msg = wire.parse_message(item)
         except ProtocolError as e:
@@ -58,7 +63,7 @@ def _check_one(item: Any, limits: Limits, now_ms: int) -> Checked:
 
 
 def check_chunk(items: Sequence[Any], limits: Limits, now_ms: int) -> list[Checked]:
-    """Check raw PUBLISH frames (str) or envelopes (dict); one result per input, in order."""
+    """Check raw PUBLISH frames (str), batch lines (bytes) or envelopes (dict); one result per input, in order."""
     return [_check_one(item, limits, now_ms) for item in items]
 
 

@@ -60,7 +60,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     conns[address] = conns.get(address, 0) + 1
     budgets: dict[str, AddressBudget] = state.address_budgets
-    budget = budgets.get(address) or budgets.setdefault(address, AddressBudget(settings.address_queue_bytes))
+    budget = budgets.get(address) or budgets.setdefault(
+        address, AddressBudget(settings.address_queue_bytes, settings.max_catch_up_reads_per_address)
+    )
     state.metrics.connections.inc()
     conn = _Connection(ws, address, budget)
     try:

@@ -1,10 +1,14 @@
 """``forum bench abuse``: the hostile clients of issue 11, against a forum on loopback.
 
-The bench starts its own forum (a temporary SQLite database; the abuse limits
-at their defaults, only the author and address publish rates off so that the
-log can be filled quickly), fills the log with ``--proposals`` proposals of
-about ``--proposal-kb`` KB, then runs each attack for ``--seconds`` while
-measuring, from this process:
+The bench starts its own forum (a temporary SQLite database, every limit at
+its default), fills the log with ``--proposals`` proposals of about
+``--proposal-kb`` KB and ``--ratings`` ratings of those proposals and of
+``--rated-agents`` agents (so that the score attacks meet real score views),
+from several loopback addresses (each address has its own publish bucket),
+waits for the scores to be fitted, then runs each attack for ``--seconds``
+from its own loopback address (``ATTACKER_ADDRESS``: per-address limits
+apply to the attacker, not to the normal clients) while measuring, from
+this process (127.0.0.1):
 
 * the server's resident memory (RSS) before, at its peak during, and
   ``--settle`` seconds after the attack (its connections closed);
@@ -44,6 +48,8 @@ from clients.sdk import builders
 from clients.sdk.keys import derive_key
 
 MB = 1024 * 1024
+ATTACKER_ADDRESS = "127.0.0.2"  # the attacker's source address (loopback: 127.0.0.0/8 all reaches 127.0.0.1)
+FILL_ADDRESSES = tuple(f"127.0.0.{10 + i}" for i in range(8))  # the fill spreads over these
 ATTACKS = (
     "never-read-subscribe",
     "junk-frames",
@@ -63,6 +69,8 @@ ATTACKS = (
 class AbuseParams:
     proposals: int = 3000
     proposal_kb: int = 30
+    ratings: int = 20000
+    rated_agents: int = 2000
     seconds: float = 8.0
     settle: float = 3.0
     attacks: tuple[str, ...] = ATTACKS
@@ -183,6 +191,7 @@ async def _never_reading(ws_url: str, rcvbuf: int = 4096) -> ClientConnection:
     u = urlsplit(ws_url)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.bind((ATTACKER_ADDRESS, 0))
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, (u.hostname, u.port))
     return await connect(ws_url, sock=sock, max_queue=1, compression=None, open_timeout=30, close_timeout=1)
@@ -193,14 +202,41 @@ def _abort(ws: ClientConnection) -> None:
         ws.transport.abort()
 
 
+def _attacker_ws(ws_url: str, **kw: Any) -> Any:
+    """A WebSocket connection from the attacker's address."""
+    return connect(ws_url, compression=None, local_addr=(ATTACKER_ADDRESS, 0), **kw)
+
+
+def _attacker_http(url: str, timeout: float) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(local_address=ATTACKER_ADDRESS)
+    return httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
+
+
+async def _attacker_tcp(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    u = urlsplit(url)
+    return await asyncio.open_connection(u.hostname, u.port, local_addr=(ATTACKER_ADDRESS, 0))
+
+
 async def _flood(ws: ClientConnection, frame: str, stop: asyncio.Event) -> int:
+    """Send ``frame`` as fast as the server reads it until ``stop`` (a send blocked by
+    back-pressure is abandoned then: the attack lasts its time, not until the server reads)."""
     sent = 0
-    with contextlib.suppress(ConnectionClosed):
-        while not stop.is_set():
+
+    async def go() -> None:
+        nonlocal sent
+        while True:
             await ws.send(frame)
             sent += 1
             if sent % 512 == 0:
                 await asyncio.sleep(0)
+
+    task = asyncio.create_task(go())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for t in (task, stopping):
+        t.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+        await task
     return sent
 
 
@@ -244,7 +280,7 @@ async def attack_publish_junk(url: str, ws_url: str, stop: asyncio.Event) -> dic
 
 
 async def attack_resubscribe_catch_up(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
-    async with connect(ws_url, compression=None, max_size=None) as ws:
+    async with _attacker_ws(ws_url, max_size=None) as ws:
         for _ in range(40):
             await ws.send(orjson.dumps(["SUBSCRIBE", "s", {"kinds": ["proposal"], "limit": 1000}]).decode())
         t0 = time.perf_counter()
@@ -261,7 +297,7 @@ async def attack_resubscribe_catch_up(url: str, ws_url: str, stop: asyncio.Event
 
 
 async def attack_scores_star(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
-    async with connect(ws_url, compression=None, max_size=None) as ws:
+    async with _attacker_ws(ws_url, max_size=None) as ws:
         for i in range(10):
             await ws.send(orjson.dumps(["SUBSCRIBE", f"sc{i}", {"scores": ["*"]}]).decode())
         await stop.wait()
@@ -274,7 +310,7 @@ async def _http_loop(url: str, path: str, stop: asyncio.Event, workers: int) -> 
     times: list[float] = []
 
     async def one() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with _attacker_http(url, 60) as http:
             while not stop.is_set():
                 t0 = time.perf_counter()
                 try:
@@ -313,12 +349,14 @@ async def attack_big_batch(url: str, ws_url: str, stop: asyncio.Event) -> dict[s
         i += 1
     body = b"\n".join(lines)
     statuses: dict[str, int] = {}
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+    async with _attacker_http(url, 120) as http:
         while not stop.is_set():
             r = await http.post("/api/v1/events:batch", content=body)
             statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
             if r.status_code != 200:
                 statuses["reason:" + r.json().get("reason", "")] = 1
+                with contextlib.suppress(TimeoutError, ValueError):  # refused: wait as told, as a client would
+                    await asyncio.wait_for(stop.wait(), min(float(r.headers.get("retry-after", "1")), _remaining(stop)) or 0.01)
     return {"body_mb": round(len(body) / MB, 1), "lines": len(lines), "statuses": statuses}
 
 
@@ -330,7 +368,7 @@ async def attack_live_flood(url: str, ws_url: str, stop: asyncio.Event) -> dict[
         if stop.is_set():
             break
         try:
-            reader, writer = await asyncio.open_connection(u.hostname, u.port)
+            reader, writer = await _attacker_tcp(url)
         except OSError as e:
             statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
             continue
@@ -350,11 +388,10 @@ async def attack_live_flood(url: str, ws_url: str, stop: asyncio.Event) -> dict[
 
 
 async def attack_slowloris(url: str, ws_url: str, stop: asyncio.Event) -> dict[str, Any]:
-    u = urlsplit(url)
     conns = []
     for _ in range(300):
         try:
-            reader, writer = await asyncio.open_connection(u.hostname, u.port)
+            reader, writer = await _attacker_tcp(url)
         except OSError:
             break
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -419,21 +456,74 @@ def _remaining(stop: asyncio.Event) -> float:
 # ---------------------------------------------------------------------------- the run
 
 
-async def fill(url: str, proposals: int, kb: int, progress: Callable[[str], None]) -> int:
-    """Publish ``proposals`` proposals of about ``kb`` KB (100 authors) through the batch endpoint."""
-    keys = [derive_key("bench-abuse-fill", f"author {i}") for i in range(100)]
-    text = "z" * max(1, kb * 1000 - 500)
-    done = 0
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-        while done < proposals:
-            n = min(200, proposals - done)
-            evs = [builders.proposal(keys[(done + j) % 100], title=f"Filler {done + j}", summary="filler", text=text, tags=["filler"]) for j in range(n)]
-            body = b"\n".join(orjson.dumps(e.envelope) for e in evs)
-            r = await http.post("/api/v1/events:batch", content=body)
+async def _post_batches(url: str, lines: list[bytes], per_batch: int, progress: Callable[[str], None], what: str) -> int:
+    """POST ``lines`` in batches, spread over the fill addresses; returns the last seq accepted."""
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=120, transport=httpx.AsyncHTTPTransport(local_address=a)) for a in FILL_ADDRESSES
+    ]
+    last = 0
+    try:
+        for n, i in enumerate(range(0, len(lines), per_batch)):
+            r = await clients[n % len(clients)].post("/api/v1/events:batch", content=b"\n".join(lines[i : i + per_batch]))
             r.raise_for_status()
-            done += n
-            progress(f"filled {done}/{proposals}")
-    return done
+            results = r.json()["results"]
+            if refused := [x for x in results if not x["accepted"]]:
+                raise RuntimeError(f"the fill was refused: {refused[0]['message']}")
+            last = max([last, *(x["seq"] or 0 for x in results)])
+            progress(f"filled {min(i + per_batch, len(lines))}/{len(lines)} {what}")
+    finally:
+        for c in clients:
+            await c.aclose()
+    return last
+
+
+async def fill(url: str, params: AbuseParams, progress: Callable[[str], None]) -> dict[str, int]:
+    """Fill the log: ``proposals`` proposals of about ``proposal_kb`` KB (100 authors), then
+    ``rated_agents`` agent profiles and ``ratings`` ratings of those proposals and agents
+    (500 raters in two camps), then wait until the scores are fitted."""
+    import random
+    import zlib
+
+    keys = [derive_key("bench-abuse-fill", f"author {i}") for i in range(100)]
+    text = "z" * max(1, params.proposal_kb * 1000 - 500)
+    proposals = [
+        builders.proposal(keys[j % 100], title=f"Filler {j}", summary="filler", text=text, tags=["filler"])
+        for j in range(params.proposals)
+    ]
+    await _post_batches(url, [orjson.dumps(e.envelope) for e in proposals], 200, progress, "proposals")
+    agents = [derive_key("bench-abuse-fill", f"agent {i}") for i in range(params.rated_agents)]
+    profiles = [orjson.dumps(builders.agent(k, name=f"agent {i}", about="rated").envelope) for i, k in enumerate(agents)]
+    if profiles:
+        await _post_batches(url, profiles, 1000, progress, "agent profiles")
+    targets = [e.id for e in proposals] + [k.did for k in agents]
+    raters = [derive_key("bench-abuse-fill", f"rater {i}") for i in range(500)]
+    rng = random.Random(11)
+    per_rater = -(-params.ratings // len(raters)) if params.ratings else 0
+    ratings: list[bytes] = []
+    for r, key in enumerate(raters):
+        if len(ratings) >= params.ratings or not targets:
+            break
+        camp = 1 if r % 2 else -1
+        for t in rng.sample(targets, min(per_rater, len(targets), params.ratings - len(ratings))):
+            lean = camp if zlib.crc32(t.encode()) % 2 else -camp  # two camps that disagree on half the targets
+            score = round(max(-1.0, min(1.0, lean * 0.6 + rng.uniform(-0.4, 0.4))), 2)
+            ratings.append(orjson.dumps(builders.rating(key, target=t, score=score).envelope))
+    last = await _post_batches(url, ratings, 2000, progress, "ratings") if ratings else 0
+    fitted = await _wait_for_fit(url, last) if ratings else 0
+    return {"proposals": len(proposals), "rated_agents": len(agents), "ratings": len(ratings), "fit_as_of_seq": fitted}
+
+
+async def _wait_for_fit(url: str, seq: int, limit: float = 300.0) -> int:
+    """Wait until the fitted scores cover ``seq`` (the attacks must not share the CPU with a fit)."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        deadline = time.monotonic() + limit
+        fitted = 0
+        while time.monotonic() < deadline:
+            fitted = (await http.get("/api/v1/scores", params={"limit": "1"})).json().get("fit_as_of_seq") or 0
+            if fitted >= seq:
+                break
+            await asyncio.sleep(1.0)
+        return int(fitted)
 
 
 HOLD_SECONDS = {"slowloris": 12.0}  # past the 10 s header timeout, so its answer shows
@@ -517,8 +607,8 @@ async def check_acked(url: str, ids: list[str]) -> int:
 async def run_abuse(url: str, pid: int, params: AbuseParams, progress: Callable[[str], None]) -> dict[str, Any]:
     ws_url = "ws" + url[len("http") :] + "/ws"
     t0 = time.monotonic()
-    filled = await fill(url, params.proposals, params.proposal_kb, progress)
-    progress(f"log filled in {time.monotonic() - t0:.0f}s")
+    filled = await fill(url, params, progress)
+    progress(f"log filled and scores fitted in {time.monotonic() - t0:.0f}s: {filled}")
     probes = Probes(url, pid)
     results: dict[str, Any] = {}
     for name in params.attacks:
@@ -531,7 +621,7 @@ async def run_abuse(url: str, pid: int, params: AbuseParams, progress: Callable[
         )
     missing = await check_acked(url, probes.acked)
     return {
-        "params": {"proposals": filled, "proposal_kb": params.proposal_kb, "seconds": params.seconds, "settle": params.settle},
+        "params": {**filled, "proposal_kb": params.proposal_kb, "seconds": params.seconds, "settle": params.settle, "attacker_address": ATTACKER_ADDRESS},
         "attacks": results,
         "acknowledged_probe_events": len(probes.acked),
         "acknowledged_missing": missing,

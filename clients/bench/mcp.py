@@ -107,7 +107,7 @@ async def drive(key_path: Path, url: str, proposals: list[str], calls: int) -> d
 
 async def main(events: int, calls: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = {"AUTHOR_RATE": 0, "ADDRESS_RATE": 0}
+        settings = {"AUTHOR_RATE": 0, "ADDRESS_RATE": 0, "ADDRESS_READ_RATE": 0}
         with ForumProcess(Path(tmp) / "forum", settings=settings) as forum:
             proposals, fill_s = await fill(forum.url, events, 7)
             key_path = save_key(derive_key("bench-mcp", "me"), Path(tmp) / "me.key")

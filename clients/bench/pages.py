@@ -316,7 +316,7 @@ async def full_app(url: str, data_dir: Path) -> AsyncIterator[Starlette]:
     """The whole forum app (API, public web, scores engine) in this process, started, scores replayed."""
     from feeds.site import create_app
 
-    app = create_app(Settings(data_dir=data_dir, database_url=url, author_rate=0, address_rate=0))
+    app = create_app(Settings(data_dir=data_dir, database_url=url, author_rate=0, address_rate=0, address_read_rate=0))
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.scores.ready.wait(), 1800)
         yield app

@@ -64,6 +64,7 @@ DEFAULT_DATA = SHARED if SHARED.is_dir() else ROOT / "tests" / "data" / "polis"
 FORUM_SETTINGS = {
     "author_rate": 0,
     "address_rate": 0,
+    "address_read_rate": 0,
     "scores_interval_s": 1.0,
     "scores_min_new_ratings": 5000,
 }

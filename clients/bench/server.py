@@ -21,6 +21,9 @@ from clients.launch import ForumProcess, LaunchError, PostgresError, PostgresSer
 BENCH_SETTINGS = {
     "AUTHOR_RATE": "0",
     "ADDRESS_RATE": "0",
+    "ADDRESS_READ_RATE": "0",
+    "CONNECTION_FRAME_RATE": "0",
+    "CONNECTION_BYTE_RATE": "0",
     "MAX_CONNECTIONS_PER_ADDRESS": "0",
     "LOG_LEVEL": "warning",
 }
@@ -51,12 +54,13 @@ def raise_fd_limit(want: int = 65536) -> int:
 class BenchServer:
     """``python -m forum`` on SQLite (a temporary data directory) or a throwaway PostgreSQL."""
 
-    def __init__(self, database: str = "sqlite", env: dict[str, str] | None = None) -> None:
+    def __init__(self, database: str = "sqlite", env: dict[str, str] | None = None, *, base: dict[str, str] | None = None) -> None:
+        """``base``: the settings under ``env`` (default :data:`BENCH_SETTINGS`; ``{}``: the forum's own defaults)."""
         if database not in ("sqlite", "postgres"):
             raise ValueError("database must be sqlite or postgres")
         self.database = database
         self.settings = {
-            **BENCH_SETTINGS,
+            **(BENCH_SETTINGS if base is None else base),
             **{k.upper().removeprefix("FORUM_"): str(v) for k, v in (env or {}).items()},
         }
         self.pg: PostgresServer | None = None

@@ -376,3 +376,96 @@ def test_event_pages_stop_at_4_mib_and_link_the_rest(forum: ForumProcess) -> Non
     assert pages >= 2  # 200 x 30 KB does not fit one page
     newest = httpx.get(forum.url + "/api/v1/events?kinds=proposal&tags=bulk&limit=1000", timeout=timeout(30)).json()
     assert newest["events"][-1]["seq"] == seen[-1] and newest["next"]  # newest kept, older ones linked
+
+
+# --------------------------------------------------------------------------- reads are charged
+
+
+def test_a_debt_of_read_tokens_is_paid_back_at_the_rate() -> None:
+    from forum.ratelimit import TokenBuckets
+
+    now = [0.0]
+    b = TokenBuckets(10, 100, clock=lambda: now[0])
+    assert b.take("a", 1) == 0.0  # 99 left
+    b.charge("a", 150)  # a response already sent: the bucket goes into debt (-51)
+    assert b.take("a", 1) == pytest.approx(5.2)  # 52 tokens at 10/s
+    b.charge("a", 10_000)
+    now[0] += 10.0  # the debt is never deeper than -burst: 100 + 10 s x 10 = 0 again
+    assert b.take("a", 1) == pytest.approx(0.1)
+    assert b.take("b", 1) == 0.0  # another address is untouched
+
+
+@pytest.fixture(scope="module")
+def reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForumProcess]:
+    """A forum with a small read bucket (100 tokens/s, 300 at most, a token per 1 KiB) and a
+    small frame budget per WebSocket connection (50 frames/s, 50 at most)."""
+    server = ForumProcess(
+        tmp_path_factory.mktemp("reads"),
+        author_rate=0,
+        address_rate=0,
+        address_read_rate=100,
+        address_read_burst=300,
+        rate_token_bytes=1024,
+        connection_frame_rate=50,
+        connection_frame_burst=50,
+    ).start()
+    try:
+        post_batch(server.url, [big_proposal(Signer("limits-reads"), i, "reads") for i in range(20)])
+        yield server
+    finally:
+        server.kill()
+
+
+def test_reads_cost_address_tokens_by_the_bytes_they_return(reads: ForumProcess) -> None:
+    with httpx.Client(base_url=reads.url, timeout=timeout(10)) as c:
+        for _ in range(400):  # /healthz is free: 400 reads, more than the whole bucket
+            assert c.get("/healthz").status_code == 200
+        big = c.get("/api/v1/events?kinds=proposal&limit=20")  # ~600 KB: served whole, ~600 tokens
+        assert big.status_code == 200 and len(big.json()["events"]) == 20
+        for path in ("/api/v1/events?limit=1", "/", "/api/v1/scores?limit=1"):  # the API and pages alike
+            r = c.get(path)
+            assert r.status_code == 429, (path, r.status_code)
+            body = r.json()
+            assert body["ok"] is False and body["status"] == 429 and body["reason"] == "rate-limited"
+            assert body["message"].startswith("rate-limited: address over its read budget")
+            wait = int(r.headers["retry-after"])
+            assert 1 <= wait <= 7  # a debt of ~300 tokens at 100 a second
+    # Another address has its own bucket.
+    other = httpx.Client(base_url=reads.url, timeout=timeout(10), transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with other:
+        assert other.get("/api/v1/events?limit=1").status_code == 200
+    time.sleep(wait + 0.5)
+    with httpx.Client(base_url=reads.url, timeout=timeout(10)) as c:
+        assert c.get("/api/v1/events?limit=1").status_code == 200
+        small = [c.get("/api/v1/events?kinds=agent&limit=1").status_code for _ in range(20)]
+    assert small == [200] * 20  # ~1 token each: small reads pass at the rate
+
+
+async def test_a_connection_is_read_at_its_frame_budget(reads: ForumProcess) -> None:
+    """3,000 junk frames sent at once are read at 50 a second (each answered by a NOTICE);
+    another connection is read at once all the while."""
+    async with connect(reads.ws_url, compression=None) as ws, connect(reads.ws_url, compression=None) as other:
+
+        async def flood() -> None:
+            for _ in range(3000):
+                await ws.send("x" * 100)
+
+        sender = asyncio.create_task(flood())
+        notices = 0
+        t0 = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3.0):
+                while True:
+                    m = orjson.loads(await ws.recv())
+                    assert m[0] == "NOTICE" and m[1].startswith("invalid: ")
+                    notices += 1
+        elapsed = time.monotonic() - t0
+        # burst + rate x time, plus at most one 8 KiB slice of ~107-byte frames parsed at once
+        assert 50 <= notices <= 50 + 50 * elapsed + 8192 // 107 + 1, notices
+        t1 = time.monotonic()
+        await other.send("y")
+        assert (await recv(other))[0] == "NOTICE"
+        assert time.monotonic() - t1 < 1.0
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await sender

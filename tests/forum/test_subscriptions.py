@@ -3,6 +3,7 @@ filters; slow subscribers are closed without slowing anyone else."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,51 @@ async def test_indexed_live_matching_equals_checking_every_filter(tmp_path: Path
         await hub.stop()
     finally:
         await engine.dispose()
+
+
+async def test_catch_ups_read_the_log_a_bounded_number_at_a_time(tmp_path: Path) -> None:
+    """30 catch-ups from one address and 10 from another: at most 2 of one address and 3 in
+    all are reading the log at any moment (max_catch_up_reads_per_address, max_catch_up_reads),
+    and every one of them still gets every stored event."""
+    from forum.hub import AddressBudget
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/f.db")
+    await migrate(engine)
+    store = Store(engine)
+    s = Signer()
+    events = [verify_envelope(proposal(s, f"E{i}"), limits=Limits(), now_ms=2**52) for i in range(60)]
+    await store.write_batch(events)
+    hub = Hub(store, Metrics(), queue_bytes=10_000_000, catch_up_reads=3)
+    await hub.start()
+    reading: dict[str, int] = {"a": 0, "b": 0, "all": 0}
+    most: dict[str, int] = {"a": 0, "b": 0, "all": 0}
+    real_envelopes = store.envelopes
+    owner: dict[int, str] = {}
+
+    async def counted(f: Filter, **kw: Any) -> list[tuple[int, str]]:  # the real read, counted
+        who = owner[id(f)]
+        for k in (who, "all"):
+            reading[k] += 1
+            most[k] = max(most[k], reading[k])
+        try:
+            await asyncio.sleep(0.005)  # a read that takes a while, so that they would overlap
+            return await real_envelopes(f, **kw)
+        finally:
+            for k in (who, "all"):
+                reading[k] -= 1
+
+    store.envelopes = counted  # type: ignore[method-assign]
+    budgets = {"a": AddressBudget(0, reads=2), "b": AddressBudget(0, reads=2)}
+    subs = []
+    for i in range(40):
+        who = "a" if i < 30 else "b"
+        f = Filter(kinds=("proposal",), after_seq=0)
+        owner[id(f)] = who
+        subs.append(Subscription(Outbox(address=budgets[who]), f"s{i}", f))
+    await asyncio.gather(*(hub.run_subscription(sub) for sub in subs))
+    assert most["a"] == 2 and most["b"] == 2 and most["all"] == 3
+    for sub in subs:
+        seqs = [orjson.loads(frame)[2] for frame, _ in sub.outbox.frames if frame.startswith('["EVENT"')]
+        assert seqs == list(range(1, 61))
+    await hub.stop()
+    await engine.dispose()

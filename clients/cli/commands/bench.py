@@ -455,6 +455,8 @@ def query(
 def abuse(
     proposals: Annotated[int, typer.Option("--proposals", min=0, help="Proposals in the log before the attacks.")] = 3000,
     proposal_kb: Annotated[int, typer.Option("--proposal-kb", min=1, max=60, help="Size of each proposal, KB.")] = 30,
+    ratings: Annotated[int, typer.Option("--ratings", min=0, help="Ratings of the proposals and rated agents in the log.")] = 20000,
+    rated_agents: Annotated[int, typer.Option("--rated-agents", min=0, help="Agent profiles published to be rated too.")] = 2000,
     seconds: Annotated[float, typer.Option("--seconds", min=1, help="Length of each attack.")] = 8.0,
     settle: Annotated[float, typer.Option("--settle", min=0, help="Seconds after an attack before memory is read again.")] = 3.0,
     attack: Annotated[
@@ -483,12 +485,14 @@ def abuse(
     chosen = tuple(attack or ATTACKS)
     if unknown := [a for a in chosen if a not in ATTACKS]:
         fail(out, ExitCode.USAGE, f"unknown attack {unknown[0]!r}; one of {', '.join(ATTACKS)}")
-    params = AbuseParams(proposals=proposals, proposal_kb=proposal_kb, seconds=seconds, settle=settle, attacks=chosen)
-    # The abuse limits stay at their defaults; only the publish rates are off, to fill the log.
-    env = {"AUTHOR_RATE": "0", "ADDRESS_RATE": "0", "MAX_CONNECTIONS_PER_ADDRESS": "1000", "LOG_LEVEL": "info", **_parse_env(server_env, out)}
+    params = AbuseParams(
+        proposals=proposals, proposal_kb=proposal_kb, ratings=ratings, rated_agents=rated_agents, seconds=seconds, settle=settle, attacks=chosen
+    )
+    # Every limit at its default (the fill spreads over several loopback addresses instead).
+    env = {"LOG_LEVEL": "info", **_parse_env(server_env, out)}
     raise_fd_limit()
     try:
-        server = BenchServer("sqlite", env).start()
+        server = BenchServer("sqlite", env, base={}).start()
     except BenchServerError as e:
         fail(out, ExitCode.CONNECT, str(e))
     try:

@@ -11,6 +11,12 @@ uvicorn's h11 protocol, per connection, plus:
   where they are read (forum/api.py); headers are at most uvicorn's
   ``h11_max_incomplete_event_size``.
 
+* at most ``address_upgrade_rate`` WebSocket handshakes a second per client
+  address (after a burst of ``address_upgrade_burst``); the next upgrade
+  request gets ``429`` with ``Retry-After`` and is closed before any
+  WebSocket state is built (a thousand handshakes at once cost the event
+  loop a quarter of its time).
+
 A connection upgraded to a WebSocket leaves this count (``/ws`` has its own
 per-address cap). The table of counts lives on uvicorn's server state, so
 nothing is shared between two servers in one process.
@@ -26,10 +32,13 @@ import orjson
 import structlog
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from forum.ratelimit import TokenBuckets
+
 log = structlog.get_logger("forum.httpguard")
 
 
 TOO_MANY_MESSAGE = "too many HTTP connections from this address"
+UPGRADES_MESSAGE = "too many WebSocket handshakes from this address"
 
 
 def _response(status: int, phrase: str, reason: str, message: str, extra: str = "") -> bytes:
@@ -48,8 +57,9 @@ class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a per-address connection cap and a header timeout.
 
     Its limits come from ``config.forum_guard`` = (max per address, header
-    timeout in seconds), set by :func:`forum.server.run` on the uvicorn Config
-    (picklable, so worker processes get them too); the table of counts lives
+    timeout in seconds, upgrade rate, upgrade burst), set by
+    :func:`forum.server.run` on the uvicorn Config (picklable, so worker
+    processes get them too); the table of counts and the upgrade buckets live
     on uvicorn's per-server state.
     """
 
@@ -58,12 +68,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, config: Any, server_state: Any, app_state: Any, _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        guard: tuple[int, float] = getattr(config, "forum_guard", (0, 0.0))
-        self.max_per_address, self.header_timeout_s = guard
+        guard: tuple[int, float, float, int] = getattr(config, "forum_guard", (0, 0.0, 0.0, 1))
+        self.max_per_address, self.header_timeout_s, upgrade_rate, upgrade_burst = guard
         counts = getattr(server_state, "forum_counts", None)
         if counts is None:
             counts = server_state.forum_counts = {}
+            server_state.forum_upgrades = TokenBuckets(upgrade_rate, upgrade_burst)
         self.counts: dict[str, int] = counts
+        self.upgrades: TokenBuckets = server_state.forum_upgrades
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -116,7 +128,16 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()  # idle now: uvicorn's keep-alive timeout applies until the next byte
 
     def handle_websocket_upgrade(self, event: Any) -> None:
+        address = self._address
         self._release()
+        if address is not None and (wait := self.upgrades.take(address)):
+            log.debug("websocket handshake refused: too many from this address", address=address)
+            retry = max(1, round(wait))
+            self.transport.write(
+                _response(429, "Too Many Requests", "rate-limited", f"{UPGRADES_MESSAGE}, retry in {wait:.2f}s", f"retry-after: {retry}\r\n")
+            )
+            self.transport.close()
+            return
         super().handle_websocket_upgrade(event)
 
     def connection_lost(self, exc: Exception | None) -> None:

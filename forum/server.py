@@ -130,7 +130,12 @@ def run(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    guard = (settings.max_http_connections_per_address, settings.http_header_timeout_s)
+    guard = (
+        settings.max_http_connections_per_address,
+        settings.http_header_timeout_s,
+        settings.address_upgrade_rate,
+        settings.address_upgrade_burst,
+    )
     ws_budget = (
         settings.connection_frame_rate,
         float(settings.connection_frame_burst),

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     max_catch_up_reads: int = Field(6, ge=0, description="Catch-up reads (pages of stored events for subscriptions catching up) running at once in one server process; the others wait their turn, so catching-up connections never take every database connection; 0 = no bound.")
     max_catch_up_reads_per_address: int = Field(2, ge=0, description="Catch-up reads the connections of one client address may run at once; their other catch-ups wait (without holding one of the process's reads); 0 = no bound.")
     max_http_connections_per_address: int = Field(256, ge=0, description="Open HTTP connections per client address (WebSockets count apart once upgraded); the next one gets 503 and is closed; 0 = unlimited.")
+    address_upgrade_rate: float = Field(50.0, ge=0, description="WebSocket handshakes per second one client address may start (token bucket refill); the next gets 429 with Retry-After and is closed before any WebSocket state is built; 0 = unlimited.")
+    address_upgrade_burst: int = Field(200, ge=1, description="WebSocket handshake token bucket size of one client address.")
     http_header_timeout_s: float = Field(10.0, ge=0, description="Seconds a request line and its headers may take to arrive before 408 and close (slowloris); 0 = no limit.")
     http_body_timeout_s: float = Field(30.0, gt=0, description="Seconds a request body may take to arrive where one is read (publish, batch) before 408.")
     address_read_rate: float = Field(2500.0, ge=0, description="Read tokens per second each client address gets for HTTP GETs (token bucket refill): a response costs 1 + its bytes / RATE_TOKEN_BYTES, charged as it is sent; past the bucket 429 with Retry-After (/healthz and /metrics are free); 0 = unlimited.")

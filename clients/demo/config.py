@@ -14,6 +14,7 @@ FORUM_SETTINGS: Final = {
     "FORUM_ADDRESS_RATE": "0",
     "FORUM_ADDRESS_READ_RATE": "0",
     "FORUM_CONNECTION_FRAME_RATE": "0",
+    "FORUM_ADDRESS_UPGRADE_RATE": "0",
     "FORUM_MAX_CONNECTIONS_PER_ADDRESS": "0",
     "FORUM_SUBSCRIBER_QUEUE_FRAMES": "200000",
     # Refit bridging and groups often, so the score stream moves during a short run.

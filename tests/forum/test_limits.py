@@ -397,8 +397,9 @@ def test_a_debt_of_read_tokens_is_paid_back_at_the_rate() -> None:
 
 @pytest.fixture(scope="module")
 def reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForumProcess]:
-    """A forum with a small read bucket (100 tokens/s, 300 at most, a token per 1 KiB) and a
-    small frame budget per WebSocket connection (50 frames/s, 50 at most)."""
+    """A forum with a small read bucket (100 tokens/s, 300 at most, a token per 1 KiB), a
+    small frame budget per WebSocket connection (50 frames/s, 50 at most) and 5 WebSocket
+    handshakes per address."""
     server = ForumProcess(
         tmp_path_factory.mktemp("reads"),
         author_rate=0,
@@ -408,6 +409,8 @@ def reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForumProcess]:
         rate_token_bytes=1024,
         connection_frame_rate=50,
         connection_frame_burst=50,
+        address_upgrade_rate=0.001,  # no refill during a test: the burst is what an address gets
+        address_upgrade_burst=5,
     ).start()
     try:
         post_batch(server.url, [big_proposal(Signer("limits-reads"), i, "reads") for i in range(20)])
@@ -469,3 +472,28 @@ async def test_a_connection_is_read_at_its_frame_budget(reads: ForumProcess) -> 
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
             await sender
+
+
+async def test_websocket_handshakes_are_rate_limited_per_address(reads: ForumProcess) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    opened: list[ClientConnection] = []
+    refusal = None
+    for _ in range(8):  # from an address no other test uses: its whole burst is 5
+        try:
+            opened.append(await connect(reads.ws_url, compression=None, local_addr=("127.0.0.3", 0)))
+        except InvalidStatus as e:
+            refusal = e.response
+            break
+    assert len(opened) == 5 and refusal is not None
+    assert refusal.status_code == 429 and int(refusal.headers["Retry-After"]) >= 1
+    body = orjson.loads(refusal.body)
+    assert body["reason"] == "rate-limited" and body["status"] == 429
+    assert body["message"].startswith("rate-limited: too many WebSocket handshakes from this address, retry in ")
+    for ws in opened:  # the open ones work
+        await ws.send("x")
+        assert (await recv(ws))[0] == "NOTICE"
+        await ws.close()
+    async with connect(reads.ws_url, compression=None, local_addr=("127.0.0.4", 0)) as other:  # another address
+        await other.send("x")
+        assert (await recv(other))[0] == "NOTICE"

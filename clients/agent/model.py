@@ -21,6 +21,13 @@ criterion and overall, with two scikit-learn ``SGDRegressor`` trained online
   a learned *residual*: the residual regressor, on the post's plain hashed
   words and streamed features, is trained on ``feedback score - composite``.
   The residual is what the stated weights miss.
+* once the stream reports the crowd's mean on every profile criterion, the
+  *overall prediction* of a model with ``use_stream`` comes instead from the
+  per-owner linear model of :mod:`clients.agent.stream_model`: the owner's
+  feedback regressed on the forum's per-criterion means (every criterion the
+  stream reports) and outcome features, with the stated weights as the prior.
+  Published per-criterion scores still come from the criterion regressor; the
+  residual regressor is not fitted meanwhile (it would not be used).
 
 Streamed features of a post (always 0 for a model built with
 ``use_stream=False``). A value the forum has not published yet (no rating, no
@@ -69,6 +76,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import SGDRegressor
 
 from clients.agent.owner import Feedback
+from clients.agent.stream_model import StreamModel
 from forum.protocol.events import Event
 from raters.outcomes import summarize_outcomes
 
@@ -153,6 +161,8 @@ class Results:
     count: int = 0
     mean: float | None = None
     shrunk_mean: float | None = None
+    protected_mean: float | None = None
+    """The sybil-protected mean (``protected.mean``; None until a fit covers the post)."""
     criteria: dict[str, float] = field(default_factory=dict)
     bridging: float | None = None
     consensus: float | None = None
@@ -178,7 +188,10 @@ class Results:
         self.mean = _num(view.get("mean"))
         # the sybil-protected shrunk mean when the fit covers the post, else the raw one
         prot = view.get("protected")
-        self.shrunk_mean = _num(prot.get("shrunk_mean")) if isinstance(prot, Mapping) and prot.get("shrunk_mean") is not None else _num(view.get("shrunk_mean"))
+        prot = prot if isinstance(prot, Mapping) else {}
+        self.protected_mean = _num(prot.get("mean"))
+        shrunk = prot.get("shrunk_mean")
+        self.shrunk_mean = _num(shrunk if shrunk is not None else view.get("shrunk_mean"))
         crit = view.get("criteria")
         self.criteria = {}
         if isinstance(crit, Mapping):
@@ -453,6 +466,7 @@ class OwnerModel:
         self.fitted_residual = False
         self.trained_on = 0
         self.fits = 0
+        self.stream_model = StreamModel()
         self._text_cache: dict[str | None, tuple[tuple[int, int, int], np.ndarray]] = {}
 
     # ------------------------------------------------------------------ features
@@ -504,6 +518,9 @@ class OwnerModel:
     def predict_all(self, board: Board) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``(overall, {ref: criterion scores})`` for every post on the board (in ``board.order``)."""
         crit = self.predict_criteria(board)
+        streamed = self.stream_model.predict(board) if self.use_stream else None
+        if streamed is not None:
+            return streamed, crit
         overall = self._composite(crit, len(board.order))
         if self.fitted_residual and board.order:
             overall = overall + self._linear(
@@ -549,6 +566,13 @@ class OwnerModel:
             )
             self.fitted_criteria = True
             self.fits += 1
+        self.trained_on = len(rows)
+        if self.use_stream:
+            self.stream_model.fit(board, self.weights, rows)
+            if self.stream_model.coef is not None:
+                # the stream model predicts the overall score: the residual regressor is not used
+                self.fits += 1
+                return
         # residual regressor: the overall score minus the owner-weighted composite
         idx = np.asarray([board.index[f.target] for f in rows])
         composite = self._composite(self.predict_criteria(board), len(board.order))[idx]
@@ -558,7 +582,6 @@ class OwnerModel:
         self._partial_fit(self.residual_regressor, x, y[order])
         self.fitted_residual = True
         self.fits += 1
-        self.trained_on = len(rows)
 
     @staticmethod
     def _partial_fit(regressor: SGDRegressor, x: sp.csr_matrix, y: np.ndarray) -> None:

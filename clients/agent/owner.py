@@ -16,27 +16,44 @@ Notices are how the agent talks back instead of silently going along:
 * :class:`PrioritiesConflictNotice`: the owner stated new priorities that fit
   their past choices worse than the current ones.
 
-**PriorityWatch rules.** For each piece of feedback the agent computes a
-*residual*: the owner's overall score minus what the profile implies. When the
-feedback has per-criterion scores covering at least half the profile's weight,
-the implied score is the profile-weighted mean of those per-criterion scores
-(``sum w_c s_c / sum w_c``), which needs no model at all; otherwise it is the
-model's prediction made *before* learning from this feedback. The watch keeps
-the residuals since the profile last changed and raises a notice when
+**PriorityWatch rules** (a CUSUM likelihood-ratio test on feedback residuals).
+For each piece of feedback the agent computes a *residual*: the owner's overall
+score minus what the profile implies. When the feedback has per-criterion
+scores covering at least half the profile's weight, the implied score is the
+profile-weighted mean of those per-criterion scores (``sum w_c s_c / sum w_c``),
+which needs no model at all; otherwise it is the model's prediction made
+*before* learning from this feedback. While the owner's priorities hold, the
+residuals are small noise (what the unstated criteria, the owner's taste for
+one post and the imprecision of a quick score add); when the priorities shift,
+the profile's weights stop explaining the overall score and the residuals grow.
 
-* at least ``min_history`` (8) residuals precede the recent window of
-  ``window`` (5) residuals, and
-* the root mean square of the recent window exceeds
-  ``max(ratio * long-run RMS, floor)`` with ``ratio`` = 2.5 and ``floor`` = 0.08
-  (long run = every residual before the window).
+* The residuals since the profile last changed give the usual residual
+  variance, with a prior: ``sigma^2 = (k0 * noise^2 + sum r^2) / (k0 + n)``
+  with ``noise`` = 0.08 (a typical spread of an owner's overall score around
+  their stated weights) worth ``k0`` = 6 residuals, so that four lucky
+  residuals cannot make the next ordinary one look like a shift.
+* From the ``min_history``-th (5) residual on, each new residual ``r`` (scored
+  against the variance of the residuals *before* it) adds its log-likelihood
+  ratio "variance ``ratio * sigma^2``" against "variance ``sigma^2``" to a
+  CUSUM: ``S = max(0, S - ln(ratio) / 2 + r^2 / sigma^2 * (1 - 1 / ratio) / 2)``
+  with ``ratio`` = 6 (a shift worth a notice makes the profile miss by at least
+  about 2.4 times its usual error).
+* A notice is raised when ``S`` exceeds ``threshold`` = 6.5. For Gaussian
+  residuals this CUSUM raises a false alarm less than once per ``e^6.5``
+  (about 660) residuals, i.e. under one owner in a hundred over twenty pieces
+  of feedback (the variance is estimated, so a little more than that), and
+  detects a shift of the assumed size after about ``threshold / KL`` =
+  6.5 / 1.6, i.e. four, pieces of feedback
+  (``KL = (ratio - 1 - ln ratio) / 2``). ``forum demo`` measures both
+  (docs/demo.md: ``shift_notice_delay``, ``shift_false_notices``).
 
 A notice stands until the owner answers it: no second one meanwhile. The
 owner accepts it (:meth:`clients.agent.owner_agent.OwnerAgent.accept`: the suggested
 weights become the profile's and the long run starts again) or dismisses it
-(:meth:`clients.agent.owner_agent.OwnerAgent.dismiss`: the watch stays quiet for one more
-window). The notice carries the weights that best explain the feedback since
-the disagreement began (the suffix of the window with the largest excess of
-squared residual over the threshold): non-negative least squares of the
+(:meth:`clients.agent.owner_agent.OwnerAgent.dismiss`: the CUSUM restarts and the
+watch stays quiet for ``window`` (5) residuals). The notice carries the weights
+that best explain the feedback since the disagreement began (where the CUSUM
+last left 0, its change-point estimate): non-negative least squares of the
 overall scores on the per-criterion scores, pulled lightly toward the current
 weights (ridge 0.05) so that two or three rows still give an answer.
 """
@@ -328,13 +345,19 @@ def rms(values: Iterable[float]) -> float:
 class PriorityWatch:
     """Watches the owner's feedback for a change of priorities (rules in the module doc)."""
 
+    noise: float = 0.08
+    prior_weight: float = 6.0
+    ratio: float = 6.0
+    threshold: float = 6.5
+    min_history: int = 5
     window: int = 5
-    min_history: int = 8
-    ratio: float = 2.5
-    floor: float = 0.08
     ridge: float = 0.05
     residuals: list[float] = field(default_factory=list)
     rows: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    cusum: float = 0.0
+    """The CUSUM statistic ``S`` (module doc)."""
+    run_start: int = 0
+    """Index into ``residuals`` where ``S`` last left 0: where a disagreement would have begun."""
     pending: bool = False
     """A notice was raised and the owner has not answered it yet (no new notice meanwhile)."""
     change_start: int = 0
@@ -347,11 +370,22 @@ class PriorityWatch:
         self.rows.clear()
         self.pending = False
         self.quiet_until = 0
+        self.cusum = 0.0
+        self.run_start = 0
 
     def dismiss(self) -> None:
-        """The owner says nothing changed: stay quiet for one more window, then watch again."""
+        """The owner says nothing changed: restart the CUSUM, stay quiet for a window, watch again."""
         self.pending = False
+        self.cusum = 0.0
         self.quiet_until = len(self.residuals) + self.window
+        self.run_start = self.quiet_until
+
+    def variance(self, upto: int | None = None) -> float:
+        """The usual residual variance (with its prior) from the residuals before ``upto``."""
+        past = self.residuals[:upto]
+        return (self.prior_weight * self.noise**2 + sum(r * r for r in past)) / (
+            self.prior_weight + len(past)
+        )
 
     def observe(
         self,
@@ -361,18 +395,22 @@ class PriorityWatch:
         weights: Mapping[str, float],
         feedback_count: int,
     ) -> PriorityShiftNotice | None:
+        before = len(self.residuals)
         self.residuals.append(float(residual))
         self.rows.append((float(score), dict(criteria)))
-        n = len(self.residuals)
-        if self.pending or n < self.min_history + self.window or n < self.quiet_until:
+        if self.pending or before < self.min_history or before < self.quiet_until:
             return None
-        recent = rms(self.residuals[-self.window :])
-        usual = rms(self.residuals[: -self.window])
-        threshold = max(self.ratio * usual, self.floor)
-        if recent <= threshold:
+        var = self.variance(before)
+        llr = -0.5 * math.log(self.ratio) + 0.5 * residual * residual / var * (1 - 1 / self.ratio)
+        if self.cusum <= 0.0:
+            self.run_start = before
+        self.cusum = max(0.0, self.cusum + llr)
+        if self.cusum <= self.threshold:
             return None
         self.pending = True
-        start = self.change_start = self.change_point(threshold)
+        start = self.change_start = self.run_start
+        usual = math.sqrt(self.variance(start))
+        recent = rms(self.residuals[start:])
         suggested = self.explain(weights, start)
         cur = normalized(weights)
         hint = ""
@@ -380,16 +418,17 @@ class PriorityWatch:
             up = max(suggested, key=lambda k: suggested[k] - cur.get(k, 0.0))
             down = min(cur, key=lambda k: suggested.get(k, 0.0) - cur[k])
             hint = f" They look as if {up} matters more to you now and {down} less than your profile says."
+        window = len(self.residuals) - start
         return PriorityShiftNotice(
             message=(
                 "Your recent ratings disagree with your usual pattern "
-                f"(error {recent:.2f} over the last {self.window} against {usual:.2f} before).{hint} "
+                f"(error {recent:.2f} over the last {window} against {usual:.2f} before).{hint} "
                 "Have your priorities changed? I keep rating by your profile until you tell me."
             ),
             feedback_count=feedback_count,
             recent_error=recent,
             usual_error=usual,
-            window=self.window,
+            window=window,
             current_weights=cur,
             suggested_weights=suggested,
         )
@@ -398,17 +437,6 @@ class PriorityWatch:
         """While a notice is pending: the weights that best explain every feedback since the
         disagreement began (more rows than when the notice was raised, so a better answer)."""
         return self.explain(weights, self.change_start) if self.pending else {}
-
-    def change_point(self, threshold: float) -> int:
-        """Where in the recent window the disagreement starts: the suffix with the largest excess
-        of squared residual over ``threshold**2`` (a CUSUM change point)."""
-        n = len(self.residuals)
-        best, best_k = -math.inf, n - 1
-        for k in range(n - self.window, n):
-            excess = sum(r * r - threshold * threshold for r in self.residuals[k:])
-            if excess > best:
-                best, best_k = excess, k
-        return best_k
 
     def explain(self, weights: Mapping[str, float], start: int) -> dict[str, float]:
         """Normalized weights that best fit the feedback since ``start``: non-negative least squares

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from clients.agent.owner import PriorityShiftNotice
 from clients.agent.owner_agent import OwnerAgent
 from clients.demo.state import Member
 from clients.sdk import builders
@@ -40,13 +41,34 @@ def on_feedback(demo: Demo, index: int, t: float) -> None:
         return
     pid = choices[int(demo.rng.integers(len(choices)))]
     p = demo.proposals[demo.slug_index[demo.proposal_ids[pid]]]
-    score, crit = m.owner.feedback(p, demo.rng)
+    frac = t / demo.config.duration
+    score, crit = m.owner.feedback(p, demo.rng, frac)
     m.given.add(pid)
+    shifted = m.owner.has_shifted(frac)
+    if shifted:
+        m.since_shift += 1
     before = len(m.agent.notices)
-    m.agent.feedback(pid, score, crit, note=f"private note of owner {index} about {p.slug}")
-    m.shadow.learn(board, m.agent.history)
+    notice = m.agent.feedback(
+        pid, score, crit, note=f"private note of owner {index} about {p.slug}"
+    )
     demo.counts.feedback += 1
     demo.counts.notices += len(m.agent.notices) - before
+    if isinstance(notice, PriorityShiftNotice):
+        answer_notice(demo, m, notice, frac)
+    m.shadow.learn(board, m.agent.history)
+
+
+def answer_notice(demo: Demo, m: Member, notice: PriorityShiftNotice, frac: float) -> None:
+    """The owner reads a priority-shift notice: an owner whose priorities did shift states
+    their new ones (the agent and its shadow take them); anyone else dismisses it."""
+    if m.owner.has_shifted(frac) and m.noticed is None:
+        m.noticed = m.since_shift
+        m.agent.set_priorities(m.owner.restate(frac), confirm=True)
+        m.shadow.weights = dict(m.agent.profile.weights)
+        m.shadow.fits += 1
+    else:
+        demo.counts.false_notices += 1
+        m.agent.dismiss(notice)
 
 
 def refit(m: Member) -> None:

@@ -48,7 +48,7 @@ class DemoConfig:
     duration: float = 60.0
     seed: int = 0
     connections: int = 4
-    feedback: int = 12
+    feedback: int = 20
     data_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000

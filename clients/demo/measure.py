@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from clients.agent.model import Results
+
 if TYPE_CHECKING:
     from clients.demo.sim import Demo
 
@@ -30,13 +32,17 @@ def checkpoint(demo: Demo, t: float) -> dict[str, Any]:
         if not cols:
             continue
         rows = np.array([c[0] for c in cols])
-        truth = demo.truth[m.owner.index, [c[1] for c in cols]]
+        truth_now = (
+            demo.truth if m.owner.has_shifted(t / demo.config.duration) else demo.truth_before
+        )
+        truth = truth_now[m.owner.index, [c[1] for c in cols]]
         with_stream, _ = m.agent.predictions()
         without, _ = m.shadow.predict_all(board)
         err_with.append(np.abs(with_stream[rows] - truth))
         err_without.append(np.abs(without[rows] - truth))
-        # The crowd's protected mean as everyone's prediction (0 while a post has none).
-        crowd = np.array([board.results[board.order[i]].shrunk_mean or 0.0 for i in rows])
+        # The crowd's protected mean as everyone's prediction (the plain shrunk mean while
+        # no fit covers the post yet, 0 while it has none).
+        crowd = np.array([_crowd(board.results[board.order[i]]) for i in rows])
         err_crowd.append(np.abs(crowd - truth))
     pairs = int(sum(len(e) for e in err_with))
     point = {
@@ -101,6 +107,7 @@ async def report(demo: Demo) -> dict[str, Any]:
         "accuracy_with_stream": final.get("accuracy_with_stream"),
         "accuracy_without_stream": final.get("accuracy_without_stream"),
         "accuracy_crowd": final.get("accuracy_crowd"),
+        **shift_figures(demo),
         "curve": demo.curve,
         "counts": demo.counts.__dict__ | {"running": demo.counts.running},
         "refusals": demo.refusals,
@@ -152,6 +159,37 @@ def status_check(demo: Demo, views: dict[str, dict[str, Any]]) -> dict[str, Any]
         "broadly_good_positive_share": round(good_positive / good, 3) if good else None,
         "all_groups_above_split": split_liked,
     }
+
+
+def shift_figures(demo: Demo) -> dict[str, Any]:
+    """Priority shifts and the agents' notices (docs/demo.md).
+
+    ``shift_notice_delay``: the median, over the owners whose priorities shifted
+    during the run, of the pieces of feedback they gave from the shift up to
+    and including the one after which their agent raised its priority-shift
+    notice (an owner never noticed counts as infinitely late: the median is
+    null when most are missed); ``shift_false_notices``: priority-shift notices
+    to owners who had not shifted (yet).
+    """
+    shifted = [m for m in demo.members if m.owner.has_shifted(demo.now() / demo.config.duration)]
+    delays = sorted(m.noticed if m.noticed is not None else math.inf for m in shifted)
+    median = float(np.median(delays)) if delays else None
+    false = demo.counts.false_notices
+    return {
+        "shifted_owners": len(shifted),
+        "shift_noticed": sum(m.noticed is not None for m in shifted),
+        "shift_notice_delay": median if median is not None and math.isfinite(median) else None,
+        "shift_false_notices": false,
+        "shift_false_notices_per_100": round(100 * false / len(demo.members), 2)
+        if demo.members
+        else None,
+    }
+
+
+def _crowd(res: Results) -> float:
+    if res.protected_mean is not None:
+        return res.protected_mean
+    return res.shrunk_mean or 0.0
 
 
 def _accuracy(errors: list[np.ndarray]) -> float | None:

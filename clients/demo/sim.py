@@ -80,7 +80,11 @@ class Demo:
         }
         self.curator = derive_key(secret, "curator")
         self.owners = make_owners(config.agents, config.seed, self.corpus)
+        # the truth at the end of the run (after every shift) and before any shift
         self.truth = np.array([[o.true_score(p) for p in self.proposals] for o in self.owners])
+        self.truth_before = np.array(
+            [[o.true_score(p, 0.0) for p in self.proposals] for o in self.owners]
+        )
         self.utility = self.truth.mean(axis=0)
         self.slug_index = {p.slug: i for i, p in enumerate(self.proposals)}
         self.proposal_ids: dict[str, str] = {}  # event id -> slug

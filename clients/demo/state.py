@@ -20,6 +20,10 @@ class Member:
     conn: int
     feedback_times: list[float]
     given: set[str] = field(default_factory=set)
+    since_shift: int = 0
+    """Pieces of feedback given since the owner's priority shift (0 before it)."""
+    noticed: int | None = None
+    """``since_shift`` when the agent's priority-shift notice came (None: not yet)."""
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Counts:
     completed: int = 0
     feedback: int = 0
     notices: int = 0
+    false_notices: int = 0
     score_frames: int = 0
     replies: int = 0
     amendments: int = 0

@@ -1,13 +1,14 @@
 """The deliberation tools of ``forum mcp``: reply, amend, adopt (the governance kinds), under the
 owner's guard rails. See :mod:`clients.mcp.tools`."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from clients.mcp.guard import Approval
+from clients.mcp.results import PublishResult
 from clients.mcp.tools import (
     Approved,
     Deps,
@@ -43,7 +44,7 @@ def register_deliberation(mcp: MCPServer, deps: Deps) -> None:
             list[str] | None, Field(description="Criteria the argument is about.")
         ] = None,
         approval: Annotated[Approved, Resolve(confirm_reply)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         await _existing(deps, _event_id(target, "target"), "target")
         guard.check(approval, "reply")
         return await _publish(
@@ -75,7 +76,7 @@ def register_deliberation(mcp: MCPServer, deps: Deps) -> None:
         ] = None,
         title: str | None = None,
         approval: Annotated[Approved, Resolve(confirm_amend)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         old = await _existing(deps, _event_id(proposal, "proposal"), "proposal")
         if old["kind"] != "proposal":
             raise ToolError(f"proposal must be a proposal's id; {proposal} is a {old['kind']}")
@@ -107,7 +108,7 @@ def register_deliberation(mcp: MCPServer, deps: Deps) -> None:
         params: Annotated[dict[str, str] | None, Field(description="Local parameters.")] = None,
         note: str | None = None,
         approval: Annotated[Approved, Resolve(confirm_adopt)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         await _existing(deps, _event_id(proposal, "proposal"), "proposal")
         guard.check(approval, "adopt")
         return await _publish(

@@ -1,7 +1,7 @@
 """The owner's agent in ``forum mcp``: ``owner_view`` and ``owner_feedback``, private by construction
 (nothing they handle is sent to the forum). See :mod:`clients.mcp.tools`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -9,6 +9,7 @@ from pydantic import Field
 
 from clients.agent.desk import OwnerDesk, UnknownTarget
 from clients.mcp.guard import Approval
+from clients.mcp.results import OwnerFeedbackResult, OwnerViewResult
 from clients.mcp.tools import (
     Approved,
     Deps,
@@ -36,9 +37,9 @@ def register_owner(mcp: MCPServer, deps: Deps) -> None:
     )
     async def owner_view(
         id: Annotated[str, Field(description="A proposal's id.")],
-    ) -> dict[str, Any]:
+    ) -> OwnerViewResult:
         try:
-            return {"private": True, **(await desk().view(_event_id(id, "id")))}
+            return {"private": True, **(await desk().view(_event_id(id, "id")))}  # type: ignore[typeddict-item]
         except UnknownTarget:
             raise ToolError(
                 f"{id} is not a proposal on the forum; owner_view works on proposals from read_feed"
@@ -65,7 +66,7 @@ def register_owner(mcp: MCPServer, deps: Deps) -> None:
             str, Field(description="The owner's words (kept on this machine).", max_length=2000)
         ] = "",
         approval: Annotated[Approved, Resolve(confirm_feedback)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> OwnerFeedbackResult:
         _event_id(id, "id")
         _score(score, "score")
         for ref, s in (criteria or {}).items():
@@ -77,4 +78,4 @@ def register_owner(mcp: MCPServer, deps: Deps) -> None:
             raise ToolError(f"{id} is not a proposal on the forum") from None
         except ValueError as e:
             raise ToolError(str(e)) from None
-        return {"private": True, **out}
+        return {"private": True, **out}  # type: ignore[typeddict-item]

@@ -22,6 +22,14 @@ and publishes ``notifications/resources/updated`` for
 ``mycelium://scores/<target>`` (each score update) on ``subscriptions/listen``
 streams (MCP 2026-07-28). A client listens to the URIs it follows, then reads
 the resource or calls ``read_feed(after=<its cursor>)``.
+
+Clients of the handshake-era protocol (2025 versions) get the same
+notifications the older way: ``resources/subscribe`` to one of those URIs
+(the server's capabilities say ``subscribe: true``), then
+``notifications/resources/updated`` on their session for each update, until
+``resources/unsubscribe`` or the session ends. At most
+:data:`MAX_LEGACY_SUBSCRIPTIONS` URIs per session; any other URI is refused
+with a message that lists the ones that can be followed.
 """
 
 from __future__ import annotations
@@ -34,10 +42,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import orjson
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.agent.config import Guard, OwnerConfig
@@ -50,9 +61,19 @@ from clients.mcp.tools import Deps, register_tools
 from clients.sdk.keys import Key
 from forum.protocol.events import Event
 
-__all__ = ["BearerAuth", "McpService"]
+__all__ = ["MAX_LEGACY_SUBSCRIPTIONS", "BearerAuth", "McpService"]
+
+MAX_LEGACY_SUBSCRIPTIONS = 1000
+_FOLLOWABLE = ("mycelium://events/", "mycelium://scores/")
 
 _PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+def _connection_of(ctx: Any) -> int:
+    """The client connection a request came on. The SDK builds a ``ServerSession`` per request
+    around the connection's ``Connection`` (not public): a subscription belongs to the connection.
+    Notifications sent through any of its sessions go out on the connection's own channel."""
+    return id(getattr(ctx.session, "_connection", ctx.session))
 
 
 def _json(data: Any) -> str:
@@ -61,7 +82,9 @@ def _json(data: Any) -> str:
 
 def _events_document(head_seq: Any, newest_last: list[Any]) -> str:
     """Events written by other agents, newest first, marked as untrusted data."""
-    return _json({"untrusted": True, "note": UNTRUSTED, "head_seq": head_seq, "events": newest_last[::-1]})
+    return _json(
+        {"untrusted": True, "note": UNTRUSTED, "head_seq": head_seq, "events": newest_last[::-1]}
+    )
 
 
 class BearerAuth:
@@ -113,6 +136,16 @@ class McpService:
         )
         register_tools(self.mcp, Deps(key, self.link, self.guard, config, desk))
         self._resources()
+        # Handshake-era resources/subscribe (the SDK's MCPServer has no decorator for it; the
+        # lowlevel server serves it and advertises resources.subscribe once a handler exists).
+        self.legacy: dict[int, tuple[ServerSession, set[str]]] = {}
+        low = self.mcp._lowlevel_server
+        low.add_request_handler(
+            "resources/subscribe", types.SubscribeRequestParams, self._subscribe
+        )
+        low.add_request_handler(
+            "resources/unsubscribe", types.UnsubscribeRequestParams, self._unsubscribe
+        )
 
     # ------------------------------------------------------------------ resources
 
@@ -180,16 +213,55 @@ class McpService:
 
     # ------------------------------------------------------------------ notifications
 
+    async def _subscribe(self, ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        uri = str(params.uri)
+        if not uri.startswith(_FOLLOWABLE) or len(uri) > 300:
+            raise MCPError(
+                types.INVALID_PARAMS,
+                "only these resources change and can be followed: mycelium://events/recent, "
+                "mycelium://events/kind/<kind>, mycelium://events/tag/<tag>, "
+                f"mycelium://scores/<target>; got {uri[:100]!r}",
+            )
+        _, uris = self.legacy.setdefault(_connection_of(ctx), (ctx.session, set()))
+        if uri not in uris and len(uris) >= MAX_LEGACY_SUBSCRIPTIONS:
+            raise MCPError(
+                types.INVALID_PARAMS,
+                f"this session follows {MAX_LEGACY_SUBSCRIPTIONS} resources already; "
+                "unsubscribe from some first",
+            )
+        uris.add(uri)
+        return types.EmptyResult()
+
+    async def _unsubscribe(
+        self, ctx: Any, params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        entry = self.legacy.get(_connection_of(ctx))
+        if entry is not None:
+            entry[1].discard(str(params.uri))
+            if not entry[1]:
+                del self.legacy[_connection_of(ctx)]
+        return types.EmptyResult()
+
+    async def _updated(self, uri: str) -> None:
+        """Tell ``subscriptions/listen`` streams and handshake-era subscribers that ``uri`` changed."""
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        for key, (session, uris) in list(self.legacy.items()):
+            if uri in uris:
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception:  # the session is gone (closed stream): forget it
+                    self.legacy.pop(key, None)
+
     async def _on_event(self, seq: int, event: Event) -> None:
-        await self.bus.publish(ResourceUpdated(uri="mycelium://events/recent"))
-        await self.bus.publish(ResourceUpdated(uri=f"mycelium://events/kind/{event.kind}"))
+        await self._updated("mycelium://events/recent")
+        await self._updated(f"mycelium://events/kind/{event.kind}")
         for tag in event.tags:
-            await self.bus.publish(ResourceUpdated(uri=f"mycelium://events/tag/{tag}"))
+            await self._updated(f"mycelium://events/tag/{tag}")
 
     async def _on_scores(self, view: Mapping[str, Any]) -> None:
         target = view.get("target")
         if isinstance(target, str):
-            await self.bus.publish(ResourceUpdated(uri=f"mycelium://scores/{target}"))
+            await self._updated(f"mycelium://scores/{target}")
 
     # ------------------------------------------------------------------ running
 

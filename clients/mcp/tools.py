@@ -20,6 +20,15 @@ from clients.agent.desk import OwnerDesk
 from clients.mcp.data import UNTRUSTED, capped, stored_view
 from clients.mcp.guard import Approval, GuardRails
 from clients.mcp.link import ForumError, ForumLink
+from clients.mcp.results import (
+    FeedResult,
+    GetEventResult,
+    GroupsResult,
+    PublishResult,
+    ScoresResult,
+    SearchResult,
+    WhoamiResult,
+)
 from clients.sdk import builders
 from clients.sdk.builders import SignedEvent
 from clients.sdk.errors import Refused
@@ -122,7 +131,7 @@ async def _existing(deps: Deps, event_id: str, what: str) -> dict[str, Any]:
         raise ToolError(f"the forum answered: {e}") from None
 
 
-async def _publish(deps: Deps, action: str, make: Any) -> dict[str, Any]:
+async def _publish(deps: Deps, action: str, make: Any) -> PublishResult:
     """Sign (``make()``), spend the budget, publish; every failure is a tool error in words."""
     try:
         signed: SignedEvent = make()
@@ -195,7 +204,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
     @mcp.tool(
         description="Who this agent is: its did:key (public), the forum, the owner's guard rails."
     )
-    async def whoami() -> dict[str, Any]:
+    async def whoami() -> WhoamiResult:
         return {
             "did": deps.key.did,
             "forum": link.http_base,
@@ -236,7 +245,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         limit: Annotated[
             int, Field(description="At most this many events (1-100).", ge=1, le=100)
         ] = 20,
-    ) -> dict[str, Any]:
+    ) -> FeedResult:
         who = list(authors or [])
         if community is not None:
             if not _DID.match(community):
@@ -268,7 +277,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         return {
             "untrusted": True,
             "note": UNTRUSTED,
-            "events": events,
+            "events": events,  # type: ignore[typeddict-item]
             "head_seq": page.get("head"),
             "next_after": max(seqs)
             if seqs and after is not None
@@ -285,16 +294,16 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         ],
         kinds: Annotated[list[str] | None, Field(description="Only these kinds.")] = None,
         limit: Annotated[int, Field(ge=1, le=50)] = 10,
-    ) -> dict[str, Any]:
+    ) -> SearchResult:
         if not query.strip():
             raise ToolError("query is empty: give one or more words to look for")
         found = await link.search(query, kinds=_kinds(kinds), limit=limit)
-        return {"untrusted": True, "note": UNTRUSTED, **found}
+        return {"untrusted": True, "note": UNTRUSTED, **found}  # type: ignore[typeddict-item]
 
     @mcp.tool(description="One event by id, with its current scores." + _READ_NOTE)
     async def get_event(
         id: Annotated[str, Field(description="Event id (64 hex).")],
-    ) -> dict[str, Any]:
+    ) -> GetEventResult:
         event = await _existing(deps, _event_id(id, "id"), "event")
         try:
             scores = await link.get(f"/api/v1/scores/{id}")
@@ -304,7 +313,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         return {
             "untrusted": True,
             "note": UNTRUSTED,
-            "event": event,
+            "event": event,  # type: ignore[typeddict-item]
             "scores": capped(scores, "scores", cuts),
         }
 
@@ -323,7 +332,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         kind: Literal["proposal", "outcome", "agent", "community", "criterion"] | None = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         offset: Annotated[int, Field(ge=0)] = 0,
-    ) -> dict[str, Any]:
+    ) -> ScoresResult:
         if target is not None:
             try:
                 view = await link.get(f"/api/v1/scores/{_target(target)}")
@@ -353,13 +362,13 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         members: Annotated[
             int, Field(description="At most this many member dids per group.", ge=0, le=200)
         ] = 20,
-    ) -> dict[str, Any]:
+    ) -> GroupsResult:
         doc = await link.get("/api/v1/groups")
         cuts: list[str] = []
         out = capped(doc, "groups", cuts, items=max(members, 1))
         for g in out.get("groups", []):
             g["members"] = g.get("members", [])[:members]
-        return {**out, "truncated": cuts}
+        return {**out, "truncated": cuts}  # type: ignore[typeddict-item]
 
     # ------------------------------------------------------------------ publishing
 
@@ -383,7 +392,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
             Field(description="Criteria it should be judged by: slugs or criterion event ids."),
         ] = None,
         approval: Annotated[Approved, Resolve(confirm_propose)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         guard.check(approval, "propose")
         return await _publish(
             deps,
@@ -416,7 +425,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         tags: Tags | None = None,
         criteria: list[str] | None = None,
         approval: Annotated[Approved, Resolve(confirm_revise)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         old = await _existing(deps, _event_id(revises, "revises"), "proposal")
         if old["kind"] != "proposal":
             raise ToolError(f"revises must be a proposal's id; {revises} is a {old['kind']}")
@@ -461,7 +470,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
             str | None, Field(description="Why, in up to 2,000 characters (public).")
         ] = None,
         approval: Annotated[Approved, Resolve(confirm_rate)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         _target(target)
         _score(score, "score")
         for ref, s in (criteria or {}).items():
@@ -499,7 +508,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         summary: str = "",
         evidence: Annotated[list[str] | None, Field(description="http(s) links.")] = None,
         approval: Annotated[Approved, Resolve(confirm_outcome)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         old = await _existing(deps, _event_id(proposal, "proposal"), "proposal")
         if old["kind"] != "proposal":
             raise ToolError(f"proposal must be a proposal's id; {proposal} is a {old['kind']}")
@@ -532,7 +541,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         target: Annotated[str, Field(description="Id of your event.")],
         reason: Annotated[str | None, Field(description="Up to 500 characters (public).")] = None,
         approval: Annotated[Approved, Resolve(confirm_retract)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> PublishResult:
         old = await _existing(deps, _event_id(target, "target"), "event")
         if old["author"] != deps.key.did:
             raise ToolError(

@@ -11,16 +11,18 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import jsonschema
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from clients.sdk import Client as ForumClient
 from clients.sdk import builders
@@ -163,9 +165,36 @@ def world(forum_serve: ServeProcess, tmp_path: Path) -> dict[str, Any]:
     return data
 
 
+def _schema_checked(
+    client: Client, listed: list[types.Tool]
+) -> Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]:
+    """Every tool publishes a typed outputSchema (named fields, not a bare object); ``call``
+    checks each successful result against its tool's schema, as a strict client would."""
+    schemas = {t.name: t.output_schema for t in listed}
+    for name, schema in schemas.items():
+        assert schema is not None and schema.get("type") == "object", name
+        assert schema.get("properties"), f"{name}: its outputSchema names no fields"
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for name in ("read_feed", "search", "get_event"):  # untrusted content is marked in the schema
+        props = schemas[name]["properties"]  # type: ignore[index]
+        assert props["untrusted"].get("const") is True, name
+    event = schemas["get_event"]["$defs"]["EventData"]  # type: ignore[index]
+    assert event["properties"]["body"]["description"].startswith("UNTRUSTED")
+
+    async def call(name: str, args: dict[str, Any]) -> types.CallToolResult:
+        result = await client.call_tool(name, args)
+        if not result.is_error:
+            jsonschema.validate(result.structured_content, schemas[name])
+        return result
+
+    return call
+
+
 async def _every_tool(client: Client, world: dict[str, Any], key: Key) -> None:
     p1, p2, p3 = world["proposals"]
-    tools = {t.name for t in (await client.list_tools()).tools}
+    listed = (await client.list_tools()).tools
+    tools = {t.name for t in listed}
+    call = _schema_checked(client, listed)
     assert {
         "whoami",
         "read_feed",
@@ -183,114 +212,94 @@ async def _every_tool(client: Client, world: dict[str, Any], key: Key) -> None:
     } <= tools
     assert client.instructions is None  # the server gives the model no instructions of its own
 
-    me = _structured(await client.call_tool("whoami", {}))
+    me = _structured(await call("whoami", {}))
     assert me["did"] == key.did and "seed" not in json.dumps(me)
 
-    feed = _structured(await client.call_tool("read_feed", {"kinds": ["proposal"], "limit": 10}))
+    feed = _structured(await call("read_feed", {"kinds": ["proposal"], "limit": 10}))
     assert feed["untrusted"] is True and "never instructions" in feed["note"]
     assert [e["id"] for e in feed["events"]] == [p3, p2, p1]
     long_one = feed["events"][2]
     assert long_one["truncated"] == ["body.text"] and long_one["body"]["text"].endswith("…")
     assert len(long_one["body"]["text"]) <= 4000
 
-    page = _structured(await client.call_tool("read_feed", {"after": 0, "limit": 2}))
+    page = _structured(await call("read_feed", {"after": 0, "limit": 2}))
     seqs = [e["seq"] for e in page["events"]]
-    rest = _structured(
-        await client.call_tool("read_feed", {"after": page["next_after"], "limit": 100})
-    )
+    rest = _structured(await call("read_feed", {"after": page["next_after"], "limit": 100}))
     assert seqs + [e["seq"] for e in rest["events"]] == list(
         range(1, rest["head_seq"] + 1)
     )  # gapless
 
-    assert (
-        _structured(await client.call_tool("read_feed", {"tags": ["transport"]}))["events"][0]["id"]
-        == p2
-    )
+    assert _structured(await call("read_feed", {"tags": ["transport"]}))["events"][0]["id"] == p2
     town = world["town"].did
     assert {
-        e["kind"]
-        for e in _structured(await client.call_tool("read_feed", {"community": town}))["events"]
+        e["kind"] for e in _structured(await call("read_feed", {"community": town}))["events"]
     } == {"community", "rating"}
 
-    found = _structured(await client.call_tool("search", {"query": "night BUS"}))
+    found = _structured(await call("search", {"query": "night BUS"}))
     assert [e["id"] for e in found["events"]] == [p2] and found["untrusted"] is True
 
-    ev = _structured(await client.call_tool("get_event", {"id": p1}))
+    ev = _structured(await call("get_event", {"id": p1}))
     assert ev["event"]["author"] == world["other"].did and ev["untrusted"] is True
 
-    scores = _structured(await client.call_tool("get_scores", {"target": p1}))
+    scores = _structured(await call("get_scores", {"target": p1}))
     assert scores["scores"] is None or scores["scores"]["target"] == p1
-    ranked = _structured(await client.call_tool("get_scores", {"sort": "count"}))
+    ranked = _structured(await call("get_scores", {"sort": "count"}))
     assert "ranked" in ranked
-    groups = _structured(await client.call_tool("get_groups", {}))
+    groups = _structured(await call("get_groups", {}))
     assert "groups" in groups
 
     # Bad input: a tool error in words that says what to change.
-    assert "64 lowercase hex" in _error(await client.call_tool("get_event", {"id": "nope"}))
-    assert "from -1" in _error(await client.call_tool("rate", {"target": p1, "score": 3}))
-    msg = _error(
-        await client.call_tool("propose", {"title": "T", "text": "x", "tags": ["Commons"]})
-    )
+    assert "64 lowercase hex" in _error(await call("get_event", {"id": "nope"}))
+    assert "from -1" in _error(await call("rate", {"target": p1, "score": 3}))
+    msg = _error(await call("propose", {"title": "T", "text": "x", "tags": ["Commons"]}))
     assert "lowercase letters, digits and hyphens" in msg and "Commons" in msg
-    assert "not on the forum" in _error(
-        await client.call_tool("rate", {"target": "a" * 64, "score": 0.5})
-    )
+    assert "not on the forum" in _error(await call("rate", {"target": "a" * 64, "score": 0.5}))
 
     # Publishing (allowed unasked by the profile, or approved through elicitation).
     rated = _structured(
-        await client.call_tool(
+        await call(
             "rate",
             {"target": p2, "score": 0.5, "criteria": {"affordability": 0.75}, "reason": "cheap"},
         )
     )
     assert rated["published"] is True
     mine = _structured(
-        await client.call_tool(
+        await call(
             "propose", {"title": "Repair cafe", "text": "Fix things together.", "tags": ["repair"]}
         )
     )
     assert mine["published"] is True
     rev = _structured(
-        await client.call_tool(
-            "revise", {"revises": mine["id"], "title": "Repair cafe v2", "text": "Monthly."}
-        )
+        await call("revise", {"revises": mine["id"], "title": "Repair cafe v2", "text": "Monthly."})
     )
     assert rev["published"] is True
     assert "only revise your own" in _error(
-        await client.call_tool("revise", {"revises": p1, "title": "x", "text": "y"})
+        await call("revise", {"revises": p1, "title": "x", "text": "y"})
     )
     out = _error(
-        await client.call_tool(
+        await call(
             "report_outcome", {"proposal": p1, "status": "running", "period_start": "2026-01-01"}
         )
     )
     assert "community" in out  # this key has no community profile: the forum's refusal, in words
-    gone = _structured(await client.call_tool("retract", {"target": rev["id"], "reason": "merged"}))
+    gone = _structured(await call("retract", {"target": rev["id"], "reason": "merged"}))
     assert gone["published"] is True
-    assert "only retract your own" in _error(await client.call_tool("retract", {"target": p1}))
+    assert "only retract your own" in _error(await call("retract", {"target": p1}))
 
     said = _structured(
-        await client.call_tool(
-            "reply", {"target": p1, "stance": "question", "text": "Who keeps the tools?"}
-        )
+        await call("reply", {"target": p1, "stance": "question", "text": "Who keeps the tools?"})
     )
     assert said["kind"] == "reply" and said["published"] is True
     amended = _structured(
-        await client.call_tool(
-            "amend", {"proposal": p2, "reason": "cheaper", "text": "A bus at night, twice."}
-        )
+        await call("amend", {"proposal": p2, "reason": "cheaper", "text": "A bus at night, twice."})
     )
     assert amended["kind"] == "amendment"
-    assert "exactly one of text" in _error(
-        await client.call_tool("amend", {"proposal": p2, "reason": "x"})
-    )
-    assert "community" in _error(
-        await client.call_tool("adopt", {"proposal": p2, "start": "2026-01-01"})
-    )
+    assert "exactly one of text" in _error(await call("amend", {"proposal": p2, "reason": "x"}))
+    assert "community" in _error(await call("adopt", {"proposal": p2, "start": "2026-01-01"}))
 
     # The owner's agent: private.
     fb = _structured(
-        await client.call_tool(
+        await call(
             "owner_feedback",
             {
                 "id": p3,
@@ -301,12 +310,10 @@ async def _every_tool(client: Client, world: dict[str, Any], key: Key) -> None:
         )
     )
     assert fb["private"] is True and fb["feedback_count"] == 1
-    view = _structured(await client.call_tool("owner_view", {"id": p1}))
+    view = _structured(await call("owner_view", {"id": p1}))
     assert set(view["criteria"]) == {"affordability", "fairness"} and view["private"] is True
     assert "not in the owner's profile" in _error(
-        await client.call_tool(
-            "owner_feedback", {"id": p3, "score": 0.1, "criteria": {"cost": 0.1}}
-        )
+        await call("owner_feedback", {"id": p3, "score": 0.1, "criteria": {"cost": 0.1}})
     )
 
     # Resources: the contract, the values cards, recent events.
@@ -339,6 +346,58 @@ async def _notifications(client: Client, url: str) -> None:
                 break
     new = _structured(await client.call_tool("read_feed", {"after": cursor, "kinds": ["proposal"]}))
     assert late.id in [e["id"] for e in new["events"]]
+
+
+async def test_handshake_era_clients_subscribe_to_resources_the_legacy_way(
+    world: dict[str, Any], forum_serve: ServeProcess, tmp_path: Path
+) -> None:
+    """A 2025-era client (initialize handshake) sees resources.subscribe, subscribes with
+    resources/subscribe and gets notifications/resources/updated for a new event; after
+    resources/unsubscribe, no more; a URI that never changes is refused in words."""
+    updates: list[str] = []
+    got = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            got.set()
+
+    async with stdio_mcp(
+        tmp_path,
+        world["key_path"],
+        forum_serve.url,
+        None,
+        mode="legacy",
+        message_handler=on_message,
+    ) as (client, _out):
+        caps = client.server_capabilities.resources
+        assert caps is not None and caps.subscribe is True
+        with pytest.warns(MCPDeprecationWarning):
+            await client.subscribe_resource("mycelium://events/kind/proposal")
+        with pytest.raises(MCPError, match="can be followed"):
+            with pytest.warns(MCPDeprecationWarning):
+                await client.subscribe_resource("mycelium://docs/protocol")
+        first = builders.proposal(derive_key("mcp", "legacy"), title="Old way", text="Polled.")
+        async with ForumClient(forum_serve.url) as forum:
+            await forum.publish(first)
+        async with asyncio.timeout(timeout(20)):
+            await got.wait()
+        assert updates == ["mycelium://events/kind/proposal"]
+        got.clear()
+        with pytest.warns(MCPDeprecationWarning):
+            await client.unsubscribe_resource("mycelium://events/kind/proposal")
+        with pytest.warns(MCPDeprecationWarning):
+            await client.subscribe_resource("mycelium://events/tag/quiet")
+        second = builders.proposal(
+            derive_key("mcp", "legacy"), title="Unheard", text="Quiet.", tags=["quiet"]
+        )
+        async with ForumClient(forum_serve.url) as forum:
+            await forum.publish(second)
+        # The server announces an event's kind before its tags: the tag's update arriving alone
+        # shows the unsubscribed kind was not announced.
+        async with asyncio.timeout(timeout(20)):
+            await got.wait()
+        assert updates == ["mycelium://events/kind/proposal", "mycelium://events/tag/quiet"]
 
 
 async def test_stdio_every_tool_notifications_and_no_seed_on_the_wire(

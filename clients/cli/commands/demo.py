@@ -51,7 +51,7 @@ def demo(
         typer.Option(
             min=0, max=41, help="Pieces of private feedback each owner gives over the run."
         ),
-    ] = 12,
+    ] = 20,
     live: Annotated[
         bool, typer.Option("--live/--plain", help="Live dashboard, or plain progress lines.")
     ] = True,

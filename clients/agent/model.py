@@ -26,8 +26,9 @@ criterion and overall, with two scikit-learn ``SGDRegressor`` trained online
   per-owner linear model of :mod:`clients.agent.stream_model`: the owner's
   feedback regressed on the forum's per-criterion means (every criterion the
   stream reports) and outcome features, with the stated weights as the prior.
-  Published per-criterion scores still come from the criterion regressor; the
-  residual regressor is not fitted meanwhile (it would not be used).
+  (for the posts the stream reports on every profile criterion). Published
+  per-criterion scores still come from the criterion regressor; the residual
+  regressor is not fitted meanwhile (posts nobody rated yet get the composite).
 
 Streamed features of a post (always 0 for a model built with
 ``use_stream=False``). A value the forum has not published yet (no rating, no
@@ -518,15 +519,16 @@ class OwnerModel:
     def predict_all(self, board: Board) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``(overall, {ref: criterion scores})`` for every post on the board (in ``board.order``)."""
         crit = self.predict_criteria(board)
-        streamed = self.stream_model.predict(board) if self.use_stream else None
-        if streamed is not None:
-            return streamed, crit
         overall = self._composite(crit, len(board.order))
         if self.fitted_residual and board.order:
             overall = overall + self._linear(
                 self.residual_regressor, board, None, self._overall_dense(board)
             )
-        return np.clip(overall, -1.0, 1.0), crit
+        overall = np.clip(overall, -1.0, 1.0)
+        streamed = self.stream_model.predict(board) if self.use_stream else None
+        if streamed is not None:
+            overall = np.where(streamed[1], streamed[0], overall)
+        return overall, crit
 
     def predict(self, board: Board, target: str) -> Prediction:
         overall, crit = self.predict_all(board)

@@ -24,9 +24,10 @@ onto the criteria the owner actually follows. Closed form, a few microseconds
 per owner: ``(X'X + lambda I) beta = X'y + lambda beta_0``.
 
 It is used (:meth:`clients.agent.model.OwnerModel.predict_all`) once the stream
-reports a mean on every profile criterion for at least ``MIN_POSTS`` (3) posts;
-before that, and for a model built with ``use_stream=False``, the text model
-predicts the overall score. Unknown values are imputed as in the board (a new
+reports a mean on every profile criterion for at least ``MIN_POSTS`` (3) posts,
+for the posts the stream reports a mean on every profile criterion for; for
+other posts (new ones nobody rated yet), before that, and for a model built
+with ``use_stream=False``, the text model predicts the overall score. Unknown values are imputed as in the board (a new
 post looks average). Criteria names come from the forum (untrusted): only
 names that are valid criterion references count, at most ``MAX_CRITERIA``.
 """
@@ -79,6 +80,7 @@ class StreamModel:
 
     def __init__(self) -> None:
         self.refs: list[str] = []
+        self.profile: list[str] = []
         self.coef: np.ndarray | None = None
 
     def features(self, board: Board, refs: Sequence[str]) -> np.ndarray:
@@ -109,9 +111,15 @@ class StreamModel:
         a = x.T @ x + lam * np.eye(x.shape[1])
         self.coef = np.linalg.solve(a, x.T @ y + lam * prior)
         self.refs = refs
+        self.profile = profile
 
-    def predict(self, board: Board) -> np.ndarray | None:
-        """Overall predictions for every post on the board (None when not fitted)."""
+    def predict(self, board: Board) -> tuple[np.ndarray, np.ndarray] | None:
+        """Overall predictions for every post on the board, and which posts they hold for: those
+        the stream reports a mean on every profile criterion for (None when not fitted)."""
         if self.coef is None:
             return None
-        return np.clip(self.features(board, self.refs) @ self.coef, -1.0, 1.0)
+        covered = np.array(
+            [all(ref in board.results[pid].criteria for ref in self.profile) for pid in board.order],
+            dtype=bool,
+        )
+        return np.clip(self.features(board, self.refs) @ self.coef, -1.0, 1.0), covered

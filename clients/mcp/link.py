@@ -29,6 +29,8 @@ __all__ = ["ForumError", "ForumLink"]
 
 log = logging.getLogger(__name__)
 
+KNOWN: int = 100_000
+"""How many event ids the link remembers as stored on the forum (see :meth:`ForumLink.remember`)."""
 RECENT: int = 100
 """How many of the newest events the ``mycelium://events/recent`` resource holds."""
 SEARCH_SCAN: int = 5000
@@ -65,6 +67,7 @@ class ForumLink:
         self.ws = Client(self.ws_url)
         self.head = 0
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
+        self.known: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._search_endpoint: bool | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -82,6 +85,15 @@ class ForumLink:
         await self.http.aclose()
 
     # ------------------------------------------------------------------ reading
+
+    def remember(self, event_id: str) -> None:
+        """Note that the forum stores ``event_id`` (seen on the followed log or in a read):
+        a tool that only needs to know a target exists (``rate``) skips one HTTP round trip.
+        Stored events stay in the log, so the note cannot go stale; the newest ``KNOWN`` are kept."""
+        self.known[event_id] = None
+        self.known.move_to_end(event_id)
+        if len(self.known) > KNOWN:
+            self.known.popitem(last=False)
 
     async def get(self, path: str, **params: Any) -> Any:
         """GET a JSON document; :class:`ForumError` for an error response."""
@@ -174,6 +186,7 @@ class ForumLink:
         page = await self.events(limit=RECENT)
         for stored in page["events"]:
             self.recent.append(stored_view(stored))
+            self.remember(stored["id"])
         self.head = int(page.get("head") or 0)
         events = self.ws.subscribe({"after_seq": self.head})
         scores = self.ws.subscribe_scores(["*"])
@@ -182,6 +195,7 @@ class ForumLink:
             async for seq, event in events:
                 self.head = max(self.head, seq)
                 self.recent.append(event_view(event, seq))
+                self.remember(event.id)
                 await on_event(seq, event)
 
         async def read_scores() -> None:

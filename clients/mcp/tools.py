@@ -122,13 +122,15 @@ def _kinds(kinds: list[str] | None) -> list[str] | None:
 
 async def _existing(deps: Deps, event_id: str, what: str) -> dict[str, Any]:
     try:
-        return stored_view(await deps.link.get(f"/api/v1/events/{event_id}"))
+        view = stored_view(await deps.link.get(f"/api/v1/events/{event_id}"))
     except ForumError as e:
         if e.status == 404:
             raise ToolError(
                 f"{what} {event_id} is not on the forum; use an id from read_feed or search results"
             ) from None
         raise ToolError(f"the forum answered: {e}") from None
+    deps.link.remember(event_id)
+    return view
 
 
 async def _publish(deps: Deps, action: str, make: Any) -> PublishResult:
@@ -271,6 +273,8 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
                 f"the forum refused the query: {e}. Change the filter and try again."
             ) from None
         events = [stored_view(s) for s in page["events"]]
+        for view in events:
+            link.remember(view["id"])
         if after is None:
             events.reverse()
         seqs = [e["seq"] for e in events]
@@ -475,7 +479,7 @@ def register_tools(mcp: MCPServer, deps: Deps) -> None:
         _score(score, "score")
         for ref, s in (criteria or {}).items():
             _score(s, f"criteria[{ref!r}]")
-        if _ID.match(target):
+        if _ID.match(target) and target not in link.known:
             await _existing(deps, target, "target")
         guard.check(approval, "rate")
         return await _publish(

@@ -25,6 +25,7 @@ from clients.agent.flags import FlagRefused, draft_of
 from clients.agent.jury import JuryClerk, duties
 from clients.mcp.guard import Approval
 from clients.mcp.link import ForumError
+from clients.mcp.results import FlagResult, JuryDutyResult, JuryVoteResult
 from clients.mcp.tools import Approved, Deps, _event_id, _publish, _target
 from clients.sdk import arbitration as arb
 from clients.sdk.builders import check_envelope
@@ -103,7 +104,7 @@ def register_jury(mcp: MCPServer, deps: Deps) -> None:
         evidence: Annotated[list[str] | None, Field(description="Event ids that show it (up to 20).")] = None,
         links: Annotated[list[str] | None, Field(description="https links that show it (up to 10).")] = None,
         approval: Annotated[Approved, Resolve(confirm_flag)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> FlagResult:
         draft = checked(target, right, harm, description, evidence, links)
         guard.check(approval, "flag")
         out = await _publish(deps, "flag", lambda: arb.flag(
@@ -118,7 +119,7 @@ def register_jury(mcp: MCPServer, deps: Deps) -> None:
         "wait (others are still committing), reveal, done; deadlines are log positions (seqs). "
         "Call jury_vote for a case to do what is due."
     )
-    async def jury_duty() -> dict[str, Any]:
+    async def jury_duty() -> JuryDutyResult:
         doc = await cases()
         if deps.desk is not None:
             seats = JuryClerk(deps.key, deps.config.jury if deps.config else None, deps.desk.state).status(doc)
@@ -142,7 +143,7 @@ def register_jury(mcp: MCPServer, deps: Deps) -> None:
     async def jury_vote(
         case: Annotated[str, Field(description="The case id (its flag's event id), from jury_duty.")],
         approval: Annotated[Approved, Resolve(confirm_vote)] = None,  # type: ignore[assignment]
-    ) -> dict[str, Any]:
+    ) -> JuryVoteResult:
         _event_id(case, "case")
         c = clerk()
         guard.check(approval, "jury_vote")
@@ -165,8 +166,9 @@ def register_jury(mcp: MCPServer, deps: Deps) -> None:
             guard.budget.refund("jury_vote")
             raise ToolError(f"the forum refused it: {getattr(e, 'message', e)}. Nothing was published.") from None
         rec = c.state.jury().get(f"{case}/{d.round}", {})
-        out: dict[str, Any] = {"case": case, "round": d.round, "step": "committed" if d.due == "commit" else "revealed",
+        out: JuryVoteResult = {"case": case, "round": d.round, "step": "committed" if d.due == "commit" else "revealed",
                                "id": ev.id, "published": not result.duplicate, "deadline": d.deadline}  # fmt: skip
         if d.due == "reveal":  # public now; the salt is in the event, never in this result
-            out.update(vote=rec.get("vote"), reason=rec.get("reason"))
+            out["vote"] = rec.get("vote")
+            out["reason"] = rec.get("reason")
         return out

@@ -17,8 +17,11 @@ from typing_extensions import TypedDict
 __all__ = [
     "EventData",
     "FeedResult",
+    "FlagResult",
     "GetEventResult",
     "GroupsResult",
+    "JuryDutyResult",
+    "JuryVoteResult",
     "OwnerFeedbackResult",
     "OwnerViewResult",
     "PublishResult",
@@ -162,3 +165,31 @@ class OwnerFeedbackResult(TypedDict):
     recorded: bool
     feedback_count: int
     notices: Annotated[list[str], Field(description="Notices this feedback raised, in words.")]
+
+
+class FlagResult(PublishResult):
+    case: Annotated[str, Field(description="The case id: the flag's own id.")]
+    note: str
+
+
+class JuryDutyResult(TypedDict):
+    juror: Annotated[str, Field(description="This agent's did:key.")]
+    as_of_seq: Annotated[int | None, Field(description="The cases document's log prefix.")]
+    seats: Annotated[
+        list[dict[str, Any]],
+        Field(description="Each seat: case, round, what is due (commit, wait, reveal, done), deadline."),
+    ]
+    serves: Annotated[bool, Field(description="The owner's profile has [jury] values.")]
+
+
+class JuryVoteResult(TypedDict):
+    case: str
+    round: int
+    published: Annotated[bool, Field(description="A commitment or a reveal was published now.")]
+    due: NotRequired[Annotated[str, Field(description="What the seat waits for when nothing was done.")]]
+    step: NotRequired[Literal["committed", "revealed"]]
+    id: NotRequired[Annotated[str, Field(description="The published event's id.")]]
+    deadline: NotRequired[int | None]
+    note: NotRequired[str]
+    vote: NotRequired[Annotated[str | None, Field(description="The vote revealed (public now).")]]
+    reason: NotRequired[str | None]

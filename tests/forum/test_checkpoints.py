@@ -108,3 +108,44 @@ def test_a_status_changes_when_the_figures_cross_by_more_than_the_margin() -> No
         "as_of_seq": ledger.head,
         "status": ["rejected"] * len(doc["targets"]),
     }
+
+
+def test_sybils_timed_around_a_checkpoint_cannot_lock_a_status() -> None:
+    """15 fresh keys rate the hovering proposal -1 just before checkpoint 256 and retract just
+    after it: the reference at 256 is the protected pipeline's (newcomers weigh at most
+    two raters per target), and a reference only holds within the margin, so every
+    status published later is what it would be without the attack, except where the
+    figures sit within HYSTERESIS of a level."""
+    from clients.sdk import builders
+    from clients.sdk.keys import derive_key
+
+    events, target, _ = oscillating_log(swings=0)
+    assert len(events) < 256 - 15
+    sybils = [derive_key("sybil", str(i)) for i in range(15)]
+    t = 1_710_000_000_000
+    attack = [builders.rating(k, target=target, score=-1.0, created_at=t + i) for i, k in enumerate(sybils)]
+    # pad to just before the checkpoint, then retract after it
+    filler = derive_key("sybil", "filler")
+    pad = [builders.agent(filler, name=f"f{i}", about="pad", created_at=t + 100 + i) for i in range(256 - len(events) - len(attack))]
+    undo = [builders.retraction(k, target=a.id, created_at=t + 1000 + i) for i, (k, a) in enumerate(zip(sybils, attack, strict=True))]
+    tail = [builders.agent(filler, name=f"g{i}", about="pad", created_at=t + 2000 + i) for i in range(20)]
+
+    def published(log: list) -> dict[str, str]:  # type: ignore[type-arg]
+        ledger, ref = Ledger(), StatusReference()
+        for seq, e in enumerate(log, 1):
+            if c := ref.due(seq - 1):
+                ref = advance(ref, ledger, c)
+            ledger.apply(seq, event_from_row(e.payload, e.sig, e.id))
+        if c := ref.due(ledger.head):
+            ref = advance(ref, ledger, c)
+        doc, _ = fitted_document(ledger, None, ref)
+        b = doc["result"]["bridging"]
+        return {t: (s, lo, hi, md) for t, s, lo, hi, md in zip(doc["targets"], b["status"], b["side_low"], b["side_high"], b["side_mid"], strict=True)}
+
+    attacked = published([*events, *attack, *pad, *undo, *tail])
+    honest = published([*events, *pad, *tail])
+    assert attacked.keys() == honest.keys()
+    for target, (status, lo, hi, md) in attacked.items():
+        if status != honest[target][0]:
+            levels = (SUPPORT_LEVEL, 0.0, -0.1, 0.1, -0.3)
+            assert min(abs(x - v) for x in (lo, hi, md) for v in levels) <= HYSTERESIS, (target, status, honest[target])

@@ -19,8 +19,11 @@ every event over WebSockets instead. At each size the bench measures:
   connection (score listings, a target's view, the events API, the home
   page): p50/p99 per path;
 * **restart**: kill -9, start again on the same database: seconds until the
-  forum listens, until ``/healthz`` answers, and until score reads answer
-  (the start-up replay runs in the background).
+  forum listens, until ``/healthz`` answers, until score reads answer (from
+  the persisted state file when there is one), until they reflect the whole
+  log (the log after the file applied, or the full replay), and until the
+  restored state was checked against a full replay in the background; with
+  how far the state file was behind the log at the kill (``tail_events``).
 """
 
 from __future__ import annotations
@@ -154,32 +157,73 @@ async def _scores_ready(http: str, deadline: float) -> float | None:
     return None
 
 
+async def _scores_current(http: str, head: int, deadline: float) -> float | None:
+    """Seconds until score reads reflect the log up to ``head`` (a restored state's tail applied)."""
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        r = await get(http, "/api/v1/scores?limit=1", time_limit=60)
+        if r.status == 200 and orjson.loads(r.body).get("as_of_seq", 0) >= head:
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def _verified(http: str, deadline: float) -> tuple[float | None, dict[str, float]]:
+    """Seconds until the scores engine compared a restored state with a full replay (None: not
+    restored, or not within the deadline), and the state metrics then."""
+    t0 = time.monotonic()
+    while True:
+        m = await scrape_metrics(http)
+        state = {k: v for k, v in m.items() if k.startswith("mycelium_state_")}
+        if not m.get('mycelium_state_restored_seq{engine="scores"}'):
+            return None, state
+        if m.get('mycelium_state_verified{engine="scores"}') == 1:
+            return time.monotonic() - t0, state
+        if time.monotonic() > deadline:
+            return None, state
+        await asyncio.sleep(0.5)
+
+
 def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
+    """kill -9 and start again: seconds until listening, serving, scores served (possibly
+    from the state file), scores current (the log after the file applied) and the state
+    checked against a full replay in the background."""
     assert server.forum is not None
+    before = asyncio.run(scrape_metrics(server.url))
+    head = int(before.get("mycelium_log_head_seq", 0))
+    saved = int(before.get('mycelium_state_saved_seq{engine="scores"}', 0))
     server.forum.kill()
     t0 = time.monotonic()
     server.forum.start(120.0)
     listening = time.monotonic() - t0
     http = server.url
 
-    async def probe() -> tuple[float, float | None]:
+    async def probe() -> tuple[float, float | None, float | None]:
         while True:
             try:
-                await head_seq(http)
+                log_head = await head_seq(http)
                 break
             except (OSError, RuntimeError, TimeoutError):
                 await asyncio.sleep(0.02)
         healthz = time.monotonic() - t0
         ready = await _scores_ready(http, time.monotonic() + timeout)
-        return healthz, (None if ready is None else healthz + ready)
+        current = await _scores_current(http, log_head, time.monotonic() + timeout)
+        return healthz, (None if ready is None else healthz + ready), (None if current is None else time.monotonic() - t0)
 
-    healthz, scores = asyncio.run(probe())
+    healthz, scores, current = asyncio.run(probe())
     m = asyncio.run(scrape_metrics(http))
+    verified, state = asyncio.run(_verified(http, time.monotonic() + timeout))
+    verified_at = None if verified is None else time.monotonic() - t0
     return {
         "listening_s": round(listening, 3),
         "serving_s": round(healthz, 3),
         "scores_ready_s": None if scores is None else round(scores, 3),
+        "scores_current_s": None if current is None else round(current, 3),
+        "state_file_seq": saved,
+        "tail_events": head - saved if saved else None,
         "scores_replay_s": round(m.get("mycelium_scores_replay_seconds", 0.0), 3) or None,
+        "verified_s": None if verified_at is None else round(verified_at, 1),
+        "state_metrics": state,
     }
 
 
@@ -196,7 +240,8 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
             fill.update(_fill_direct(server, p, ui, done, size - p.measure - done, secret))
             done = size - p.measure
             target = _target(server)
-            asyncio.run(_scores_ready(target.http, time.monotonic() + p.timeout))
+            asyncio.run(_scores_current(target.http, done, time.monotonic() + p.timeout))
+            fill["verified_s"] = asyncio.run(_verified(target.http, time.monotonic() + p.timeout))[0]  # no background replay in the measure
         if done == 0 and p.fill != "direct":
             agents = presign(p.authors, kind="agent", authors=p.authors, text_bytes=20, secret=secret)
             _run_phase(target, ui, agents, 0, p.authors, IngestParams(events=p.authors, kind="agent", authors=p.authors), "agent profiles", 0, profile=False)

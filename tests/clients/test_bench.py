@@ -229,3 +229,25 @@ def test_bench_abuse_refuses_an_unknown_attack_before_starting_anything() -> Non
     assert set(ATTACKS) == set(ATTACKERS)  # every documented attack has an attacker
     res = CliRunner().invoke(app, ["bench", "abuse", "--attack", "nope"])
     assert res.exit_code == 2 and "unknown attack 'nope'" in res.output
+
+
+@pytest.mark.slow
+def test_cli_fanout_generator_ceiling_relays_every_event_once(tmp_path: Path) -> None:
+    """--generator-ceiling: the same publisher and subscribers against the minimal relay
+    (clients/bench/blast.py); the delivery check still runs, and the report says so."""
+    path = tmp_path / "gc.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "clients", "bench", "fanout", "--generator-ceiling", "-s", "20", "-r", "100",
+         "-d", "1", "--drain", str(timeout(10)), "--quiet", "--json-file", str(path)],
+        capture_output=True, text=True, timeout=timeout(120), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = orjson.loads(path.read_bytes())
+    assert report["server"]["generator_ceiling"] is True
+    chk = report["results"]["check"]
+    assert chk["ok"] and chk["delivered"] == chk["expected_deliveries"] == 100 * 20, chk
+    done = subprocess.run(
+        [sys.executable, "-m", "clients", "bench", "fanout", "--generator-ceiling", "--start", "sqlite"],
+        capture_output=True, text=True, timeout=timeout(60), check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "no --url or --start" in done.stdout + done.stderr

@@ -9,6 +9,7 @@ full report to ``--json FILE``. The ``forum bench`` group is composed in
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,6 +86,29 @@ def _parse_env(items: list[str] | None, out: Output) -> dict[str, str]:
             fail(out, ExitCode.USAGE, f"--server-env wants NAME=VALUE, not {item!r}")
         env[name.upper().removeprefix("FORUM_")] = value
     return env
+
+
+@contextmanager
+def _relay(out: Output) -> Iterator[tuple[str, int]]:
+    """The generator-ceiling relay (clients/bench/blast.py) in its own process: (url, pid)."""
+    import subprocess
+    import sys
+
+    from clients.launch import LISTENING
+
+    proc = subprocess.Popen([sys.executable, "-m", "clients.bench.blast"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        m = LISTENING.search(proc.stdout.readline())
+        if m is None:
+            fail(out, ExitCode.CONNECT, "the relay did not start")
+        out.info(f"generator-ceiling relay at {m.group(1)} (pid {proc.pid})")
+        yield m.group(1), proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @contextmanager
@@ -360,6 +384,15 @@ def fanout(
     drain: Annotated[
         float, typer.Option("--drain", min=0.1, help="Seconds to wait for the last deliveries.")
     ] = 30.0,
+    generator_ceiling: Annotated[
+        bool,
+        typer.Option(
+            "--generator-ceiling",
+            help="Instead of a forum, load a minimal relay (clients/bench/blast.py: OK at once, the envelope "
+            "sent to every subscription, no log, no checks): the frames/s and latency the load generator "
+            "itself can absorb on this machine, to put beside the forum's figures.",
+        ),
+    ] = False,
     url: UrlOpt = None,
     start: StartOpt = None,
     server_env: ServerEnvOpt = None,
@@ -392,7 +425,14 @@ def fanout(
         drain=drain,
     )
     defaults = {"SUBSCRIBER_QUEUE_FRAMES": "100"} if slow_subscriber else None
-    with _target(out, url, start, server_env, server_pid, profile, defaults) as target:
+    with contextlib.ExitStack() as stack:
+        if generator_ceiling:
+            if url is not None or start is not None:
+                fail(out, ExitCode.USAGE, "--generator-ceiling starts its own relay: no --url or --start")
+            url, server_pid = stack.enter_context(_relay(out))
+        target = stack.enter_context(_target(out, url, start, server_env, server_pid, profile, defaults))
+        if generator_ceiling:
+            target.description = {"url": url, "generator_ceiling": True, "pid": server_pid, "server": "clients/bench/blast.py"}
         results = _run(out, lambda: run_fanout(target, params, Ui(quiet)))
         report = _finish(out, "fanout", target, results, json_file)
     if not report["results"]["check"]["ok"]:

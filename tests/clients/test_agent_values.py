@@ -55,3 +55,70 @@ def test_suggestions_are_sentences_for_the_owner_not_changes() -> None:
     assert "People who held 'Honesty' often came to prefer 'Care' in the context 'family' (8 of 8 said so)" in found[0].text
     assert "Only you decide" in found[0].text
     assert suggestions(graph, ["b" * 64]) == []
+
+
+# --------------------------------------------------------------------------- the profile's [jury], the clerk
+
+
+def _cases(status: str, seat_status: str, *, committed: str | None = None, votes: list[Any] | None = None) -> dict[str, Any]:
+    case = "c" * 64
+    seat = {"seat": 0, "juror": KEY.did, "group": 0, "summoned_seq": 10, "deadline": 110, "status": seat_status,
+            "commitment": committed, "hash": None}  # fmt: skip
+    rnd = {"round": 0, "seats": [seat], "votes": votes or [], "not_counted": [], "reveal_deadline": 300}
+    return {"as_of_seq": 50, "cases": [{"case": case, "right": "livelihood", "status": status, "rounds": [rnd]}]}
+
+
+def test_profile_jury_table_and_flags_always_need_a_yes(tmp_path: Any) -> None:
+    import pytest
+
+    from clients.agent.config import ProfileError, parse_config
+
+    card = [{"ref": "care"}]
+    cfg = parse_config({"criteria": card, "jury": {"readiness": {"livelihood": 0.9}, "threshold": 0.6}})
+    assert cfg.jury is not None and cfg.jury.decide({"right": "livelihood"})[0] == "uphold"
+    assert cfg.jury.decide({"right": "property"})[0] == "dismiss"  # default 0.5 < 0.6
+    assert parse_config({"criteria": card}).jury is None
+    assert parse_config({"criteria": card}).guard.decision("flag") == "confirm"
+    for bad, words in (
+        ({"jury": {"readiness": {"fame": 1.0}}}, "unknown rights"),
+        ({"jury": {"readiness": {"property": 2}}}, "from 0 to 1"),
+        ({"jury": {"mood": 1}}, "unknown keys"),
+        ({"guard": {"unasked": ["flag"]}}, "always needs the owner's confirmation"),
+    ):
+        with pytest.raises(ProfileError, match=words):
+            parse_config({"criteria": card, **bad})
+
+
+def test_the_clerk_keeps_the_salt_before_it_hands_out_a_commitment_and_reveals_exactly_that(tmp_path: Any) -> None:
+    from clients.agent.jury import JuryClerk, duties
+    from clients.agent.state import AgentState
+    from clients.sdk.builders import check_envelope
+
+    state = AgentState(tmp_path / "s")
+    clerk = JuryClerk(KEY, JuryDuty({"livelihood": 0.9}), state)
+    doc = _cases("commit", "summoned")
+    assert [d.due for d in duties(doc, KEY.did)] == ["commit"] and duties(doc, OTHER.did) == []
+    (env,) = clerk.step(doc)
+    rec = state.jury()["c" * 64 + "/0"]  # on disk before anyone could send it
+    commitment = check_envelope(env)
+    assert commitment.id == rec["commitment"] and rec["salt"] not in env["payload"]
+    assert clerk.step(doc) == [env]  # again (a restart before the ack): the same commitment, not a new seal
+    assert [d.due for d in duties(_cases("commit", "committed", committed=commitment.id), KEY.did)] == ["wait"]
+    (opened,) = clerk.step(_cases("reveal", "committed", committed=commitment.id))
+    body = check_envelope(opened).body
+    assert body["salt"] == rec["salt"] and body["commitment"] == commitment.id
+    assert vote_hash(KEY.did, "c" * 64, 0, body["vote"], body["salt"], body["reason"]) == commitment.body["hash"]
+    done = _cases("reveal", "committed", committed=commitment.id, votes=[{"juror": KEY.did}])
+    assert [d.due for d in duties(done, KEY.did)] == ["done"] and clerk.step(done) == []
+    assert all("salt" not in json for json in map(str, clerk.status(done)))
+
+
+def test_without_a_jury_table_the_agent_tells_its_owner_once_and_does_not_vote(tmp_path: Any) -> None:
+    from clients.agent.jury import JuryClerk
+    from clients.agent.state import AgentState
+
+    state = AgentState(tmp_path / "s")
+    clerk = JuryClerk(KEY, None, state)
+    assert clerk.step(_cases("commit", "summoned")) == [] == clerk.step(_cases("commit", "summoned"))
+    notices = state.notices()
+    assert len(notices) == 1 and "no [jury] table" in notices[0]["message"]

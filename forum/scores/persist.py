@@ -122,7 +122,7 @@ async def restore_serving(engine: ScoresEngine) -> None:
     sf = engine._statefile
     try:
         header = await asyncio.to_thread(sf.header)
-        if header is None:
+        if header is None or header.head == 0:  # nothing saved: the whole log is a replay
             return
         if header.head > engine.hub.head or (header.head and await engine.store.id_at(header.head) != header.head_id):
             sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
@@ -167,7 +167,7 @@ async def save_loop(engine: ScoresEngine) -> None:
     while True:
         await asyncio.sleep(delay)
         delay = interval
-        if engine.ledger.head == saved:
+        if engine.ledger.head in (saved, 0):
             continue
         t0 = time.perf_counter()
         try:

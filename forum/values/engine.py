@@ -97,7 +97,7 @@ class ValuesEngine:
         sf = self._statefile
         try:
             header = await asyncio.to_thread(sf.header)
-            if header is None:
+            if header is None or header.head == 0:  # nothing saved: the whole log is a replay
                 return
             if header.head > self.hub.head or (header.head and await self.store.id_at(header.head) != header.head_id):
                 sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
@@ -170,7 +170,7 @@ class ValuesEngine:
         while True:
             await asyncio.sleep(delay)
             delay = self.save_interval_s
-            if self.state.head == saved:
+            if self.state.head in (saved, 0):
                 continue
             t0 = time.perf_counter()
             try:

@@ -135,8 +135,9 @@ def test_kill_9_restart_serves_scores_at_once_and_equals_a_replay(tmp_path: Path
     forum = ForumProcess(tmp_path, db, author_rate=0, address_rate=0, state_save_interval_s=NO_SAVE).start()
     try:
         _publish(forum.url, first)
-        forum.kill()  # the file (written right after start-up) covers an empty log
-        forum.start()  # restores it, applies the log after it, writes the file again at once
+        forum.kill()  # no state file: an empty log is never written
+        assert not (tmp_path / "scores-state.bin").exists()
+        forum.start()  # replays the log, then writes the file at once (and not again before the kill)
         head_a = _head(forum.url)
         assert head_a < 256, head_a
         for engine in ("scores", "values"):

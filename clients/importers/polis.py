@@ -232,7 +232,26 @@ def _title(comment: PolisComment) -> str:
     return first if len(first) <= 200 else first[:199] + "…"
 
 
-def _summary(conv: PolisExport, comment: PolisComment) -> str:
+def comment_signers(conv: PolisExport) -> dict[str, str | None]:
+    """comment id -> the participant whose key publishes it (None: the conversation key).
+
+    A comment is published by its author, whose own vote on it Polis records (and the
+    protocol cannot: rating one's own event is invalid) unless that vote is an
+    agreement, which the forum's opinion groups count anyway (an author's implicit
+    agreement).  A comment its author did **not** agree with (a conversation owner's
+    seeds, passed on; a few disagreements) is published by the conversation key, so that
+    the author's actual vote can be imported as a rating.  Without an author, the
+    conversation key too.
+    """
+    own = {v.comment: v.vote for v in conv.votes if v.voter == _authors(conv).get(v.comment)}
+    return {c.id: c.author if c.author is not None and own.get(c.id, 1) == 1 else None for c in conv.comments}
+
+
+def _authors(conv: PolisExport) -> dict[str, str | None]:
+    return {c.id: c.author for c in conv.comments}
+
+
+def _summary(conv: PolisExport, comment: PolisComment, signer: str | None = None) -> str:
     where = (
         f"the Polis conversation {conv.topic[:300]!r}"
         if conv.topic
@@ -240,7 +259,13 @@ def _summary(conv: PolisExport, comment: PolisComment) -> str:
     )
     if conv.url:
         where += f" ({conv.url[:200]})"
-    return f"Comment {comment.id} of {where}; imported from {LICENCE}."
+    by = (
+        f" Written by participant {comment.author}, who did not agree with it there; published by"
+        " the conversation's key so that their vote on it is kept."
+        if comment.author is not None and signer is None
+        else ""
+    )
+    return f"Comment {comment.id} of {where}; imported from {LICENCE}.{by}"
 
 
 @dataclass
@@ -281,10 +306,10 @@ def plan_import(
     done = 0
     proposals: list[SignedEvent] = []
     comment_events: dict[str, str] = {}
-    authors: dict[str, str | None] = {}
+    authors = comment_signers(conv)
     for c in conv.comments:
-        if c.author is not None:
-            key = keys[c.author]
+        if authors[c.id] is not None:
+            key = keys[c.author]  # type: ignore[index]
         else:
             conversation_key = conversation_key or derive_key(seed, conversation_label(conv.name))
             key = conversation_key
@@ -292,14 +317,13 @@ def plan_import(
         ev = builders.proposal(
             key,
             title=_title(c),
-            summary=_summary(conv, c),
+            summary=_summary(conv, c, authors[c.id]),
             text=c.body[:32000],
             tags=tags,
             created_at=c.created_at,
         )
         proposals.append(ev)
         comment_events[c.id] = ev.id
-        authors[c.id] = c.author
         done += 1
         if progress and done % 1000 == 0:
             progress(done, total)
@@ -456,11 +480,12 @@ def pure_labels(
     """Opinion groups computed directly by :func:`raters.groups.opinion_groups` (no forum).
 
     Raters are the participants and targets the comments, scores the latest votes; with
-    ``expressible_only`` the votes on one's own comment are left out, as an import must.
+    ``expressible_only`` the votes on a comment by the participant who publishes it
+    (:func:`comment_signers`) are left out, as an import must.
     ``rater_order`` / ``comment_order``: participant and comment ids in index order
-    (default: Polis' ids in numeric order).  The order matters a little: k-means++
-    seeding depends on it (docs/raters.md).  To repeat a forum's computation exactly,
-    order the participants by did:key and the comments by event id, as the forum does.
+    (default: Polis' ids in numeric order).  The groups do not depend on the raters'
+    order (docs/raters.md); to repeat a forum's computation exactly, order the
+    participants by did:key and the comments by event id, as the forum does.
     ``implicit_agreement`` (default: same as ``expressible_only``): add each author's
     agreement (+1) with their own comment, as the forum's opinion groups do for a
     proposal's author (only for comments someone voted on and authors who voted).
@@ -473,7 +498,7 @@ def pure_labels(
 
     ri = {p: i for i, p in enumerate(rater_order or conv.participants)}
     ti = {c: i for i, c in enumerate(comment_order or [c.id for c in conv.comments])}
-    author = {c.id: c.author for c in conv.comments}
+    author = comment_signers(conv) if expressible_only else _authors(conv)
     votes = [
         v
         for v in conv.votes

@@ -299,3 +299,41 @@ def test_import_through_forum_matches_pure_raters(
         assert report.ok, report.findings
     finally:
         forum.stop()
+
+
+def test_a_comment_its_author_did_not_agree_with_keeps_the_authors_vote(tmp_path: Path) -> None:
+    """Polis records an author's own vote on their comment; the protocol cannot (rating
+    one's own event is invalid).  An agreement is what the forum's implicit agreement
+    counts anyway, so that comment keeps its author; a pass or a disagreement (a
+    conversation owner's seeds) would be lost, so that comment is published by the
+    conversation key and the author's vote imported as a rating."""
+    (tmp_path / "comments.csv").write_text(
+        "timestamp,datetime,comment-id,author-id,agrees,disagrees,moderated,comment-body\n"
+        "1000,x,0,0,0,0,1,Seeded by the owner\n"
+        "1001,x,1,0,0,0,1,Also seeded\n"
+        "1002,x,2,5,0,0,1,A participant's idea\n"
+    )
+    (tmp_path / "votes.csv").write_text(
+        "timestamp,datetime,comment-id,voter-id,vote\n"
+        "1000,x,0,0,0\n"  # the owner passes on their seed
+        "1001,x,1,0,-1\n"  # and disagrees with this one
+        "1002,x,2,5,1\n"  # the participant agrees with their own idea: implicit
+        "2000,x,0,5,1\n"
+        "2001,x,2,0,-1\n"
+    )
+    conv = load_conversation(tmp_path, "t")
+    plan = plan_import(conv, SEED)
+    conversation = {plan.proposals[0].event.author, plan.proposals[1].event.author}
+    assert len(conversation) == 1 and not conversation & set(plan.dids.values())
+    assert plan.proposals[2].event.author == plan.dids["5"]
+    assert "Written by participant 0" in plan.proposals[0].body["summary"]
+    assert "Written by" not in plan.proposals[2].body["summary"]
+    assert plan.skipped_self_votes == 1  # only the agreement, which implicit agreement restores
+    got = {(r.event.author, r.body["target"], r.body["score"]) for r in plan.ratings}
+    e = plan.comment_events
+    assert got == {
+        (plan.dids["0"], e["0"], 0.0),
+        (plan.dids["0"], e["1"], -1.0),
+        (plan.dids["5"], e["0"], 1.0),
+        (plan.dids["0"], e["2"], -1.0),
+    }

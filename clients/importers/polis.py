@@ -17,7 +17,10 @@ One conversation folder (the Computational Democracy Project's open-data export:
   ``created_at`` = the vote's timestamp (latest = greatest timestamp, the later line
   of ``votes.csv`` on a tie).  Polis records an author's own vote on their comment
   (it casts one automatically), but rating your own event is invalid in the forum:
-  those votes are **skipped and counted** (``skipped_self_votes``).
+  an agreement is **skipped and counted** (``skipped_self_votes``; the forum's opinion
+  groups count an author's implicit agreement); a comment its author did not agree
+  with is published by the conversation key instead, so the author's vote is imported
+  (:func:`comment_signers`).
 
 Votes come from ``votes.csv`` when the folder has it (every vote with its time);
 otherwise from ``participants-votes.csv`` (the latest vote per cell, no time:

@@ -11,9 +11,13 @@ Every query here is shaped to walk an index of forum/schema.py and stop early:
   expression indexes ``ix_events_outcome_proposal`` and
   ``ix_events_proposal_revises`` (migration 0002), so a popular proposal's
   thousands of ratings are never visited;
+* the replies to an event and the amendments of a proposal walk
+  ``ix_events_reply_target`` and ``ix_events_amendment_proposal``
+  (migration 0005), for the same reason;
 * other things that refer to an event (ratings, retractions) walk
   ``event_refs`` (ref, seq) and join ``events`` on its key;
-* per-target rating aggregates read ``ratings`` through ``ix_ratings_target``.
+* per-target rating aggregates and a target's newest current ratings read
+  ``ratings`` through ``ix_ratings_target_seq`` (target, seq).
 
 ``clients/bench/pages.py`` prints the plan of every query a page runs.
 All functions are synchronous and take an open :class:`Connection`: a page
@@ -33,7 +37,16 @@ from sqlalchemy import Integer, and_, bindparam, cast, false, func, literal_colu
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
-from forum.schema import OutcomeProposal, ProposalRevises, event_refs, event_tags, events, ratings
+from forum.schema import (
+    AmendmentProposal,
+    OutcomeProposal,
+    ProposalRevises,
+    ReplyTarget,
+    event_refs,
+    event_tags,
+    events,
+    ratings,
+)
 from forum.store import Stored, event_from_row
 
 FEED_KINDS = ("proposal", "outcome")
@@ -177,20 +190,31 @@ def profiles(conn: Connection, dids: Iterable[str]) -> dict[str, dict[str, Store
     return out
 
 
+# Kinds whose one reference is a body field with its own partial index (migration 0005):
+# a popular target's event_refs entries are mostly ratings, which these never visit.
+_BODY_REF = {"reply": (ReplyTarget, "'reply'"), "amendment": (AmendmentProposal, "'amendment'")}
+
+
 @lru_cache(maxsize=64)
-def _referring_stmt(n_kinds: int, before: bool, by_author: bool, newest_first: bool, include_retracted: bool) -> Select[Any]:
-    stmt = (
-        select(events)
-        .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
-        .where(event_refs.c.ref == bindparam("ref"), events.c.kind.in_(bindparam("kinds", expanding=True)))
-    )
+def _referring_stmt(kinds: tuple[str, ...] | int, before: bool, by_author: bool, newest_first: bool, include_retracted: bool) -> Select[Any]:
+    if isinstance(kinds, tuple):  # one kind of _BODY_REF
+        field, literal = _BODY_REF[kinds[0]]
+        stmt = select(events).where(field(events.c.payload) == bindparam("ref"), events.c.kind == literal_column(literal))
+        seq = events.c.seq
+    else:
+        stmt = (
+            select(events)
+            .select_from(event_refs.join(events, events.c.seq == event_refs.c.seq))
+            .where(event_refs.c.ref == bindparam("ref"), events.c.kind.in_(bindparam("kinds", expanding=True)))
+        )
+        seq = event_refs.c.seq
     if not include_retracted:
         stmt = stmt.where(_LIVE)
     if before:
-        stmt = stmt.where(event_refs.c.seq < bindparam("before", type_=Integer))
+        stmt = stmt.where(seq < bindparam("before", type_=Integer))
     if by_author:
         stmt = stmt.where(events.c.author == bindparam("author"))
-    order = event_refs.c.seq.desc() if newest_first else event_refs.c.seq.asc()
+    order = seq.desc() if newest_first else seq.asc()
     return stmt.order_by(order).limit(bindparam("limit", type_=Integer))
 
 
@@ -205,9 +229,12 @@ def referring(
     newest_first: bool = True,
     include_retracted: bool = False,
 ) -> list[Stored]:
-    """Events of ``kinds`` whose body points at ``ref`` (through ``event_refs``)."""
-    stmt = _referring_stmt(len(kinds), before is not None, author is not None, newest_first, include_retracted)
+    """Events of ``kinds`` whose body points at ``ref`` (through ``event_refs``, or a body-field index)."""
+    shape: tuple[str, ...] | int = (kinds[0],) if len(kinds) == 1 and kinds[0] in _BODY_REF else len(kinds)
+    stmt = _referring_stmt(shape, before is not None, author is not None, newest_first, include_retracted)
     params = {"ref": ref, "kinds": list(kinds), "limit": limit, "before": before, "author": author}
+    if isinstance(shape, tuple):
+        del params["kinds"]
     return [stored(r) for r in conn.execute(stmt, params).all()]
 
 

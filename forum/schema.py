@@ -81,7 +81,7 @@ ratings = Table(
     Column("score", Float, nullable=False),
     Column("confidence", Float, nullable=True),
     Column("criteria", Text, nullable=False),  # JSON object, criterion -> score
-    Index("ix_ratings_target", "target"),
+    Index("ix_ratings_target_seq", "target", "seq"),  # migration 0005 (was ix_ratings_target on target alone)
     Index("ix_ratings_seq", "seq"),
 )
 
@@ -110,6 +110,22 @@ class ProposalRevises(_BodyField):
     FIELD = "revises"
 
 
+class ReplyTarget(_BodyField):
+    """``body.target``: meaningful for replies."""
+
+    name = "reply_target"
+    inherit_cache = True
+    FIELD = "target"
+
+
+class AmendmentProposal(_BodyField):
+    """``body.proposal``: meaningful for amendments."""
+
+    name = "amendment_proposal"
+    inherit_cache = True
+    FIELD = "proposal"
+
+
 @compiles(_BodyField, "sqlite")
 def _body_field_sqlite(element: _BodyField, compiler: Any, **kw: Any) -> str:
     return f"json_extract({compiler.process(element.clauses, **kw)}, '$.body.{element.FIELD}')"
@@ -133,4 +149,18 @@ Index(
     events.c.seq,
     sqlite_where=events.c.kind == "proposal",
     postgresql_where=events.c.kind == "proposal",
+)
+Index(  # migration 0005
+    "ix_events_reply_target",
+    ReplyTarget(events.c.payload),
+    events.c.seq,
+    sqlite_where=events.c.kind == "reply",
+    postgresql_where=events.c.kind == "reply",
+)
+Index(  # migration 0005
+    "ix_events_amendment_proposal",
+    AmendmentProposal(events.c.payload),
+    events.c.seq,
+    sqlite_where=events.c.kind == "amendment",
+    postgresql_where=events.c.kind == "amendment",
 )

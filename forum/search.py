@@ -1,15 +1,16 @@
 """Full-text search over proposals, replies and outcome reports.
 
-The index (migration 0003) is an FTS5 table kept by a trigger on SQLite and a
-partial GIN expression index on PostgreSQL; both index a post's title
-(weighted higher) and its summary, text, quote and tags, with English
+The index is an FTS5 table kept by a trigger on SQLite (migration 0003) and,
+on PostgreSQL, a table ``search_vectors`` of stored weighted ``tsvector`` values
+kept by a trigger, with a GIN index (migration 0004); both index a post's
+title (weighted higher) and its summary, text, quote and tags, with English
 stemming. A query is reduced to its words (at most :data:`MAX_WORDS`; no
 operators, so nothing a person types can be a syntax error) and matches posts
 that contain every word (stemmed). Order:
 
 * ``relevance`` (default): SQLite ranks every match by BM25; PostgreSQL ranks
-  the :data:`PG_RANK_WINDOW` newest matches by ``ts_rank_cd`` (ranking reads
-  each candidate's payload, so the window bounds the cost of a common word);
+  the :data:`PG_RANK_WINDOW` newest matches by ``ts_rank_cd`` over their
+  stored vectors (the window bounds the cost of a word nearly every post has);
 * ``new``: newest first (both).
 
 Filters: ``kind`` (proposal, outcome, reply) and ``tag`` (tags belong to
@@ -45,18 +46,7 @@ MAX_OFFSET = 1000
 PG_RANK_WINDOW = 200
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TAG = ids.SLUG
-_KINDS_SQL = ", ".join(f"'{k}'" for k in SEARCH_KINDS)
 _COLUMNS = "e.seq, e.id, e.kind, e.author, e.created_at, e.received_at, e.payload, e.sig, e.retracted"
-
-# The exact expression of ix_events_search (forum/migrations/versions/0003_search.py; a test keeps them equal).
-_BODY = "(CAST(payload AS JSONB) -> 'body')"
-SEARCH_TSVECTOR_SQL = (
-    f"setweight(to_tsvector('english'::regconfig, coalesce({_BODY} ->> 'title', '')), 'A') || "
-    f"setweight(to_tsvector('english'::regconfig, "
-    + " || ' ' || ".join(f"coalesce({_BODY} ->> '{n}', '')" for n in ("summary", "text", "quote", "tags"))
-    + "), 'B')"
-)
-
 
 class SearchError(ValueError):
     """A parameter that cannot be searched with (the message says which and why)."""
@@ -118,18 +108,20 @@ def _sqlite(conn: Connection, query: Query) -> list[Any]:
 
 
 def _postgres(conn: Connection, query: Query) -> list[Any]:
-    base = (
-        f"FROM events e WHERE e.kind IN ({_KINDS_SQL}) AND ({SEARCH_TSVECTOR_SQL}) @@ plainto_tsquery('english'::regconfig, :words) "
-        f"AND NOT e.retracted{_filters(query)}"
+    match = (
+        "FROM search_vectors s JOIN events e ON e.seq = s.seq "
+        f"WHERE s.vec @@ plainto_tsquery('english'::regconfig, :words) AND NOT e.retracted{_filters(query)}"
     )
     params = {"words": " ".join(query.words), "kind": query.kind, "tag": query.tag, "limit": query.limit + 1, "offset": query.offset}
     if query.sort == "new":
-        sql = f"SELECT {_COLUMNS} {base} ORDER BY e.seq DESC LIMIT :limit OFFSET :offset"
+        sql = f"SELECT {_COLUMNS} {match} ORDER BY s.seq DESC LIMIT :limit OFFSET :offset"
     else:
+        # Rank the window's stored vectors; read the events of the page shown only.
         sql = (
-            f"SELECT {_COLUMNS.replace('e.', 'w.')} FROM (SELECT {_COLUMNS} {base} ORDER BY e.seq DESC LIMIT {PG_RANK_WINDOW}) w "
-            f"ORDER BY ts_rank_cd({SEARCH_TSVECTOR_SQL.replace('payload', 'w.payload')}, plainto_tsquery('english'::regconfig, :words)) DESC, w.seq DESC "
-            "LIMIT :limit OFFSET :offset"
+            f"SELECT {_COLUMNS.replace('e.', 'r.')} FROM events r JOIN ("
+            f"SELECT s.seq, ts_rank_cd(s.vec, plainto_tsquery('english'::regconfig, :words)) AS rank {match} "
+            f"ORDER BY s.seq DESC LIMIT {PG_RANK_WINDOW}) w ON r.seq = w.seq "
+            "ORDER BY w.rank DESC, w.seq DESC LIMIT :limit OFFSET :offset"
         )
     return list(conn.execute(text(sql), params).all())
 

@@ -573,6 +573,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
     ap.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server (clients/launch.py)")
+    ap.add_argument(
+        "--postgres-url",
+        default=None,
+        help="use this PostgreSQL database instead (postgresql://...): loaded once, measured again by later runs "
+        "with the same --data-dir (which keeps the plan)",
+    )
     ap.add_argument("--data-dir", type=Path, default=None, help="where the SQLite database lives (default: a temp dir per size)")
     ap.add_argument("--fresh", action="store_true", help="delete and reload the database")
     ap.add_argument("--requests", type=int, default=1000, help="requests per main page (others get a quarter)")
@@ -581,17 +587,21 @@ def main() -> None:
     args = ap.parse_args()
     levels = sorted({int(x) for x in str(args.concurrency).split(",") if x.strip()})
 
-    data_dir: Path = args.data_dir or Path(tempfile.gettempdir()) / f"mycelium-bench-pages-{args.events}{'-pg' if args.postgres else ''}"
+    postgres = args.postgres or args.postgres_url is not None
+    data_dir: Path = args.data_dir or Path(tempfile.gettempdir()) / f"mycelium-bench-pages-{args.events}{'-pg' if postgres else ''}"
     if args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pg = None
-    if args.postgres:
+    if args.postgres_url:
+        pg = PostgresServer(external_url=args.postgres_url).start()
+        url = pg.url
+    elif args.postgres:
         pg = PostgresServer().start()
         url = pg.create_database("bench_pages")
     else:
         url = f"sqlite+aiosqlite:///{(data_dir / 'forum.db').resolve()}"
-    print(f"# bench_pages: {args.events:,} events, {'PostgreSQL' if pg else 'SQLite'}, concurrency {levels}")
+    print(f"# bench_pages: {args.events:,} events, {'PostgreSQL' if postgres else 'SQLite'}, concurrency {levels}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; data in {data_dir}")
     try:
         plan = asyncio.run(load(url, args.events, data_dir / "plan.json"))

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, syndication
+from feeds.logindex import log_index
 from feeds.pages.base import (
     DID,
     BadRequest,
@@ -37,6 +38,8 @@ async def community_page(request: Request) -> Response:
     rating_history = wants_history(request)
     names.want(did)
 
+    index = log_index(request)
+
     def fetch(conn: Any) -> dict[str, Any] | str:
         names.load(conn)
         if "community" not in names.profiles.get(did, {}):
@@ -50,7 +53,7 @@ async def community_page(request: Request) -> Response:
             "page": page,
             "proposals": proposals,
             "total": queries.count_by_author(conn, did, "outcome"),
-            "experiments": queries.experiments_count(conn, did),
+            "experiments": len(index.update(conn).tried_by(did)),
             "latest_ratings": latest_ratings,
         }
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries
+from feeds.logindex import log_index
 from feeds.pages.base import DID, render
 from feeds.reader import reader
 from forum.store import Stored
@@ -74,10 +75,13 @@ async def directory(request: Request) -> Response:
     raw = request.query_params.get("offset") or "0"
     offset = int(raw) if raw.isdigit() and len(raw) < 7 else 0
 
+    index = log_index(request)
+
     def fetch(conn: Any) -> tuple[list[Stored], int, dict[str, int]]:
         found = matching(queries.community_profiles(conn), q)
         page = found[offset : offset + DIRECTORY_PAGE]
-        return page, len(found), queries.experiments_counts(conn, [s.event.author for s in page])
+        index.update(conn)
+        return page, len(found), {s.event.author: len(index.tried_by(s.event.author)) for s in page}
 
     page, total, experiments = await reader(request).run(fetch)
     rows = [

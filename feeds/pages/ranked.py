@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feeds import queries, ranking, syndication
+from feeds.logindex import log_index
 from feeds.pages.base import SLUG, BadRequest, error_page, live_context, render
 from feeds.pages.directory import pick_page, resolve_community
 from feeds.reader import reader
@@ -64,12 +65,16 @@ async def ranked_page(request: Request) -> Response:
         return RedirectResponse(tag_url(p.tag) if p.tag else "/?kind=proposal", status_code=302)
     ordered: tuple[str, ...] = () if p.sort == "new" else await ranking.ranked(request, p.sort)
 
+    index = log_index(request)
+
     def fetch(conn: Any) -> dict[str, Any]:
-        allowed: set[str] | None = None
+        allowed: frozenset[str] | None = None
+        if p.tag or did:
+            index.update(conn)
         if p.tag:
-            allowed = queries.proposals_with_tag(conn, p.tag)
+            allowed = index.with_tag(p.tag)
         if did:
-            tried = queries.proposals_tried_by(conn, did)
+            tried = index.tried_by(did)
             allowed = tried if allowed is None else allowed & tried
         if p.sort == "new":
             found = sorted(queries.by_ids(conn, allowed or ()).values(), key=lambda s: -s.seq)

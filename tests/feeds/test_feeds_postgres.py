@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -55,9 +56,10 @@ def test_pages_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     assert (tried.get(p1, 0), tried.get(p2, 0)) == (1, 0)
 
     # The partial expression indexes of migration 0002 exist and the page queries use them.
-    outcome_plan, revises_plan = asyncio.run(_plans(postgres_url, p1, alice.did))
-    assert "ix_events_outcome_proposal" in outcome_plan, outcome_plan
-    assert "ix_events_proposal_revises" in revises_plan, revises_plan
+    # So do those of migration 0005 (a page's replies, amendments and newest ratings).
+    plans = asyncio.run(_plans(postgres_url, p1, alice.did))
+    for index, plan in zip(PAGE_INDEXES, plans, strict=True):
+        assert index in plan, plan
 
 
 async def _direct(url: str, p1: str, p2: str) -> tuple[scorecards.Scores, dict[str, int]]:
@@ -71,20 +73,37 @@ async def _direct(url: str, p1: str, p2: str) -> tuple[scorecards.Scores, dict[s
         await engine.dispose()
 
 
-async def _plans(url: str, proposal: str, author: str) -> tuple[str, str]:
+PAGE_INDEXES = (
+    "ix_events_outcome_proposal",
+    "ix_events_proposal_revises",
+    "ix_events_reply_target",
+    "ix_events_amendment_proposal",
+    "ix_ratings_target_seq",
+)
+
+
+def page_statements(proposal: str, author: str) -> list[Any]:
+    """The statements that should use PAGE_INDEXES, in that order."""
+    return [
+        queries._outcomes_stmt(False, False, True).params(proposal=proposal, limit=101),
+        queries._REVISIONS.params(proposal=proposal, author=author),
+        queries._referring_stmt(("reply",), False, False, False, False).params(ref=proposal, limit=200),
+        queries._referring_stmt(("amendment",), False, False, False, False).params(ref=proposal, limit=50),
+        queries._CURRENT_RATINGS.params(t=proposal, limit=10),
+    ]
+
+
+async def _plans(url: str, proposal: str, author: str) -> list[str]:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
             names = (await conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'events'"))).scalars().all()
-            assert {"ix_events_outcome_proposal", "ix_events_proposal_revises"} <= set(names)
+            assert set(PAGE_INDEXES[:4]) <= set(names)
             await conn.execute(text("SET enable_seqscan = off"))  # a tiny table: can the index serve the query?
             out = []
-            for stmt in (
-                queries._outcomes_stmt(False, False, True).params(proposal=proposal, limit=101),
-                queries._REVISIONS.params(proposal=proposal, author=author),
-            ):
+            for stmt in page_statements(proposal, author):
                 sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
                 out.append("\n".join(r[0] for r in (await conn.execute(text("EXPLAIN " + sql))).all()))
-            return out[0], out[1]
+            return out
     finally:
         await engine.dispose()

@@ -1,6 +1,6 @@
 """Full-text search (forum/search.py) on both databases: the page /search and GET /api/v1/search.
 
-Real SQLite FTS5 and real PostgreSQL full-text search (migration 0003), real signed
+Real SQLite FTS5 (migration 0003) and real PostgreSQL full-text search over stored vectors (0004), real signed
 events published through the HTTP API. What a person types is never a syntax error."""
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from feeds.site import create_app
 from forum import search as search_module
+from forum.db import MIGRATIONS
 from forum.db import create_engine as create_async_engine
 from tests.feeds.conftest import Publish, publish_with, settings
 from tests.feeds.helpers import Agent, outcome_body, proposal_body
@@ -83,46 +87,81 @@ def test_existing_log_is_indexed_by_the_migration(tmp_path: Path) -> None:
     """Migration 0003 on a database that already holds posts fills the index from the log."""
     with TestClient(create_app(settings(tmp_path))) as c:
         w = seed(publish_with(c))
-        db = c.app.state.settings.resolved_database_url.split("///", 1)[1]  # type: ignore[attr-defined]
-    con = sqlite3.connect(db)
-    con.execute("DROP TRIGGER search_fts_insert")
-    con.execute("DROP TABLE search_fts")
-    con.execute("UPDATE alembic_version SET version_num = '0002'")
-    con.commit()
+        url = c.app.state.settings.resolved_database_url  # type: ignore[attr-defined]
+    asyncio.run(downgrade(url, "0002"))  # the migrations' own downgrades
+    con = sqlite3.connect(url.split("///", 1)[1])
+    assert not con.execute("SELECT name FROM sqlite_master WHERE name = 'search_fts'").fetchall()
     con.close()
     with TestClient(create_app(settings(tmp_path))) as c:
         assert api_ids(c, "q=libraries") == [w["tools"]]
         assert api_ids(c, "q=zeppelin") == []
 
 
-def test_migration_and_queries_share_one_expression() -> None:
-    path = Path(search_module.__file__).parent / "migrations" / "versions" / "0003_search.py"
-    spec = importlib.util.spec_from_file_location("migration_0003", path)
+def _migration(name: str) -> Any:
+    path = Path(search_module.__file__).parent / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.SEARCH_TSVECTOR_SQL == search_module.SEARCH_TSVECTOR_SQL
-    assert tuple(mod.SEARCH_KINDS) == search_module.SEARCH_KINDS
+    return mod
+
+
+def test_stored_vectors_are_the_indexed_expression() -> None:
+    """0004 stores exactly the vector 0003 indexed (its downgrade rebuilds that index), for the same kinds."""
+    m3, m4 = _migration("0003_search"), _migration("0004_search_vectors")
+    assert m4.tsvector_sql("payload") == m3.SEARCH_TSVECTOR_SQL
+    assert tuple(m3.SEARCH_KINDS) == tuple(m4.SEARCH_KINDS) == search_module.SEARCH_KINDS
 
 
 @pytest.mark.postgres
 def test_search_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     with TestClient(create_app(settings(tmp_path, database_url=postgres_url))) as c:
-        check_search(c, seed(publish_with(c)))
-    plan = asyncio.run(_plan(postgres_url))
-    assert "ix_events_search" in plan, plan
+        w = seed(publish_with(c))
+        check_search(c, w)
+    for sort in ("new", "relevance"):
+        plan = asyncio.run(_plan(postgres_url, sort))  # an index of search_vectors (the GIN one, or the newest-first walk)
+        assert "Seq Scan" not in plan and "Index Scan using events_pkey on events" in plan, plan
+        assert "ix_search_vectors" in plan or "Index Scan Backward using search_vectors_pkey" in plan, plan
+    # A log written before migration 0004: the migration stores the vector of every post already there.
+    asyncio.run(downgrade(postgres_url, "0003"))  # 0004's downgrade: the expression index again, no table
+    with TestClient(create_app(settings(tmp_path, database_url=postgres_url))) as c:
+        assert api_ids(c, "q=libraries") == [w["tools"]]
+        assert set(api_ids(c, "q=ladders")) == {w["tools"], w["report"]}
+        assert api_ids(c, "q=zeppelin") == []
+        check_search(c, w)
 
 
-async def _plan(url: str) -> str:
+async def downgrade(url: str, revision: str) -> None:
+    def run(conn: Any) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
     engine = create_async_engine(url)
     try:
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
+async def _plan(url: str, sort: str) -> str:
+    """The plan of the statement search() runs (a tiny table: can the index serve it?)."""
+    engine = create_async_engine(url)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append((statement, parameters))
+
+    try:
         async with engine.connect() as conn:
-            await conn.execute(text("SET enable_seqscan = off"))  # a tiny table: can the index serve the query?
-            q = search_module.Query.parse("ladders", sort="new")
-            sql = (
-                f"EXPLAIN SELECT e.seq FROM events e WHERE e.kind IN ('proposal', 'outcome', 'reply') AND "
-                f"({search_module.SEARCH_TSVECTOR_SQL}) @@ plainto_tsquery('english'::regconfig, '{' '.join(q.words)}') AND NOT e.retracted"
-            )
-            return "\n".join(r[0] for r in (await conn.execute(text(sql))).all())
+            await conn.execute(text("SET enable_seqscan = off"))
+            sa_event.listen(engine.sync_engine, "before_cursor_execute", capture)
+            found = await conn.run_sync(search_module.search, search_module.Query.parse("ladders", sort=sort))
+            sa_event.remove(engine.sync_engine, "before_cursor_execute", capture)
+            assert len(found.items) == 2
+            statement, parameters = seen[-1]
+            return "\n".join(r[0] for r in (await conn.exec_driver_sql("EXPLAIN " + statement, parameters)).all())
     finally:
         await engine.dispose()

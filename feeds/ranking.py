@@ -21,6 +21,7 @@ publishing), so a page costs a slice of a list, not a sort of every target.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,6 +92,34 @@ def compute(engine: Any, sort: str) -> tuple[str, ...]:
         tried.sort(key=lambda k: (-k[0], -k[1], k[2]))
         return tuple(t for _, _, t in tried)
     raise ValueError(sort)
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowed:
+    ordered: tuple[str, ...]
+    allowed: frozenset[str]
+    targets: tuple[str, ...]
+
+
+NARROWED_KEPT = 64
+_NARROWED_LOCK = threading.Lock()
+
+
+def narrowed(request: Request, ordered: tuple[str, ...], allowed: frozenset[str]) -> tuple[str, ...]:
+    """``ordered`` restricted to ``allowed`` (a tag's proposals, a community's), kept while both
+    are the same objects: a ranking is replaced when the engine publishes, and the log index
+    swaps in a new set when its members change, so a kept answer is never stale."""
+    kept: dict[tuple[int, int], Narrowed] = getattr(request.app.state, "feeds_narrowed", None) or {}
+    request.app.state.feeds_narrowed = kept
+    got = kept.get((id(ordered), id(allowed)))
+    if got is not None and got.ordered is ordered and got.allowed is allowed:
+        return got.targets
+    targets = tuple(t for t in ordered if t in allowed)
+    with _NARROWED_LOCK:  # pages run this in reader threads
+        if len(kept) >= NARROWED_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[(id(ordered), id(allowed))] = Narrowed(ordered, allowed, targets)
+    return targets
 
 
 def _cache(request: Request) -> dict[str, Ranking]:

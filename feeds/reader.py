@@ -12,7 +12,11 @@ of them at once:
   same database file (WAL lets readers run beside the single writer), kept in a
   small pool that is disposed of when the forum's store goes away.
 * **PostgreSQL**: on a connection of the forum's async engine through
-  ``AsyncConnection.run_sync`` (asyncpg; no threads involved).
+  ``AsyncConnection.run_sync`` (asyncpg; no threads involved), in autocommit
+  mode: a page only reads, and each statement sees the log as committed when
+  it starts either way (PostgreSQL's default isolation, read committed, takes a
+  snapshot per statement), so the ``BEGIN`` and ``ROLLBACK`` round trips of a
+  transaction around the page's queries bought nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Reader:
         if self.sync_engine is not None:
             return await anyio.to_thread.run_sync(self._in_thread, fn)
         async with self.store.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the pool takes it back
             return await conn.run_sync(fn)
 
     def _in_thread(self, fn: Callable[[Connection], T]) -> T:

@@ -406,18 +406,62 @@ class Figures:
     max: float
     rps: float
     size: int
+    cpu_ms: float | None = None  # the server process's CPU time per request (all its threads)
+    db_ms: float | None = None  # PostgreSQL's CPU time per request (its processes)
 
     def row(self) -> str:
+        cpu = f"{self.cpu_ms:.1f}" if self.cpu_ms is not None else "-"
+        db = f"{self.db_ms:.1f}" if self.db_ms is not None else "-"
         return (
             f"| {self.name} | {self.concurrency} | {self.n} | {self.p50:.1f} | {self.p90:.1f} | {self.p99:.1f} | {self.max:.1f} | "
-            f"{self.rps:.0f} | {self.size / 1024:.0f} KiB |"
+            f"{self.rps:.0f} | {cpu} | {db} | {self.size / 1024:.0f} KiB |"
         )
 
 
-HEADER = "| page | concurrent | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | size |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+HEADER = (
+    "| page | concurrent | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | server CPU ms/req | PostgreSQL CPU ms/req | size |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
-async def measure(client: Any, name: str, path: str, requests: int, concurrency: int) -> Figures:
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_cpu_s(pid: int | None, *, children: bool = False) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; with ``children``,
+    plus its live child processes: a PostgreSQL server's backends), None elsewhere.
+
+    Latency on a shared machine moves with everyone else's load; the CPU a page costs the
+    server does not, so the benchmark reports both."""
+    if pid is None or (fields := _stat(pid)) is None:
+        return None
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (f := _stat(int(entry.name))) is not None and f[1] == str(pid):
+                ticks += int(f[11]) + int(f[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server process behind ``url`` when it runs on this machine."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    finally:
+        await engine.dispose()
+    fields = _stat(backend)
+    return int(fields[1]) if fields is not None else None
+
+
+async def measure(
+    client: Any, name: str, path: str, requests: int, concurrency: int, pid: int | None = None, db_pid: int | None = None
+) -> Figures:
     for _ in range(min(20, requests)):  # warm up caches and connections
         r = await client.get(path)
         assert r.status_code == 200, (path, r.status_code)
@@ -432,19 +476,26 @@ async def measure(client: Any, name: str, path: str, requests: int, concurrency:
             latencies.append((time.perf_counter() - t) * 1000)
             assert resp.status_code == 200, (path, resp.status_code)
 
+    cpu0, db0 = process_cpu_s(pid), process_cpu_s(db_pid, children=True)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
+    cpu1, db1 = process_cpu_s(pid), process_cpu_s(db_pid, children=True)
+    n = len(latencies)
+    cpu_ms = (cpu1 - cpu0) * 1000 / n if cpu0 is not None and cpu1 is not None else None
+    db_ms = (db1 - db0) * 1000 / n if db0 is not None and db1 is not None else None
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Figures(name, concurrency, len(latencies), q[49], q[89], q[98], max(latencies), len(latencies) / wall, size)
+    return Figures(name, concurrency, n, q[49], q[89], q[98], max(latencies), n / wall, size, cpu_ms, db_ms)
 
 
-async def _measure_pages(client: Any, plan: Plan, requests: int, levels: list[int]) -> list[Figures]:
+async def _measure_pages(
+    client: Any, plan: Plan, requests: int, levels: list[int], pid: int | None = None, db_pid: int | None = None
+) -> list[Figures]:
     """The main pages (weight 4) at every concurrency level, the others at the highest."""
     out = []
     for name, path, weight in page_paths(plan):
         for c in levels if weight == 4 else levels[-1:]:
-            out.append(await measure(client, name, path, max(50, requests * weight // 4), c))
+            out.append(await measure(client, name, path, max(50, requests * weight // 4), c, pid, db_pid))
             print(out[-1].row(), flush=True)
     return out
 
@@ -558,8 +609,11 @@ async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, r
             for _ in range(10):
                 for _name, path, _weight in page_paths(plan):
                     assert (await client.get(path)).status_code == 200
-            print(f"\n{HEADER}")
-            return await _measure_pages(client, plan, requests, levels)
+            print(f"\nload average {os.getloadavg()[0]:.1f} before measuring\n\n{HEADER}")
+            db_pid = await postmaster_pid(database_url) if database_url and database_url.startswith("postgresql") else None
+            figures = await _measure_pages(client, plan, requests, levels, server.pid, db_pid)
+            print(f"\nload average {os.getloadavg()[0]:.1f} after measuring")
+            return figures
         finally:
             await client.aclose()
     finally:

@@ -82,9 +82,9 @@ async def ranked_page(request: Request) -> Response:
             total = len(found)
             rows = found[p.offset : p.offset + RANKED_PAGE]
         else:
-            ids = [t for t in ordered if allowed is None or t in allowed]
+            ids = ordered if allowed is None else ranking.narrowed(request, ordered, allowed)
             total = len(ids)
-            want = ids[p.offset : p.offset + RANKED_PAGE]
+            want = list(ids[p.offset : p.offset + RANKED_PAGE])
             found_ids = queries.by_ids(conn, want)
             rows = [s for t in want if (s := found_ids.get(t)) is not None and not s.retracted and s.event.kind == "proposal"]
         return {"rows": rows, "total": total, "proposals": prepare(conn, rows, names)}

@@ -138,7 +138,9 @@ def human_time(ms: int) -> str:
         return "unknown time"
 
 
+@lru_cache(maxsize=8192)
 def time_tag(ms: int) -> Markup:
+    """``<time>`` of a log time (cached: a page shows the same events' times request after request)."""
     return Markup('<time datetime="{}">{}</time>').format(iso(ms), human_time(ms))
 
 

@@ -113,7 +113,7 @@ class Names:
         self.dids.update(d for d in dids if d.startswith("did:"))
 
     def load(self, conn: Connection) -> None:
-        missing = self.dids - self.profiles.keys()
+        missing = {d for d in self.dids if d not in self.profiles}
         if missing:
             self.profiles.update(queries.profiles(conn, missing))
 

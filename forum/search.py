@@ -97,7 +97,8 @@ def _filters(query: Query) -> str:
 
 def _sqlite(conn: Connection, query: Query) -> list[Any]:
     match = " ".join('"' + w.replace('"', "") + '"' for w in query.words)
-    order = "bm25(search_fts, 4.0, 1.0), e.seq DESC" if query.sort == "relevance" else "e.seq DESC"
+    # rowid is e.seq: ordered by it, FTS5 hands matches over newest first and the query stops at the page.
+    order = "bm25(search_fts, 4.0, 1.0), search_fts.rowid DESC" if query.sort == "relevance" else "search_fts.rowid DESC"
     sql = (
         f"SELECT {_COLUMNS} FROM search_fts JOIN events e ON e.seq = search_fts.rowid "
         f"WHERE search_fts MATCH :match AND e.retracted = 0{_filters(query)} "

@@ -39,6 +39,10 @@ class Metrics:
             "mycelium_scores_ranking_seconds", "Time to rebuild one score listing order.",
             buckets=(0.0001, 0.001, 0.01, 0.03, 0.1, 0.3, 1, 3), registry=r,
         )
+        self.scores_fit_seconds = Histogram(
+            "mycelium_scores_fit_seconds", "Time of one background refit (thread), status checkpoints passed included.",
+            buckets=(0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100), registry=r,
+        )
         self.scores_replay_seconds = Gauge(
             "mycelium_scores_replay_seconds", "Time the scores engine took to replay the log at start.", registry=r,
         )

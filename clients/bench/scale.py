@@ -257,6 +257,7 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
         m1 = asyncio.run(scrape_metrics(target.http))
         upd_s, upd_n = _hist_mean(m1, m0, "mycelium_scores_update_seconds")
         doc_s, doc_n = _hist_mean(m1, m0, "mycelium_scores_document_seconds")
+        fit_s, fit_n = _hist_mean(m1, m0, "mycelium_scores_fit_seconds")
         head = asyncio.run(head_seq(target.http))
         some_did = bench_key(secret, 1).did
         paths = [
@@ -289,6 +290,14 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
                 "us_per_event": round(1e6 * upd_s / max(res["accepted"], 1), 2),
                 "document_rebuilds": doc_n,
                 "ms_per_document_rebuild": round(1000 * doc_s / doc_n, 1) if doc_n else None,
+                "fits": fit_n,
+                "ms_per_fit": round(1000 * fit_s / fit_n, 1) if fit_n else None,
+                # where the forum's background score time per ingested rating goes (thread wall time)
+                "background_us_per_event": {
+                    "batch_updates": round(1e6 * upd_s / max(res["accepted"], 1), 1),
+                    "document_rebuilds": round(1e6 * doc_s / max(res["accepted"], 1), 1),
+                    "fits": round(1e6 * fit_s / max(res["accepted"], 1), 1),
+                },
             },
             "pages": pages,
             "restart": restart,

@@ -390,6 +390,7 @@ class ScoresEngine:
             self.fitted, self.fit_result = doc, result
             self.index = build_index(None, self.fitted)
             took = time.perf_counter() - t0
+            self.metrics.scores_fit_seconds.observe(took)
             log.debug("scores refit", fit_as_of_seq=doc["fit_as_of_seq"], seconds=round(took, 3))
             self._push(self._fit_changes(old, doc))
             # A fit reads every current rating: at most one fit per 10 x its duration, so

@@ -506,7 +506,13 @@ async def test_against_a_real_forum_it_rates_rerates_on_outcomes_and_sends_nothi
         finally:
             stop.set()
             await runner
-        stored = await world.query({"kinds": ["rating"], "authors": [AGENT.did]})
+        # The re-rating was handed to the publish loop; under load its OK can take a
+        # while, so ask the forum until it holds it (or the outer timeout fails the test).
+        while True:
+            stored = await world.query({"kinds": ["rating"], "authors": [AGENT.did]})
+            if [e.body["target"] for _, e in stored].count(ids[4]) >= 2:
+                break
+            await asyncio.sleep(0.1)
     targets = [e.body["target"] for _, e in stored]
     assert sorted(set(targets)) == sorted(ids)
     assert targets.count(ids[4]) >= 2, "no re-rating after the new outcome report"
@@ -515,7 +521,9 @@ async def test_against_a_real_forum_it_rates_rerates_on_outcomes_and_sends_nothi
     text = "\n".join(sent + payloads)  # the frames as sent, and the payloads they carry
     for secret in SECRETS:
         assert secret not in text
-    for needle in ('"weight', '"owner"', "0.7331", "0.4127", "0.64", "0.36"):  # nor the normalized weights
+    # Nor the normalized weights (0.7331 / 1.1458 = 0.6398..., 0.4127 / 1.1458 = 0.3602...):
+    # to four places, since published scores have three and "0.36" may be a criterion score.
+    for needle in ('"weight', '"owner"', "0.7331", "0.4127", "0.6398", "0.3602"):
         assert needle not in text
     for frame in mine_frames:
         if frame[0] == "PUBLISH":

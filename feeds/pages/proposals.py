@@ -29,6 +29,12 @@ from feeds.scorecards import full, summarize_reports
 from feeds.views import Names, page_url, proposal_url
 from forum.store import Stored
 
+OUTCOMES_PAGE = 25
+"""Outcome reports in a proposal's timeline per page (newest first; "Older reports" pages on).
+The summary above it counts every report (the engine's; before it has one, the newest 100);
+a proposal many communities tried would otherwise render them all (46 for the benchmark's hot
+proposal: 120 of its page's 140 KiB)."""
+
 
 async def proposal_page(request: Request) -> Response:
     pid = request.path_params["id"]
@@ -55,7 +61,7 @@ async def proposal_page(request: Request) -> Response:
                 break
             older.append(prev)
             cur = prev.event.body.get("revises")
-        outcomes = queries.outcomes_of(conn, pid, limit=101, before=before)
+        outcomes = queries.outcomes_of(conn, pid, limit=101, before=before)  # 100 for a summary before the engine has one
         # Newer versions, and versions of those (same author), through ix_events_proposal_revises.
         newer: list[Stored] = []
         frontier = [pid]
@@ -68,7 +74,7 @@ async def proposal_page(request: Request) -> Response:
             frontier = nxt
         newer.sort(key=lambda r: r.seq)
         latest_ratings = ratings_of(conn, pid, rating_history)
-        names.want(s.event.author, *(o.event.author for o in outcomes[:100]), *(r.event.author for r in latest_ratings))
+        names.want(s.event.author, *(o.event.author for o in outcomes[:OUTCOMES_PAGE]), *(r.event.author for r in latest_ratings))
         names.load(conn)
         return {
             "s": s,
@@ -86,8 +92,8 @@ async def proposal_page(request: Request) -> Response:
         return RedirectResponse(page_url(got), status_code=301)
     s, body = got["s"], got["s"].event.body
     outcomes = got["outcomes"]
-    more_outcomes = outcomes[99].seq if len(outcomes) > 100 else None
-    outcomes = outcomes[:100]
+    more_outcomes = outcomes[OUTCOMES_PAGE - 1].seq if len(outcomes) > OUTCOMES_PAGE else None
+    outcomes = outcomes[:OUTCOMES_PAGE]
     groups = experiments(outcomes)
     scores = await full(request, pid)
     crit_titles = await criteria_titles(request, [c.key for c in scores.criteria])

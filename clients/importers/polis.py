@@ -19,8 +19,9 @@ One conversation folder (the Computational Democracy Project's open-data export:
   (it casts one automatically), but rating your own event is invalid in the forum:
   an agreement is **skipped and counted** (``skipped_self_votes``; the forum's opinion
   groups count an author's implicit agreement); a comment its author did not agree
-  with is published by the conversation key instead, so the author's vote is imported
-  (:func:`comment_signers`).
+  with, or cast no vote on (a conversation owner's seeds), is published by the
+  conversation key instead, so the author's vote, if any, is imported and no agreement
+  Polis never recorded is implied (:func:`comment_signers`).
 
 Votes come from ``votes.csv`` when the folder has it (every vote with its time);
 otherwise from ``participants-votes.csv`` (the latest vote per cell, no time:
@@ -243,11 +244,15 @@ def comment_signers(conv: PolisExport) -> dict[str, str | None]:
     agreement, which the forum's opinion groups count anyway (an author's implicit
     agreement).  A comment its author did **not** agree with (a conversation owner's
     seeds, passed on; a few disagreements) is published by the conversation key, so that
-    the author's actual vote can be imported as a rating.  Without an author, the
-    conversation key too.
+    the author's actual vote can be imported as a rating; so is a comment its author cast
+    no vote on (an owner's seeds in older exports), so that the forum does not count an
+    implicit agreement Polis never recorded.  Without an author, the conversation key too.
     """
     own = {v.comment: v.vote for v in conv.votes if v.voter == _authors(conv).get(v.comment)}
-    return {c.id: c.author if c.author is not None and own.get(c.id, 1) == 1 else None for c in conv.comments}
+    return {
+        c.id: c.author if c.author is not None and own.get(c.id) == 1 else None
+        for c in conv.comments
+    }
 
 
 def _authors(conv: PolisExport) -> dict[str, str | None]:

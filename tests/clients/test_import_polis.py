@@ -74,10 +74,19 @@ def test_latest_votes_equal_participants_votes(london: Any) -> None:
 def test_plan(london: Any, london_plan: Any) -> None:
     plan = london_plan
     authors = {c.id: c.author for c in london.comments}
-    # every comment a proposal by its author, dated by Polis
+    own = {v.comment: v.vote for v in london.votes if authors[v.comment] == v.voter}
+    # every comment a proposal by its author, dated by Polis, except the owner's 15 seeds
+    # the owner cast no vote on: the conversation key publishes those (no implicit agreement)
     assert len(plan.proposals) == len(london.comments)
+    conversation = {
+        p.event.author
+        for c, p in zip(london.comments, plan.proposals, strict=True)
+        if c.id not in own
+    }
+    assert len(conversation) == 1 and not conversation & set(plan.dids.values())
+    assert sum(1 for c in london.comments if c.id not in own) == 15
     for c, p in zip(london.comments, plan.proposals, strict=True):
-        assert p.event.author == plan.dids[c.author]
+        assert p.event.author == (plan.dids[c.author] if c.id in own else min(conversation))
         assert p.event.created_at == c.created_at
         assert p.body["text"] == c.body and 1 <= len(p.body["title"]) <= 200
         assert "polis" in p.body["tags"] and "london-youth-policing" in p.body["tags"]
@@ -312,6 +321,7 @@ def test_a_comment_its_author_did_not_agree_with_keeps_the_authors_vote(tmp_path
         "1000,x,0,0,0,0,1,Seeded by the owner\n"
         "1001,x,1,0,0,0,1,Also seeded\n"
         "1002,x,2,5,0,0,1,A participant's idea\n"
+        "1003,x,3,0,0,0,1,Seeded, and the owner cast no vote on it\n"
     )
     (tmp_path / "votes.csv").write_text(
         "timestamp,datetime,comment-id,voter-id,vote\n"
@@ -320,10 +330,13 @@ def test_a_comment_its_author_did_not_agree_with_keeps_the_authors_vote(tmp_path
         "1002,x,2,5,1\n"  # the participant agrees with their own idea: implicit
         "2000,x,0,5,1\n"
         "2001,x,2,0,-1\n"
+        "2002,x,3,5,1\n"
     )
     conv = load_conversation(tmp_path, "t")
     plan = plan_import(conv, SEED)
-    conversation = {plan.proposals[0].event.author, plan.proposals[1].event.author}
+    # no vote of the owner on comment 3: the conversation key too, so that no agreement
+    # Polis never recorded is implied
+    conversation = {plan.proposals[i].event.author for i in (0, 1, 3)}
     assert len(conversation) == 1 and not conversation & set(plan.dids.values())
     assert plan.proposals[2].event.author == plan.dids["5"]
     assert "Written by participant 0" in plan.proposals[0].body["summary"]
@@ -336,4 +349,5 @@ def test_a_comment_its_author_did_not_agree_with_keeps_the_authors_vote(tmp_path
         (plan.dids["0"], e["1"], -1.0),
         (plan.dids["5"], e["0"], 1.0),
         (plan.dids["0"], e["2"], -1.0),
+        (plan.dids["5"], e["3"], 1.0),
     }

@@ -171,9 +171,10 @@ async def save_loop(engine: ScoresEngine) -> None:
             continue
         t0 = time.perf_counter()
         try:
-            async with engine._apply_lock:  # nothing changes the state while it is serialized
+            async with engine._apply_lock:  # nothing changes the state at the fork
                 head = engine.ledger.head
-                blobs = await loop.run_in_executor(engine._save_pool, _dump, engine)
+                forked = statefile.fork_dump(lambda: _dump(engine))
+            blobs = await loop.run_in_executor(engine._save_pool, forked.collect)  # the child pickles its snapshot
             head_id = (await engine.store.id_at(head) or "") if head else ""
             size = await loop.run_in_executor(engine._save_pool, engine._statefile.write, head, head_id, blobs)
         except Exception:

@@ -174,7 +174,8 @@ class ValuesEngine:
                 continue
             t0 = time.perf_counter()
             try:
-                head, blobs = await loop.run_in_executor(self._pool, self._dump)  # the state's own thread: consistent
+                head, forked = await loop.run_in_executor(self._pool, self._fork_dump)  # the state's own thread: consistent
+                blobs = await asyncio.to_thread(forked.collect)  # the child pickles its snapshot
                 head_id = (await self.store.id_at(head) or "") if head else ""
                 await asyncio.to_thread(self._statefile.write, head, head_id, blobs)
             except Exception:
@@ -186,9 +187,12 @@ class ValuesEngine:
             self.metrics.state_save_seconds.labels("values").set(took)
             delay = max(self.save_interval_s, 10 * took)
 
-    def _dump(self) -> tuple[int, list[bytes]]:
+    def _dump(self) -> list[bytes]:
         docs = {"moral_graph": self.moral_graph, "cases": self.cases}
-        return self.state.head, [statefile.dumps(docs), statefile.dumps(self.state)]
+        return [statefile.dumps(docs), statefile.dumps(self.state)]
+
+    def _fork_dump(self) -> tuple[int, statefile.Forked]:
+        return self.state.head, statefile.fork_dump(self._dump)
 
     async def _verify(self) -> None:
         """Check the restored state against a full replay of the log; keep the replay on a mismatch."""

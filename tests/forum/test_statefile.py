@@ -82,3 +82,37 @@ def test_a_damaged_or_truncated_section_is_refused_before_unpickling(tmp_path: P
 def test_the_code_key_follows_the_rules_and_settings() -> None:
     assert statefile.code_key("scores") == statefile.code_key("scores")
     assert statefile.code_key("values", "Rules(min_age=200)") != statefile.code_key("values", "Rules(min_age=20)")
+
+
+def test_fork_dump_pickles_a_snapshot_in_a_child_while_the_caller_goes_on(tmp_path: Path) -> None:
+    """The dump runs in a forked child: fork_dump returns before it ends (here the child
+    waits for a file the parent creates only afterwards), and it sees the state as it
+    was at the fork, not the parent's later changes."""
+    go = tmp_path / "go"
+    state = {"ratings": list(range(1000))}
+
+    def dump() -> list[bytes]:
+        while not go.exists():  # in the child: wait until the parent has moved on
+            pass
+        return [statefile.dumps(state), statefile.dumps(Ledger(head=9))]
+
+    forked = statefile.fork_dump(dump)
+    state["ratings"] = []  # the parent changes its state after the fork
+    go.touch()
+    sections = forked.collect()
+    assert pickle_loads(sections[0]) == {"ratings": list(range(1000))}
+    assert pickle_loads(sections[1]) == Ledger(head=9)
+
+
+def test_fork_dump_failure_is_an_error_not_a_partial_file() -> None:
+    def broken() -> list[bytes]:
+        raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError, match="state dump in child process"):
+        statefile.fork_dump(broken).collect()
+
+
+def pickle_loads(data: bytes) -> object:
+    import pickle
+
+    return pickle.loads(data)

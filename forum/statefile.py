@@ -37,6 +37,7 @@ running meanwhile, and the engine is consistent at the instant of the fork.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -44,7 +45,7 @@ import pickle
 import signal
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,19 @@ def fork_dump(dump: Callable[[], list[bytes]]) -> Forked:
             os._exit(code)
     os.close(w)
     return Forked(pid=pid, fd=r)
+
+
+async def restore(sf: StateFile, head: int, id_at: Callable[[int], Awaitable[str | None]]) -> tuple[Header, Any] | None:
+    """The header and serving section (0) of ``sf`` when it is valid for this log, whose
+    last seq is ``head``; None (after one log line when the file is refused) to replay."""
+    try:
+        header = await asyncio.to_thread(sf.header)
+        if header is None or header.head == 0:  # nothing saved: the whole log is a replay
+            return None
+        if header.head > head or await id_at(header.head) != header.head_id:
+            sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
+            return None
+        return header, await asyncio.to_thread(sf.section, header, 0)
+    except Exception as e:  # a corrupt file: replay instead
+        sf.ignored(f"unreadable: {e!r}")
+        return None

@@ -119,18 +119,10 @@ def serving(engine: ScoresEngine) -> dict[str, Any]:
 async def restore_serving(engine: ScoresEngine) -> None:
     """Load the state file's serving section (scores answer from it at once)."""
     assert engine._statefile is not None
-    sf = engine._statefile
-    try:
-        header = await asyncio.to_thread(sf.header)
-        if header is None or header.head == 0:  # nothing saved: the whole log is a replay
-            return
-        if header.head > engine.hub.head or (header.head and await engine.store.id_at(header.head) != header.head_id):
-            sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
-            return
-        part = await asyncio.to_thread(sf.section, header, 0)
-    except Exception as e:  # a corrupt file: replay instead
-        sf.ignored(f"unreadable: {e!r}")
+    restored = await statefile.restore(engine._statefile, engine.hub.head, engine.store.id_at)
+    if restored is None:
         return
+    header, part = restored
     engine.ledger = part["ledger"]  # the ledger's small fields (the whole one loads in the background)
     engine.state, engine.history = part["state"], part["history"]
     engine.cheap, engine.fitted, engine.fit_result = part["cheap"], part["fitted"], part["fit_result"]

@@ -94,18 +94,10 @@ class ValuesEngine:
     async def _restore_documents(self) -> None:
         """Serve the state file's documents at once (when it is valid for this log)."""
         assert self._statefile is not None
-        sf = self._statefile
-        try:
-            header = await asyncio.to_thread(sf.header)
-            if header is None or header.head == 0:  # nothing saved: the whole log is a replay
-                return
-            if header.head > self.hub.head or (header.head and await self.store.id_at(header.head) != header.head_id):
-                sf.ignored(f"the log has no event {header.head_id} at seq {header.head}: another or a replaced log")
-                return
-            docs = await asyncio.to_thread(sf.section, header, 0)
-        except Exception as e:
-            sf.ignored(f"unreadable: {e!r}")
+        restored = await statefile.restore(self._statefile, self.hub.head, self.store.id_at)
+        if restored is None:
             return
+        header, docs = restored
         self.moral_graph, self.cases = docs["moral_graph"], docs["cases"]
         self._restored = header
         self.metrics.state_restored_seq.labels("values").set(header.head)

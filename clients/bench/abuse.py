@@ -97,25 +97,41 @@ class Probes:
 
     def reset(self) -> None:
         self.rss: list[int] = []
+        self.pss: list[int] = []
+        self.main_rss: list[int] = []
         self.health: list[float] = []
         self.health_errors = 0
         self.delivery: list[float] = []
         self.sent_at: dict[str, float] = {}
         self.undelivered = 0
 
-    def rss_now(self) -> int:
+    def memory_now(self) -> tuple[int, int, int]:
+        """(summed RSS of the tree, summed PSS of the tree, RSS of the forum's own process).
+
+        PSS (proportional set size) divides each shared page among the processes that
+        map it, so the tree's PSS is the memory it really holds, a copy-on-write fork
+        included."""
         try:
             procs = [self.proc, *self.proc.children(recursive=True)]
-            return sum(p.memory_info().rss for p in procs)
+            rss = pss = 0
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    full = p.memory_full_info()
+                    rss += full.rss
+                    pss += getattr(full, "pss", full.rss)
+            return rss, pss, self.proc.memory_info().rss
         except psutil.Error:
-            return 0
+            return 0, 0, 0
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self._rss(stop), self._health(stop), self._subscriber(stop))
 
     async def _rss(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.rss.append(await asyncio.to_thread(self.rss_now))
+            rss, pss, main = await asyncio.to_thread(self.memory_now)
+            self.rss.append(rss)
+            self.pss.append(pss)
+            self.main_rss.append(main)
             await asyncio.sleep(0.1)
 
     async def _health(self, stop: asyncio.Event) -> None:
@@ -165,9 +181,16 @@ class Probes:
                 for t in tasks:
                     t.cancel()
 
-    def summary(self, rss_before: int, rss_after: int) -> dict[str, Any]:
+    def summary(self, before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:
+        rss_before, rss_after = before[0], after[0]
         peak = max(self.rss, default=rss_before)
+        pss_peak = max(self.pss, default=before[1])
+        main_peak = max(self.main_rss, default=before[2])
         return {
+            "pss_growth_mb": round((pss_peak - before[1]) / MB, 1),
+            "pss_kept_mb": round((after[1] - before[1]) / MB, 1),
+            "main_rss_growth_mb": round((main_peak - before[2]) / MB, 1),
+            "main_rss_kept_mb": round((after[2] - before[2]) / MB, 1),
             "rss_before_mb": round(rss_before / MB, 1),
             "rss_peak_mb": round(peak / MB, 1),
             "rss_growth_mb": round((peak - rss_before) / MB, 1),
@@ -572,7 +595,7 @@ async def run_attack(name: str, probes: Probes, url: str, ws_url: str, params: A
     import multiprocessing
 
     probes.reset()
-    rss_before = await asyncio.to_thread(probes.rss_now)
+    rss_before = await asyncio.to_thread(probes.memory_now)
     probe_stop = asyncio.Event()
     probe_task = asyncio.create_task(probes.run(probe_stop))
     await asyncio.sleep(0.5)  # probes running before the attack starts
@@ -593,7 +616,7 @@ async def run_attack(name: str, probes: Probes, url: str, ws_url: str, params: A
     with contextlib.suppress(Exception):
         await asyncio.wait_for(probe_task, 30)
     await asyncio.sleep(params.settle)
-    rss_after = await asyncio.to_thread(probes.rss_now)
+    rss_after = await asyncio.to_thread(probes.memory_now)
     out = probes.summary(rss_before, rss_after)
     out["seconds"] = round(time.monotonic() - t0, 1)
     out["answers"] = answers
@@ -635,7 +658,8 @@ async def run_abuse(url: str, pid: int, params: AbuseParams, progress: Callable[
         results[name] = await run_attack(name, probes, url, ws_url, params)
         r = results[name]
         progress(
-            f"  rss +{r['rss_growth_mb']} MB (kept {r['rss_kept_mb']}), healthz p99 {r['healthz']['p99_ms']} ms, "
+            f"  pss +{r['pss_growth_mb']} MB (kept {r['pss_kept_mb']}), forum process rss +{r['main_rss_growth_mb']} MB, "
+            f"summed rss +{r['rss_growth_mb']} MB, healthz p99 {r['healthz']['p99_ms']} ms, "
             f"subscriber p99 {r['subscriber']['p99_ms']} ms"
         )
     missing = await check_acked(url, probes.acked)

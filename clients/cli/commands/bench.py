@@ -561,6 +561,9 @@ def abuse(
 def _abuse_summary(results: dict[str, Any]) -> dict[str, Any]:
     return {
         name: {
+            "pss_growth_mb": r["pss_growth_mb"],
+            "pss_kept_mb": r["pss_kept_mb"],
+            "main_rss_growth_mb": r["main_rss_growth_mb"],
             "rss_growth_mb": r["rss_growth_mb"],
             "rss_kept_mb": r["rss_kept_mb"],
             "healthz_p99_ms": r["healthz"]["p99_ms"],

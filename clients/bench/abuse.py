@@ -44,6 +44,7 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from clients.bench.memory import growth, tree_memory
 from clients.sdk import builders
 from clients.sdk.keys import derive_key
 
@@ -96,9 +97,7 @@ class Probes:
         self.reset()
 
     def reset(self) -> None:
-        self.rss: list[int] = []
-        self.pss: list[int] = []
-        self.main_rss: list[int] = []
+        self.memory: list[tuple[int, int, int]] = []
         self.health: list[float] = []
         self.health_errors = 0
         self.delivery: list[float] = []
@@ -106,32 +105,14 @@ class Probes:
         self.undelivered = 0
 
     def memory_now(self) -> tuple[int, int, int]:
-        """(summed RSS of the tree, summed PSS of the tree, RSS of the forum's own process).
-
-        PSS (proportional set size) divides each shared page among the processes that
-        map it, so the tree's PSS is the memory it really holds, a copy-on-write fork
-        included."""
-        try:
-            procs = [self.proc, *self.proc.children(recursive=True)]
-            rss = pss = 0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    full = p.memory_full_info()
-                    rss += full.rss
-                    pss += getattr(full, "pss", full.rss)
-            return rss, pss, self.proc.memory_info().rss
-        except psutil.Error:
-            return 0, 0, 0
+        return tree_memory(self.proc)  # (summed RSS, summed PSS, the forum's own RSS)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self._rss(stop), self._health(stop), self._subscriber(stop))
 
     async def _rss(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            rss, pss, main = await asyncio.to_thread(self.memory_now)
-            self.rss.append(rss)
-            self.pss.append(pss)
-            self.main_rss.append(main)
+            self.memory.append(await asyncio.to_thread(self.memory_now))
             await asyncio.sleep(0.1)
 
     async def _health(self, stop: asyncio.Event) -> None:
@@ -182,20 +163,7 @@ class Probes:
                     t.cancel()
 
     def summary(self, before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:
-        rss_before, rss_after = before[0], after[0]
-        peak = max(self.rss, default=rss_before)
-        pss_peak = max(self.pss, default=before[1])
-        main_peak = max(self.main_rss, default=before[2])
-        return {
-            "pss_growth_mb": round((pss_peak - before[1]) / MB, 1),
-            "pss_kept_mb": round((after[1] - before[1]) / MB, 1),
-            "main_rss_growth_mb": round((main_peak - before[2]) / MB, 1),
-            "main_rss_kept_mb": round((after[2] - before[2]) / MB, 1),
-            "rss_before_mb": round(rss_before / MB, 1),
-            "rss_peak_mb": round(peak / MB, 1),
-            "rss_growth_mb": round((peak - rss_before) / MB, 1),
-            "rss_after_mb": round(rss_after / MB, 1),
-            "rss_kept_mb": round((rss_after - rss_before) / MB, 1),
+        return growth(self.memory, before, after) | {
             "healthz": {"n": len(self.health), "errors": self.health_errors, "p50_ms": _p(self.health, 0.5), "p99_ms": _p(self.health, 0.99), "max_ms": _p(self.health, 1.0)},
             "subscriber": {"n": len(self.delivery), "undelivered": self.undelivered, "p50_ms": _p(self.delivery, 0.5), "p99_ms": _p(self.delivery, 0.99), "max_ms": _p(self.delivery, 1.0)},
         }

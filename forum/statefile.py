@@ -45,6 +45,7 @@ import pickle
 import signal
 import struct
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,3 +259,40 @@ async def restore(sf: StateFile, head: int, id_at: Callable[[int], Awaitable[str
     except Exception as e:  # a corrupt file: replay instead
         sf.ignored(f"unreadable: {e!r}")
         return None
+
+
+async def save_loop(
+    sf: StateFile,
+    engine: str,
+    *,
+    head: Callable[[], int],
+    fork: Callable[[], Awaitable[tuple[int, Forked]]],
+    id_at: Callable[[int], Awaitable[str | None]],
+    metrics: Any,
+    interval: float,
+    saved: int,
+) -> None:
+    """Write ``sf`` now (when the engine's ``head()`` moved past ``saved``), then every
+    max(interval, 10 x the last write): a bounded share of a core at any log size.
+    ``fork()`` forks the dump where the engine's state is consistent: (its seq, the child)."""
+    delay = 0.0
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval
+        if head() in (saved, 0):
+            continue
+        t0 = time.perf_counter()
+        try:
+            at, forked = await fork()
+            blobs = await asyncio.to_thread(forked.collect)  # the child pickles its snapshot
+            head_id = (await id_at(at) or "") if at else ""
+            size = await asyncio.to_thread(sf.write, at, head_id, blobs)
+        except Exception:
+            log.exception("state file not written", engine=engine)
+            continue
+        took = time.perf_counter() - t0
+        saved = at
+        metrics.state_saved_seq.labels(engine).set(at)
+        metrics.state_save_seconds.labels(engine).set(took)
+        log.debug("state file written", engine=engine, as_of_seq=at, bytes=size, seconds=round(took, 3))
+        delay = max(interval, 10 * took)

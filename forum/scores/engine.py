@@ -181,7 +181,6 @@ class ScoresEngine:
         self.ready = asyncio.Event()
         self._apply_lock = asyncio.Lock()  # held while a batch is applied, or while the state is serialized / compared
         self._replay_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-replay")
-        self._save_pool = ThreadPoolExecutor(1, thread_name_prefix="scores-save")
         self._statefile: statefile.StateFile | None = None
         self._restored: statefile.Header | None = None
         self._remedies: Remedies | None = None
@@ -285,7 +284,6 @@ class ScoresEngine:
         self._fit_pool.shutdown(wait=False, cancel_futures=True)
         self._read_pool.shutdown(wait=False, cancel_futures=True)
         self._replay_pool.shutdown(wait=False, cancel_futures=True)
-        self._save_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ loops
 

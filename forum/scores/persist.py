@@ -149,35 +149,18 @@ async def load_rest(engine: ScoresEngine, header: statefile.Header) -> Ledger | 
 
 
 async def save_loop(engine: ScoresEngine) -> None:
-    """Write the state file now (when the engine moved past it) and then every
-    max(interval, 10 x the last write): bounded share of a core at any log size."""
+    """The scores engine's state file, written by :func:`statefile.save_loop`."""
     assert engine._statefile is not None
-    loop = asyncio.get_running_loop()
-    interval = engine.settings.state_save_interval_s
-    saved = engine._restored.head if engine._restored is not None else -1
-    delay = 0.0
-    while True:
-        await asyncio.sleep(delay)
-        delay = interval
-        if engine.ledger.head in (saved, 0):
-            continue
-        t0 = time.perf_counter()
-        try:
-            async with engine._apply_lock:  # nothing changes the state at the fork
-                head = engine.ledger.head
-                forked = statefile.fork_dump(lambda: _dump(engine))
-            blobs = await loop.run_in_executor(engine._save_pool, forked.collect)  # the child pickles its snapshot
-            head_id = (await engine.store.id_at(head) or "") if head else ""
-            size = await loop.run_in_executor(engine._save_pool, engine._statefile.write, head, head_id, blobs)
-        except Exception:
-            log.exception("scores state file not written")
-            continue
-        took = time.perf_counter() - t0
-        saved = head
-        engine.metrics.state_saved_seq.labels("scores").set(head)
-        engine.metrics.state_save_seconds.labels("scores").set(took)
-        log.debug("scores state written", as_of_seq=head, bytes=size, seconds=round(took, 3))
-        delay = max(interval, 10 * took)
+
+    async def fork() -> tuple[int, statefile.Forked]:
+        async with engine._apply_lock:  # nothing changes the state at the fork
+            return engine.ledger.head, statefile.fork_dump(lambda: _dump(engine))
+
+    await statefile.save_loop(
+        engine._statefile, "scores", head=lambda: engine.ledger.head, fork=fork, id_at=engine.store.id_at,
+        metrics=engine.metrics, interval=engine.settings.state_save_interval_s,
+        saved=engine._restored.head if engine._restored is not None else -1,
+    )  # fmt: skip
 
 
 def _remedies_into(engine: ScoresEngine, fresh: Ledger) -> None:

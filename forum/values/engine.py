@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -154,30 +153,18 @@ class ValuesEngine:
             cursor = rows[-1].seq
 
     async def _save_loop(self) -> None:
-        """Write the state file now (when the state moved past it), then every max(interval, 10 x the last write)."""
+        """The values engine's state file, written by :func:`statefile.save_loop`."""
         assert self._statefile is not None
         loop = asyncio.get_running_loop()
-        saved = self._restored.head if self._restored is not None else -1
-        delay = 0.0
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.save_interval_s
-            if self.state.head in (saved, 0):
-                continue
-            t0 = time.perf_counter()
-            try:
-                head, forked = await loop.run_in_executor(self._pool, self._fork_dump)  # the state's own thread: consistent
-                blobs = await asyncio.to_thread(forked.collect)  # the child pickles its snapshot
-                head_id = (await self.store.id_at(head) or "") if head else ""
-                await asyncio.to_thread(self._statefile.write, head, head_id, blobs)
-            except Exception:
-                log.exception("values state file not written")
-                continue
-            took = time.perf_counter() - t0
-            saved = head
-            self.metrics.state_saved_seq.labels("values").set(head)
-            self.metrics.state_save_seconds.labels("values").set(took)
-            delay = max(self.save_interval_s, 10 * took)
+
+        async def fork() -> tuple[int, statefile.Forked]:  # in the state's own thread: consistent
+            return await loop.run_in_executor(self._pool, self._fork_dump)
+
+        await statefile.save_loop(
+            self._statefile, "values", head=lambda: self.state.head, fork=fork, id_at=self.store.id_at,
+            metrics=self.metrics, interval=self.save_interval_s,
+            saved=self._restored.head if self._restored is not None else -1,
+        )  # fmt: skip
 
     def _dump(self) -> list[bytes]:
         docs = {"moral_graph": self.moral_graph, "cases": self.cases}

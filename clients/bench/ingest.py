@@ -113,6 +113,10 @@ class _Publisher:
                     self.accepted += 1
             else:
                 self.reasons[message.split(":", 1)[0] or "refused"] += 1
+        self._answered(n, t)
+
+    def _answered(self, n: int, t: float) -> None:
+        """``n`` more publishes answered at ``t``: count them, send the next ones, or finish."""
         if n:
             self.done += n
             self.last_ok = t
@@ -142,11 +146,17 @@ async def publish_all(
     window: int,
     ctx: WorkerContext | None,
     time_limit: float,
+    publisher: type[_Publisher] | None = None,
 ) -> dict[str, Any]:
-    """Run one publisher per (frames, ids) part on its own connection; returns the raw tallies."""
+    """Run one publisher per (frames, ids) part on its own connection; returns the raw tallies.
+
+    ``publisher`` reads the acknowledgements (default: the forum's OK frames;
+    :mod:`clients.bench.nostr` passes one for a Nostr relay's).
+    """
     hist = LatencyHist()
     reasons: Counter[str] = Counter()
-    pubs = [_Publisher(frames, ids, window, hist, reasons, ctx) for frames, ids in parts]
+    cls = publisher or _Publisher
+    pubs = [cls(frames, ids, window, hist, reasons, ctx) for frames, ids in parts]
     for p in pubs:
         p.ws = await wsclient.connect(url, p.on_messages)
         p.ws.closed.add_done_callback(_closed_callback(p))

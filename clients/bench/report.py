@@ -31,6 +31,10 @@ HEADLINES: dict[str, list[str]] = {
         "results.ok_latency.p50_ms",
         "results.ok_latency.p99_ms",
         "results.idle_effect.ratio",
+        "results.versus.accepted_per_s",
+        "results.versus.ratio",
+        "results.versus.ok_latency.p99_ms",
+        "results.versus.cpu_us_per_event.server",
         "results.cpu.client_cores",
         "results.cpu.server_cores",
         "results.cpu.database_cores",
@@ -146,6 +150,11 @@ def summary_table(report: dict[str, Any]) -> Table:
             )
         if res.get("errors"):
             t.add_row("errors", ", ".join(f"{k}: {v}" for k, v in res["errors"].items()))
+        vs = res.get("versus") or {}
+        if vs.get("error"):
+            t.add_row(f"versus {vs.get('relay')}", f"not measured: {vs['error']['reason']}")
+        elif vs.get("errors"):
+            t.add_row("versus errors", ", ".join(f"{k}: {v}" for k, v in vs["errors"].items()))
     if mode == "scale":
         for row in res.get("sizes", []):
             n = f"{row['size']:,}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ bench_app = typer.Typer()
 class Start(enum.StrEnum):
     sqlite = "sqlite"
     postgres = "postgres"
+
+
+class Versus(enum.StrEnum):
+    nostr_relay = "nostr-relay"
 
 
 UrlOpt = Annotated[
@@ -241,6 +246,15 @@ def ingest(
     timeout: Annotated[
         float, typer.Option("--timeout", min=1, help="Seconds a phase may take before it is cut.")
     ] = 600.0,
+    versus: Annotated[
+        Versus | None,
+        typer.Option(
+            "--versus",
+            help="Then the same load (events, size, connections x window) on another server, in the same run: "
+            "nostr-relay (nostr-relay 1.14 on SQLite, installed once into its own virtualenv under "
+            "~/.cache/mycelium-bench); the report adds its rate and the forum's over it (results.versus).",
+        ),
+    ] = None,
     url: UrlOpt = None,
     start: StartOpt = None,
     server_env: ServerEnvOpt = None,
@@ -275,9 +289,20 @@ def ingest(
         baseline=baseline,
         timeout=timeout,
     )
+    if versus is not None and idle_subscribers and not baseline:
+        fail(out, ExitCode.USAGE, "--versus compares the phase without idle subscribers: keep --baseline")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with _target(out, url, start, server_env, server_pid, profile) as target:
         results = _run(out, lambda: run_ingest(target, params, Ui(quiet)))
-        _finish(out, "ingest", target, results, json_file)
+    # The relay runs after the forum the bench started has stopped (it would take CPU from it).
+    if versus is not None:
+        from clients.bench.nostr import run_versus
+
+        results["versus"] = _run(out, lambda: run_versus(params, results, Ui(quiet), load_before))
+    _finish(out, "ingest", target, results, json_file)
+    error = results.get("versus", {}).get("error")
+    if error:
+        fail(out, ExitCode.CONNECT, f"--versus {versus}: {error['reason']}: {error['detail']}", reason=error["reason"])
 
 
 # ---------------------------------------------------------------------------- scale

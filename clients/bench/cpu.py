@@ -40,7 +40,9 @@ async def postmaster_pid(url: str) -> int | None:
     try:
         async with engine.connect() as conn:
             backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            # Read while connected: the backend process exits when its connection closes (read
+            # after ``dispose`` it was gone, and the benchmarks printed "-" for PostgreSQL's CPU).
+            fields = _stat(backend)
     finally:
         await engine.dispose()
-    fields = _stat(backend)
     return int(fields[1]) if fields is not None else None

@@ -153,6 +153,23 @@ class Outbox:
         self._popped(frame, sub)
         return frame
 
+    async def take(self, max_bytes: int) -> list[str] | None:
+        """The queued frames (at least one, then up to ``max_bytes`` of them), or None once closed and drained."""
+        while not self.frames:
+            if self.closed:
+                return None
+            self.ready.clear()
+            await self.ready.wait()
+        frames = self.frames
+        out: list[str] = []
+        size = 0
+        while frames and size < max_bytes:
+            frame, sub = frames.popleft()
+            out.append(frame)
+            size += len(frame)
+            self._popped(frame, sub)
+        return out
+
     def reader_full(self) -> bool:
         """True while the reader of this connection should not read (back-pressure)."""
         return not self.closed and (self.control > self.control_limit // 4 or self.bytes >= self.limit)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from forum.corked import FLUSH_BYTES, RAW_TEXT
 from forum.hub import AddressBudget, Outbox, Subscription
 from forum.ingest import Result, id_of_submitted
 from forum.protocol import wire
@@ -40,6 +41,8 @@ MAX_INFLIGHT_BYTES = 16 * 1024 * 1024  # per connection: frame bytes of PUBLISHe
 SCORES_SUBSCRIBE_COST = 4.0  # subscription tokens a scores subscription costs (an event one costs 1)
 FAIR_FRAMES = 32  # frames one connection's reader handles before it yields to the event loop
 CLOSE_REPLIES_PILED_UP = "blocked: replies piled up unread; read your frames"
+SEND_BATCH_BYTES = FLUSH_BYTES  # frames the sender takes from the outbox per write; past the transport's
+# high-water mark it waits for the peer, so at most this much is outside the outbox's byte budgets
 PUBLISH_PREFIX = '["PUBLISH",'  # frames starting so go to the workers unparsed; any other spelling is parsed here
 
 
@@ -133,9 +136,14 @@ class _Connection:
             self.reader_task.cancel()
 
     async def _sender(self) -> None:
+        raw = self.ws.scope.get("extensions", {}).get(RAW_TEXT)  # forum serve's protocol (forum/corked.py)
         try:
-            while (frame := await self.outbox.get()) is not None:
-                await self.ws.send_text(frame)
+            if raw is None:  # another ASGI server: one frame at a time through Starlette
+                while (frame := await self.outbox.get()) is not None:
+                    await self.ws.send_text(frame)
+            else:  # what is queued leaves in one write, up to SEND_BATCH_BYTES at a time
+                while (frames := await self.outbox.take(SEND_BATCH_BYTES)) is not None:
+                    await raw.send(frames)
         except Exception:  # the peer went away; the reader will notice too
             self.outbox.abandon()
             with contextlib.suppress(Exception):

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from clients.bench import wsclient
+from clients.bench.fanreader import Sampler, Shared, SubscriberConn, tally
 from clients.bench.signing import Presigned, presign
 from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
 from clients.bench.target import Target, Ui
@@ -50,91 +51,7 @@ class FanoutParams:
     procs: int = 2
     drain: float = 30.0
     text_bytes: int = 200
-
-
-class _Sub:
-    """One subscriber's tallies; ``on_messages`` is the hot path."""
-
-    __slots__ = (
-        "closed_reason",
-        "count",
-        "dups",
-        "hist",
-        "last_seq",
-        "live",
-        "order",
-        "prefix",
-        "seen",
-        "seq_of",
-        "shared",
-        "unknown",
-        "ws",
-    )
-
-    def __init__(self, sub_id: str, n: int, shared: _Shared, hist: LatencyHist) -> None:
-        self.prefix = b'["EVENT",' + orjson.dumps(sub_id) + b","
-        self.seen = bytearray(n)
-        self.shared = shared
-        self.hist = hist
-        self.last_seq = 0
-        self.count = 0
-        self.dups = 0
-        self.order = 0
-        self.unknown = 0
-        self.live = False
-        self.closed_reason: str | None = None
-        self.ws: wsclient.WsClient | None = None
-
-    def on_messages(self, texts: list[bytes], t: float) -> None:
-        prefix = self.prefix
-        plen = len(prefix)
-        sh = self.shared
-        got = 0
-        for m in texts:
-            if m.startswith(prefix):
-                j = m.index(b",", plen)
-                seq = int(m[plen:j])
-                k = m.rfind(b'"sig":"')
-                idx = sh.index.get(m[k + 7 : -3]) if k > 0 and m.endswith(b'"}]') else None
-                if idx is None:
-                    self.unknown += 1
-                    continue
-                got += 1
-                if seq <= self.last_seq:
-                    self.order += 1
-                self.last_seq = seq
-                if self.seen[idx]:
-                    self.dups += 1
-                    continue
-                self.seen[idx] = 1
-                self.count += 1
-                prev = sh.seq_of[idx]
-                if prev == 0:
-                    sh.seq_of[idx] = seq
-                elif prev != seq:
-                    sh.mismatched += 1
-                self.hist.add(t - sh.t_send[idx])
-            else:
-                frame = orjson.loads(m)
-                if frame[0] == "LIVE":
-                    self.live = True
-                elif frame[0] == "CLOSED":
-                    self.closed_reason = str(frame[2])
-        if got and sh.ctx is not None:
-            sh.ctx.progress(got)
-
-
-class _Shared:
-    """What every subscriber of one process shares: the sig index, send times, seq map."""
-
-    def __init__(
-        self, index: dict[bytes, int], t_send: Any, n: int, ctx: WorkerContext | None
-    ) -> None:
-        self.index = index
-        self.t_send = t_send
-        self.seq_of = [0] * n
-        self.mismatched = 0
-        self.ctx = ctx
+    sample: int = 8  # latency timed for about 1 in `sample` seqs (every subscriber, the same seqs)
 
 
 class _Slow:
@@ -170,18 +87,19 @@ async def _subscribers(
     ctx: WorkerContext,
     slow: bool,
     slow_subscriptions: int = 32,
+    sample_every: int = 1,
 ) -> dict[str, Any]:
-    shared = _Shared(index, t_send, n, ctx)
-    hist = LatencyHist()
-    subs = [_Sub(f"f{i}", n, shared, hist) for i in ids]
-    names = {id(s): f"f{i}" for s, i in zip(subs, ids, strict=True)}
+    # Seqs of this run are after_seq + 1 .. after_seq + n when nothing else is published; the
+    # bitmaps leave room for other traffic in between (its events count as unknown).
+    sampler = Sampler(2 * n + 1000, sample_every)
+    shared = Shared(index, t_send, n, sampler, ctx.progress)
+    subs = [SubscriberConn(f"f{i}", after_seq, shared, witness=k == 0) for k, i in enumerate(ids)]
     flt = {"authors": [author], "after_seq": after_seq}
     for start in range(0, len(subs), 100):
         batch = subs[start : start + 100]
-        conns = await asyncio.gather(*(wsclient.connect(url, s.on_messages) for s in batch))
-        for s, c in zip(batch, conns, strict=True):
-            s.ws = c
-            c.send_text(orjson.dumps(["SUBSCRIBE", names[id(s)], flt]))
+        await asyncio.gather(*(wsclient.connect(url, protocol=s) for s in batch))
+        for s in batch:
+            s.send_text(orjson.dumps(["SUBSCRIBE", s.sub_id, flt]))
     slow_sub: _Slow | None = None
     if slow:
         slow_sub = _Slow(slow_subscriptions)
@@ -224,26 +142,8 @@ async def _subscribers(
         }
         slow_sub.ws.close()
     for s in subs:
-        if s.ws is not None:
-            s.ws.close()
-    return {
-        "hist": hist,
-        "subs": [
-            {
-                "live": s.live,
-                "count": s.count,
-                "dups": s.dups,
-                "order": s.order,
-                "unknown": s.unknown,
-                "closed": s.closed_reason,
-                "seen": bytes(s.seen),
-            }
-            for s in subs
-        ],
-        "seq_of": shared.seq_of,
-        "mismatched": shared.mismatched,
-        "slow": slow_out,
-    }
+        s.close()
+    return {**tally(subs, shared), "slow": slow_out}
 
 
 async def _publisher(
@@ -325,7 +225,7 @@ def _phase(
     def sub_main(ids: list[int], with_slow: bool) -> Any:
         async def main(ctx: WorkerContext) -> dict[str, Any]:
             return await _subscribers(
-                target.ws, ids, author, head, n, index, t_send, ctx, with_slow, p.slow_subscriptions
+                target.ws, ids, author, head, n, index, t_send, ctx, with_slow, p.slow_subscriptions, p.sample
             )
 
         return main
@@ -373,61 +273,89 @@ def _phase(
         subs.kill()
         raise
     acc = [i for i in range(n) if accepted[i]]
+    check = _check(sub_res, acc, n, head, p.subscribers)
+    check["unanswered_publishes"] = n - int(pub_res.get("answered", 0))
+    check["ok"] = check["ok"] and not check["unanswered_publishes"]
     hist = LatencyHist()
-    missing = dups = order = unknown = not_live = closed = 0
     for r in sub_res:
         hist.merge(r["hist"])
-        for s in r["subs"]:
-            seen = s["seen"]
-            missing += sum(1 for i in acc if not seen[i])
-            dups += s["dups"]
-            order += s["order"]
-            unknown += s["unknown"]
-            not_live += not s["live"]
-            closed += s["closed"] is not None
-    mismatched = sum(r["mismatched"] for r in sub_res)
-    seq_maps = [r["seq_of"] for r in sub_res]
-    for i in acc:  # the same event must carry the same seq in every process
-        seqs = {m[i] for m in seq_maps if m[i]}
-        if len(seqs) > 1:
-            mismatched += 1
-    seqs_in_order = sorted(seq_maps[0][i] for i in acc if seq_maps[0][i]) if seq_maps else []
-    unanswered = n - int(pub_res.get("answered", 0))
-    check = {
-        "ok": not (
-            missing or dups or order or unknown or not_live or mismatched or closed or unanswered
-        )
-        and len(acc) > 0,
-        "unanswered_publishes": unanswered,
-        "accepted_events": len(acc),
-        "expected_deliveries": len(acc) * p.subscribers,
-        "delivered": hist.count,
-        "missing": missing,
-        "duplicates": dups,
-        "out_of_order": order,
-        "mismatched": mismatched,
-        "unknown_frames": unknown,
-        "not_live": not_live,
-        "closed_by_server": closed,
-        "distinct_seqs": len(set(seqs_in_order)),
-    }
+    delivered = check["delivered"]
     seconds = cpu["wall_s"]
     out: dict[str, Any] = {
         "subscribers": p.subscribers,
         "published": n,
         "publisher": {k: v for k, v in pub_res.items() if k != "cpu_s"},
         "latency": hist.summary_ms(),
-        "delivered_per_s": round(hist.count / seconds, 1) if seconds else None,
+        "latency_sample": {
+            "every": p.sample,
+            "timed": hist.count,
+            "how": "every subscriber times the events whose seq is in one fixed pseudo-random subset "
+            "of about 1 in `every` seqs (clients/bench/fanreader.py); every frame is checked",
+        },
+        "delivered_per_s": round(delivered / seconds, 1) if seconds else None,
         "check": check,
         "cpu": cpu,
         "server_metrics": metrics_delta(m0, m1),
     }
-    out["cpu_us_per_frame"] = cpu_cost(cpu, hist.count / seconds if seconds else 0.0)
+    out["cpu_us_per_frame"] = cpu_cost(cpu, delivered / seconds if seconds else 0.0)
     slow_out = next((r["slow"] for r in sub_res if r.get("slow")), None)
     if slow_out is not None:
         out["slow"] = slow_out
     if prof is not None:
         out["profile"] = prof
+    return out
+
+
+def _check(sub_res: list[dict[str, Any]], acc: list[int], n: int, head: int, subscribers: int) -> dict[str, Any]:
+    """Every subscriber got exactly the accepted events' seqs, each once, in increasing order.
+
+    The witnesses (one connection per process) say which seq each event got and
+    that every accepted event reached them once; every subscriber's bitmap of
+    seqs must then equal the accepted events' seqs (``missing``: a seq it lacks,
+    ``extra``: a seq no accepted event has), and its seqs increased frame by frame.
+    """
+    mismatched = sum(r["mismatched"] for r in sub_res)
+    witness_missing = witness_dups = 0
+    seq_of: list[int] = [0] * n
+    for r in sub_res:
+        witness_dups += r["witness_dups"]
+        seen = r["witness_seen"]
+        witness_missing += sum(1 for i in acc if not seen[i])
+        for i in acc:  # the same event must carry the same seq in every process
+            seq = r["seq_of"][i]
+            if seq and seq_of[i] and seq != seq_of[i]:
+                mismatched += 1
+            seq_of[i] = seq_of[i] or seq
+    slots = max((len(b) for r in sub_res for b in r["bitmaps"]), default=0)
+    want = bytearray(slots)
+    for i in acc:
+        if 0 < seq_of[i] - head <= slots:
+            want[seq_of[i] - head - 1] = 1
+    missing = extra = 0
+    for r in sub_res:
+        for bitmap, count in r["bitmaps"].items():
+            if bitmap != want:
+                missing += count * sum(1 for w, g in zip(want, bitmap, strict=True) if w and not g)
+                extra += count * sum(1 for w, g in zip(want, bitmap, strict=True) if g and not w)
+    out = {
+        "accepted_events": len(acc),
+        "expected_deliveries": len(acc) * subscribers,
+        "delivered": sum(r["delivered"] for r in sub_res),
+        "missing": missing,
+        "extra": extra,
+        "out_of_order": sum(r["order"] for r in sub_res),
+        "mismatched": mismatched,
+        "unknown_frames": sum(r["unknown"] for r in sub_res),
+        "not_live": sum(r["not_live"] for r in sub_res),
+        "closed_by_server": sum(r["closed"] for r in sub_res),
+        "closed_reasons": sorted({x for r in sub_res for x in r["closed_reasons"]}),
+        "witness_missing": witness_missing,
+        "witness_duplicates": witness_dups,
+        "distinct_seqs": len({seq_of[i] for i in acc if seq_of[i]}),
+    }
+    bad = ("missing", "extra", "out_of_order", "mismatched", "unknown_frames", "not_live", "closed_by_server",
+           "witness_missing", "witness_duplicates")
+    out["ok"] = bool(acc) and not any(out[k] for k in bad) and out["distinct_seqs"] == len(acc)
     return out
 
 

@@ -26,6 +26,10 @@ BENCH_SETTINGS = {
     "ADDRESS_UPGRADE_RATE": "0",
     "CONNECTION_BYTE_RATE": "0",
     "MAX_CONNECTIONS_PER_ADDRESS": "0",
+    # fan-out: 2,000 subscribers from one address would otherwise hit the address's SUBSCRIBE
+    # bucket (burst 400) and its shared 64 MiB of queued frames (one backlogged second at 100/s)
+    "ADDRESS_SUBSCRIBE_RATE": "0",
+    "ADDRESS_QUEUE_BYTES": "0",
     "LOG_LEVEL": "warning",
 }
 

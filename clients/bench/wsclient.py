@@ -221,8 +221,12 @@ async def connect(
     *,
     time_limit: float = 30.0,
     rcvbuf: int | None = None,
+    protocol: WsClient | None = None,
 ) -> WsClient:
-    """Open a connection to ``url`` (ws://host:port/path); ``rcvbuf`` shrinks the socket's receive buffer."""
+    """Open a connection to ``url`` (ws://host:port/path); ``rcvbuf`` shrinks the socket's receive buffer.
+
+    ``protocol``: a (subclass) instance to connect instead of a new :class:`WsClient`.
+    """
     parts = urlsplit(url)
     if parts.scheme != "ws":
         raise ValueError(f"the bench speaks plain ws:// only, not {url!r}")
@@ -230,7 +234,7 @@ async def connect(
     port = parts.port or 80
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     loop = asyncio.get_running_loop()
-    proto = WsClient(on_messages)
+    proto = protocol if protocol is not None else WsClient(on_messages)
     sock = None
     if rcvbuf is not None:
         info = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]

@@ -406,6 +406,15 @@ def fanout(
         ),
     ] = 32,
     procs: ProcsOpt = 2,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample",
+            min=1,
+            help="Time the latency of about 1 in N events (a fixed pseudo-random subset of seqs, the same for "
+            "every subscriber); every frame is still checked. 1 times every delivery.",
+        ),
+    ] = 8,
     drain: Annotated[
         float, typer.Option("--drain", min=0.1, help="Seconds to wait for the last deliveries.")
     ] = 30.0,
@@ -448,6 +457,7 @@ def fanout(
         slow_subscriptions=slow_subscriptions,
         procs=procs,
         drain=drain,
+        sample=sample,
     )
     defaults = {"SUBSCRIBER_QUEUE_FRAMES": "100"} if slow_subscriber else None
     with contextlib.ExitStack() as stack:

@@ -51,12 +51,14 @@ DENSE_SVD_CELLS = 4_000_000, REPNESS_TOP = 5, Z_90 = 1.2815515655446004.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import svds
 
 from raters.ratings import FloatArray, IntArray, Ratings
+
+if TYPE_CHECKING:  # scipy is imported on first use: 0.2-0.4 s of every server start
+    import scipy.sparse as sp
 
 MIN_VOTES = 7
 N_COMPONENTS = 2
@@ -156,6 +158,8 @@ def two_prop_test(
 
 def _pca(x: sp.csr_matrix) -> FloatArray:
     """Top-N_COMPONENTS right singular vectors (n_cols x N_COMPONENTS), sign-fixed."""
+    from scipy.sparse.linalg import svds
+
     n_rows, n_cols = x.shape
     k = min(N_COMPONENTS, n_cols, n_rows)
     if n_rows * n_cols <= DENSE_SVD_CELLS or k >= min(n_rows, n_cols):
@@ -298,6 +302,8 @@ def opinion_groups(ratings: Ratings) -> OpinionGroups:
     k, sil = 0, float("nan")
     sil_by_k: dict[int, float] = {}
     if n_cols >= 2 and nr >= 2:
+        import scipy.sparse as sp
+
         x = sp.csr_matrix((s - col_mean[t], (r, t)), shape=(nr, nt))
         v = _pca(x)
         proj = np.asarray(x @ v)

@@ -37,6 +37,7 @@ import orjson
 
 from clients.bench.http import HttpConnection, get
 from clients.bench.ingest import IngestParams, _run_phase
+from clients.bench.scaledata import loadavg
 from clients.bench.server import BenchServer
 from clients.bench.signing import bench_key, presign
 from clients.bench.stats import LatencyHist, head_seq, scrape_metrics
@@ -55,6 +56,9 @@ class ScaleParams:
     window: int = 500
     timeout: float = 1800.0
     fill: str = "direct"
+    secret: str | None = None  # a prepared data directory's key secret (clients/bench/scaledata.py)
+    prefilled: int = 0  # ratings already in that directory's log
+    seed: dict[str, Any] | None = None  # its fill record, copied into the report
 
 
 def _target(server: BenchServer) -> Target:
@@ -78,8 +82,9 @@ def _database_url(server: BenchServer) -> str:
     return f"sqlite+aiosqlite:///{server.tmpdir / 'data' / 'forum.db'}"
 
 
-async def _write_direct(url: str, pre_chunks: Any, batch: int = 2000) -> int:
-    """Write pre-signed envelopes through the forum's writer, without a running forum."""
+async def write_direct(url: str, pre_chunks: Any, batch: int = 2000, ui: Any = None) -> int:
+    """Write pre-signed envelopes through the forum's writer, without a running forum
+    (``ui``: a note with the rate after each chunk)."""
     from forum.db import create_engine, migrate
     from forum.protocol.events import event_from_parsed
     from forum.store import Accepted, Store
@@ -88,6 +93,7 @@ async def _write_direct(url: str, pre_chunks: Any, batch: int = 2000) -> int:
     await migrate(engine)
     store = Store(engine)
     accepted = 0
+    t0 = time.monotonic()
     try:
         for pre in pre_chunks:
             events = []
@@ -97,9 +103,19 @@ async def _write_direct(url: str, pre_chunks: Any, batch: int = 2000) -> int:
             for i in range(0, len(events), batch):
                 results = await store.write_batch(events[i : i + batch])
                 accepted += sum(isinstance(r, Accepted) for r in results)
+            if ui is not None:
+                ui.note(f"{accepted:,} events written, {accepted / (time.monotonic() - t0):,.0f}/s (signing included)")
     finally:
         await engine.dispose()
     return accepted
+
+
+def fill_chunks(authors: int, first: int, count: int, secret: str, *, first_profiles: bool) -> Any:
+    """Pre-signed ratings ``first`` .. ``first + count`` in chunks (the agents' profiles first)."""
+    if first_profiles:  # every rated agent publishes its profile first (only real targets are rated)
+        yield presign(authors, kind="agent", authors=authors, text_bytes=20, secret=secret)
+    for s in range(first, first + count, FILL_CHUNK):
+        yield presign(min(FILL_CHUNK, first + count - s), kind="rating-pairs", authors=authors, text_bytes=0, secret=secret, first=s)
 
 
 def _fill_direct(server: BenchServer, p: ScaleParams, ui: Ui, first: int, count: int, secret: str) -> dict[str, Any]:
@@ -107,14 +123,8 @@ def _fill_direct(server: BenchServer, p: ScaleParams, ui: Ui, first: int, count:
     server.forum.stop(60.0)
     t0 = time.monotonic()
 
-    def chunks() -> Any:
-        if first == 0:  # every rated agent publishes its profile first (only real targets are rated)
-            yield presign(p.authors, kind="agent", authors=p.authors, text_bytes=20, secret=secret)
-        for s in range(first, first + count, FILL_CHUNK):
-            yield presign(min(FILL_CHUNK, first + count - s), kind="rating-pairs", authors=p.authors, text_bytes=0, secret=secret, first=s)
-
     with ui.task(f"writing {count:,} events into the database", None):
-        accepted = asyncio.run(_write_direct(_database_url(server), chunks()))
+        accepted = asyncio.run(write_direct(_database_url(server), fill_chunks(p.authors, first, count, secret, first_profiles=first == 0)))
     fill_s = time.monotonic() - t0
     t1 = time.monotonic()
     server.forum.start(120.0)
@@ -184,6 +194,18 @@ async def _verified(http: str, deadline: float) -> tuple[float | None, dict[str,
         await asyncio.sleep(0.5)
 
 
+def _cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    import os
+    from pathlib import Path
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
 def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
     """kill -9 and start again: seconds until listening, serving, scores served (possibly
     from the state file), scores current (the log after the file applied) and the state
@@ -196,6 +218,7 @@ def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
     t0 = time.monotonic()
     server.forum.start(120.0)
     listening = time.monotonic() - t0
+    listening_cpu = _cpu_s(server.pid)
     http = server.url
 
     async def probe() -> tuple[float, float | None, float | None]:
@@ -216,6 +239,7 @@ def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
     verified_at = None if verified is None else time.monotonic() - t0
     return {
         "listening_s": round(listening, 3),
+        "listening_cpu_s": listening_cpu,  # the forum process's CPU (every thread) until it listened
         "serving_s": round(healthz, 3),
         "scores_ready_s": None if scores is None else round(scores, 3),
         "scores_current_s": None if current is None else round(current, 3),
@@ -229,13 +253,18 @@ def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
 
 def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None) -> dict[str, Any]:
     """Fill the started forum's log to each size and measure there; returns the report's ``results``."""
-    secret = f"forum-bench-scale-{time.time_ns()}"
-    done = 0
+    secret = p.secret or f"forum-bench-scale-{time.time_ns()}"
+    done = p.prefilled
     rows: list[dict[str, Any]] = []
     for size in sorted(p.sizes):
         target = _target(server)
         fill_t0 = time.monotonic()
         fill: dict[str, Any] = {"mode": p.fill}
+        if p.seed is not None and not rows:  # a copy of a prepared log: its start replays it (no state file)
+            fill = {"mode": "prepared", "prepared": {k: v for k, v in p.seed.items() if k != "secret"}}
+            t0 = time.monotonic()
+            asyncio.run(_scores_current(target.http, asyncio.run(head_seq(target.http)), time.monotonic() + p.timeout))
+            fill["first_start_scores_current_s"] = round(time.monotonic() - t0, 1)  # after listening: the full replay
         if p.fill == "direct" and done < size - p.measure:
             fill.update(_fill_direct(server, p, ui, done, size - p.measure - done, secret))
             done = size - p.measure
@@ -251,9 +280,11 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
             done += n
         fill_s = time.monotonic() - fill_t0
         m0 = asyncio.run(scrape_metrics(target.http))
+        load0 = loadavg()
         res = _publish(target, ui, p, done, p.measure, f"measure at {size:,}", secret)
         done += p.measure
         time.sleep(1.0)  # let the scores engine apply the last batches
+        load1 = loadavg()
         m1 = asyncio.run(scrape_metrics(target.http))
         upd_s, upd_n = _hist_mean(m1, m0, "mycelium_scores_update_seconds")
         doc_s, doc_n = _hist_mean(m1, m0, "mycelium_scores_document_seconds")
@@ -277,6 +308,7 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
             "size": size,
             "head_seq": head,
             "fill_s": round(fill_s, 1),
+            "loadavg": {"measure_start": load0, "measure_end": load1, "restart_end": loadavg()},
             "fill": fill,
             "ingest": {
                 "accepted_per_s": res["accepted_per_s"],

@@ -32,6 +32,7 @@ from clients.cli.commands import (
     bench,
     bench_attack,
     bench_raters,
+    bench_scale,
     demo,
     governance,
     import_polis,
@@ -64,7 +65,7 @@ COMMANDS: tuple[typer.Typer, ...] = (
 )
 """The command modules' commands, in help order."""
 
-BENCH_COMMANDS: tuple[typer.Typer, ...] = (bench.bench_app, bench_raters.bench_app, bench_attack.bench_app)
+BENCH_COMMANDS: tuple[typer.Typer, ...] = (bench.bench_app, bench_scale.bench_app, bench_raters.bench_app, bench_attack.bench_app)
 """The ``forum bench`` subcommands, in help order."""
 
 

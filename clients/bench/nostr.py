@@ -183,16 +183,38 @@ def _stored(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-def forum_rate(forum: dict[str, Any]) -> float:
-    """The forum's measured rate without idle subscribers (the phase the relay's is compared with)."""
+def forum_phase(forum: dict[str, Any]) -> dict[str, Any]:
+    """The forum's measured phase without idle subscribers (the one the relay's is compared with)."""
     phases = [ph for ph in forum.get("phases", []) if not ph.get("idle_subscribers")]
-    return float(phases[-1]["accepted_per_s"]) if phases else 0.0
+    return phases[-1] if phases else {}
 
 
-def run_versus(p: IngestParams, forum: dict[str, Any], ui: Ui, load_before_forum: list[float]) -> dict[str, Any]:
+def compare(forum: dict[str, Any], relay: dict[str, Any]) -> dict[str, Any]:
+    """The forum's rate over the relay's, and the relay's server CPU per event over the forum's.
+
+    The CPU ratio counts the forum's database (PostgreSQL) with the forum; it
+    moves less than the rates when other work shares the cores.
+    """
+    ph = forum_phase(forum)
+    rate = float(ph.get("accepted_per_s", 0.0))
+    fcost = ph.get("cpu_us_per_event", {})
+    forum_us = (fcost.get("server") or 0.0) + (fcost.get("database") or 0.0)
+    relay_us = relay["cpu_us_per_event"].get("server") or 0.0
+    return {
+        "forum_accepted_per_s": rate,
+        "ratio": round(rate / relay["accepted_per_s"], 2) if relay["accepted_per_s"] else None,
+        "forum_server_us_per_event": round(forum_us, 1) if fcost.get("server") is not None else None,
+        "cpu_ratio": round(relay_us / forum_us, 2) if forum_us and relay_us else None,
+    }
+
+
+def run_versus(
+    p: IngestParams, forum: dict[str, Any], ui: Ui, load_before_forum: list[float], workers: int = 1
+) -> dict[str, Any]:
     """The relay's side of the run; ``forum`` is :func:`clients.bench.ingest.run_ingest`'s result."""
     out: dict[str, Any] = {
         "relay": f"nostr-relay {VERSION}",
+        "relay_workers": workers,
         "database": "sqlite (journal_mode=wal, synchronous=normal)",
         "loadavg": {"before_forum": load_before_forum},
     }
@@ -212,7 +234,7 @@ def run_versus(p: IngestParams, forum: dict[str, Any], ui: Ui, load_before_forum
         sizes = [len(e) for e in pre.envelopes]
         out["event_bytes"] = {"forum_envelope": forum_bytes, "nostr_event": round(sum(sizes) / len(sizes)), "nostr_content": content}
         with tempfile.TemporaryDirectory(prefix="forum-bench-nostr-") as tmp:
-            relay = Relay(venv, Path(tmp))
+            relay = Relay(venv, Path(tmp), workers)
             out["loadavg"]["before_relay"] = _loadavg()
             with ui.task("starting nostr-relay", None):
                 relay.start()
@@ -234,11 +256,10 @@ def run_versus(p: IngestParams, forum: dict[str, Any], ui: Ui, load_before_forum
     out["phase"] = res
     for k in ("accepted_per_s", "ok_latency", "errors", "cpu", "cpu_us_per_event"):
         out[k] = res[k]
-    rate = forum_rate(forum)
-    out["forum_accepted_per_s"] = rate
-    out["ratio"] = round(rate / res["accepted_per_s"], 2) if res["accepted_per_s"] else None
+    out.update(compare(forum, res))
     ui.note(
         f"nostr-relay: {res['accepted_per_s']:,.0f} accepted/s, OK p50 {res['ok_latency']['p50_ms']} ms, "
-        f"p99 {res['ok_latency']['p99_ms']} ms; the forum {rate:,.0f}/s = {out['ratio']}x"
+        f"p99 {res['ok_latency']['p99_ms']} ms; the forum {out['forum_accepted_per_s']:,.0f}/s = {out['ratio']}x, "
+        f"CPU per event {out['cpu_ratio']}x"
     )
     return out

@@ -57,7 +57,8 @@ START_TIMEOUT_S = 60.0
 # no rate_limits key (its NullRateLimiter), no proof-of-work validator (is_pow is not in
 # the default list), authentication off, NIP-05 off, its default validators and
 # concurrency (num_concurrent_adds 2: "sqlite can only support 1 writer at a time"),
-# one gunicorn worker, and its per-event INFO log line off ("added <id> from <pubkey>",
+# one gunicorn worker unless asked (its shipped default; with more, each worker is a
+# process writing the same SQLite file and a notifier process relays their events), and its per-event INFO log line off ("added <id> from <pubkey>",
 # which the forum has no equivalent of; keeping it would cost the relay time).
 CONFIG = """\
 DEBUG: false
@@ -77,7 +78,7 @@ verification:
   update_frequency: 3600
 gunicorn:
   bind: 127.0.0.1:{port}
-  workers: 1
+  workers: {workers}
   loglevel: warning
   reload: false
 authentication:
@@ -184,9 +185,10 @@ def free_port() -> int:
 class Relay:
     """nostr-relay serving a fresh SQLite file in ``workdir`` on a free loopback port."""
 
-    def __init__(self, venv: Path, workdir: Path) -> None:
+    def __init__(self, venv: Path, workdir: Path, workers: int = 1) -> None:
         self.venv = venv
         self.workdir = workdir
+        self.workers = workers
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "relay.log"
@@ -201,7 +203,7 @@ class Relay:
         return self.proc.pid
 
     def config_text(self) -> str:
-        return CONFIG.format(db=self.workdir / "nostr.sqlite3", port=self.port)
+        return CONFIG.format(db=self.workdir / "nostr.sqlite3", port=self.port, workers=self.workers)
 
     def start(self) -> Relay:
         self.port = free_port()

@@ -33,6 +33,7 @@ HEADLINES: dict[str, list[str]] = {
         "results.idle_effect.ratio",
         "results.versus.accepted_per_s",
         "results.versus.ratio",
+        "results.versus.cpu_ratio",
         "results.versus.ok_latency.p99_ms",
         "results.versus.cpu_us_per_event.server",
         "results.cpu.client_cores",

@@ -174,5 +174,7 @@ def test_cli_versus_loads_the_relay_and_reports_both_rates(tmp_path: Path) -> No
     assert vs["stored_events"] == 300  # every acknowledged event is in the relay's database
     assert vs["event_bytes"]["nostr_event"] == vs["event_bytes"]["forum_envelope"]
     assert vs["ratio"] == round(res["accepted_per_s"] / vs["accepted_per_s"], 2)
+    forum_us = res["cpu_us_per_event"]["server"]
+    assert vs["cpu_ratio"] == round(vs["cpu_us_per_event"]["server"] / forum_us, 2)
     assert len(vs["loadavg"]["before_relay"]) == 3 and "rate_limits" not in vs["config"]
     assert vs["installed"]["nostr-relay"] == "1.14"

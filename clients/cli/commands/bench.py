@@ -255,6 +255,12 @@ def ingest(
             "~/.cache/mycelium-bench); the report adds its rate and the forum's over it (results.versus).",
         ),
     ] = None,
+    versus_workers: Annotated[
+        int,
+        typer.Option(
+            "--versus-workers", min=1, max=16, help="With --versus: the relay's gunicorn workers (1, its shipped default)."
+        ),
+    ] = 1,
     url: UrlOpt = None,
     start: StartOpt = None,
     server_env: ServerEnvOpt = None,
@@ -298,7 +304,9 @@ def ingest(
     if versus is not None:
         from clients.bench.nostr import run_versus
 
-        results["versus"] = _run(out, lambda: run_versus(params, results, Ui(quiet), load_before))
+        results["versus"] = _run(
+            out, lambda: run_versus(params, results, Ui(quiet), load_before, versus_workers)
+        )
     _finish(out, "ingest", target, results, json_file)
     error = results.get("versus", {}).get("error")
     if error:

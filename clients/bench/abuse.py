@@ -35,16 +35,16 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import orjson
-import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from clients.bench.memory import growth, tree_memory
+from clients.bench.probes import Probes, _p
 from clients.sdk import builders
 from clients.sdk.keys import derive_key
 
@@ -75,104 +75,6 @@ class AbuseParams:
     seconds: float = 8.0
     settle: float = 3.0
     attacks: tuple[str, ...] = ATTACKS
-
-
-def _p(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 1)
-
-
-class Probes:
-    """RSS sampler, /healthz prober and a normal publisher/subscriber pair, run during each attack."""
-
-    def __init__(self, url: str, pid: int) -> None:
-        self.url = url
-        self.ws_url = "ws" + url[len("http") :] + "/ws"
-        self.proc = psutil.Process(pid)
-        self.key = derive_key("bench-abuse-probe", "probe")
-        self.n = 0
-        self.acked: list[str] = []
-        self.reset()
-
-    def reset(self) -> None:
-        self.memory: list[tuple[int, int, int]] = []
-        self.health: list[float] = []
-        self.health_errors = 0
-        self.delivery: list[float] = []
-        self.sent_at: dict[str, float] = {}
-        self.undelivered = 0
-
-    def memory_now(self) -> tuple[int, int, int]:
-        return tree_memory(self.proc)  # (summed RSS, summed PSS, the forum's own RSS)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self._rss(stop), self._health(stop), self._subscriber(stop))
-
-    async def _rss(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.memory.append(await asyncio.to_thread(self.memory_now))
-            await asyncio.sleep(0.1)
-
-    async def _health(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                try:
-                    ok = (await http.get("/healthz")).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    self.health.append(time.perf_counter() - t0)
-                else:
-                    self.health_errors += 1
-                await asyncio.sleep(0.02)
-
-    async def _subscriber(self, stop: asyncio.Event) -> None:
-        async with connect(self.ws_url, compression=None) as sub, connect(self.ws_url, compression=None) as pub:
-            await sub.send(orjson.dumps(["SUBSCRIBE", "probe", {"authors": [self.key.did], "kinds": ["agent"]}]).decode())
-
-            async def receive() -> None:
-                async for raw in sub:
-                    m = orjson.loads(raw)
-                    if m[0] == "EVENT":
-                        if (t := self.sent_at.pop(_event_id(m[3]["payload"]), None)) is not None:
-                            self.delivery.append(time.perf_counter() - t)
-                    elif m[0] == "CLOSED":  # resubscribe from the live head
-                        await sub.send(orjson.dumps(["SUBSCRIBE", "probe", {"authors": [self.key.did], "kinds": ["agent"]}]).decode())
-
-            async def acks() -> None:
-                async for raw in pub:
-                    m = orjson.loads(raw)
-                    if m[0] == "OK" and m[2]:
-                        self.acked.append(m[1])
-
-            tasks = [asyncio.create_task(receive()), asyncio.create_task(acks())]
-            try:
-                while not stop.is_set():
-                    self.n += 1
-                    ev = builders.agent(self.key, name=f"probe {self.n}", about="a normal client")
-                    self.sent_at[ev.id] = time.perf_counter()
-                    await pub.send(orjson.dumps(["PUBLISH", ev.envelope]).decode())
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(1.0)  # the last ones may still be on their way
-            finally:
-                self.undelivered = len(self.sent_at)
-                for t in tasks:
-                    t.cancel()
-
-    def summary(self, before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:
-        return growth(self.memory, before, after) | {
-            "healthz": {"n": len(self.health), "errors": self.health_errors, "p50_ms": _p(self.health, 0.5), "p99_ms": _p(self.health, 0.99), "max_ms": _p(self.health, 1.0)},
-            "subscriber": {"n": len(self.delivery), "undelivered": self.undelivered, "p50_ms": _p(self.delivery, 0.5), "p99_ms": _p(self.delivery, 0.99), "max_ms": _p(self.delivery, 1.0)},
-        }
-
-
-def _event_id(payload: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------- attackers
@@ -533,6 +435,20 @@ async def _wait_for_fit(url: str, seq: int, limit: float = 300.0) -> int:
         return int(fitted)
 
 
+async def _wait_for_restore_checks(url: str, limit: float = 300.0) -> None:
+    """After a restart on a kept log: wait until each engine that restored its state file has
+    checked it against a full replay of the log (background work the attacks must not share)."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            text = (await http.get("/metrics")).text
+            restored = {ln.split('"')[1] for ln in text.splitlines() if ln.startswith("mycelium_state_restored_seq{") and not ln.endswith(" 0.0")}
+            verified = {ln.split('"')[1] for ln in text.splitlines() if ln.startswith("mycelium_state_verified{") and ln.endswith(" 1.0")}
+            if restored <= verified:
+                return
+            await asyncio.sleep(1.0)
+
+
 HOLD_SECONDS = {
     "slowloris": 12.0,  # past the 10 s header timeout, so its answer shows
     "many-connections": 24.0,  # 1,000 handshakes at the default 50 a second after a burst of 200, then held
@@ -572,6 +488,7 @@ async def run_attack(name: str, probes: Probes, url: str, ws_url: str, params: A
     queue = ctx.Queue()
     proc = ctx.Process(target=_attack_process, args=(name, url, ws_url, seconds, queue), daemon=True)
     t0 = time.monotonic()
+    probes.mark("attacker_started")
     proc.start()
     try:
         answers = await asyncio.to_thread(queue.get, True, seconds + 180)
@@ -580,6 +497,7 @@ async def run_attack(name: str, probes: Probes, url: str, ws_url: str, params: A
     await asyncio.to_thread(proc.join, 30)
     if proc.is_alive():
         proc.kill()
+    probes.mark("attacker_done")
     probe_stop.set()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(probe_task, 30)
@@ -614,11 +532,33 @@ async def check_acked(url: str, ids: list[str]) -> int:
     return missing
 
 
-async def run_abuse(url: str, pid: int, params: AbuseParams, progress: Callable[[str], None]) -> dict[str, Any]:
+FILL_MARK = "bench-abuse-fill.json"  # in a kept data directory: what its log was filled with
+
+
+async def run_abuse(
+    url: str, pid: int, params: AbuseParams, progress: Callable[[str], None], data_dir: Path | None = None
+) -> dict[str, Any]:
+    """Fill the log (or reuse the log of ``data_dir``, filled by an earlier run with the same
+    fill parameters), run each attack with the probes, then check the acknowledged events."""
     ws_url = "ws" + url[len("http") :] + "/ws"
     t0 = time.monotonic()
-    filled = await fill(url, params, progress)
-    progress(f"log filled and scores fitted in {time.monotonic() - t0:.0f}s: {filled}")
+    mark = data_dir / FILL_MARK if data_dir is not None else None
+    shape = {"proposals": params.proposals, "proposal_kb": params.proposal_kb, "ratings": params.ratings, "rated_agents": params.rated_agents}
+    kept = orjson.loads(mark.read_bytes()) if mark is not None and mark.exists() else None
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        head = int((await http.get("/healthz")).json()["head_seq"])
+    if kept is not None and kept.get("shape") == shape:
+        filled = kept["filled"]
+        filled["fit_as_of_seq"] = await _wait_for_fit(url, filled["fit_as_of_seq"])
+        await _wait_for_restore_checks(url)
+        progress(f"reused the log of {data_dir} (head {head}), scores fitted in {time.monotonic() - t0:.0f}s: {filled}")
+    elif head:
+        raise RuntimeError(f"{data_dir} holds another log than this run's fill ({kept and kept.get('shape')}); give a new directory")
+    else:
+        filled = await fill(url, params, progress)
+        if mark is not None:
+            mark.write_bytes(orjson.dumps({"shape": shape, "filled": filled}))
+        progress(f"log filled and scores fitted in {time.monotonic() - t0:.0f}s: {filled}")
     probes = Probes(url, pid)
     results: dict[str, Any] = {}
     for name in params.attacks:

@@ -48,3 +48,11 @@ def growth(samples: list[tuple[int, int, int]], before: tuple[int, int, int], af
         "rss_after_mb": mb(after[0]),
         "rss_kept_mb": mb(after[0] - before[0]),
     }
+
+
+def tree_size(proc: psutil.Process) -> int:
+    """Processes in ``proc``'s tree (itself included); 0 once it is gone."""
+    try:
+        return 1 + len(proc.children(recursive=True))
+    except psutil.Error:
+        return 0

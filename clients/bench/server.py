@@ -81,10 +81,22 @@ def compile_bytecode() -> bool:
 class BenchServer:
     """``python -m forum`` on SQLite (a temporary data directory) or a throwaway PostgreSQL."""
 
-    def __init__(self, database: str = "sqlite", env: dict[str, str] | None = None, *, base: dict[str, str] | None = None, seed: Path | None = None) -> None:
+    def __init__(
+        self,
+        database: str = "sqlite",
+        env: dict[str, str] | None = None,
+        *,
+        base: dict[str, str] | None = None,
+        seed: Path | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         """``base``: the settings under ``env`` (default :data:`BENCH_SETTINGS`; ``{}``: the forum's own defaults);
         ``seed``: a prepared data directory (:mod:`clients.bench.scaledata`, SQLite) whose database is
-        copied into the temporary one before the forum starts."""
+        copied into the temporary one before the forum starts; ``data_dir`` (SQLite only, not with
+        ``seed``): the forum's data directory, created when missing and kept after ``stop()`` (a
+        filled log reused by the next run); default: a temporary one."""
+        if data_dir is not None and (database != "sqlite" or seed is not None):
+            raise ValueError("a kept data directory is for SQLite only, without a seed")
         self.seed = seed
         self.seed_copy_s: float | None = None
         if database not in ("sqlite", "postgres"):
@@ -97,6 +109,7 @@ class BenchServer:
         self.pg: PostgresServer | None = None
         self.tmpdir: Path | None = None
         self.forum: ForumProcess | None = None
+        self.data_dir = data_dir
 
     @property
     def url(self) -> str:
@@ -116,19 +129,20 @@ class BenchServer:
 
     def start(self) -> BenchServer:
         raise_fd_limit()
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="forum-bench-"))
+        data = self.data_dir
+        if data is None:
+            self.tmpdir = Path(tempfile.mkdtemp(prefix="forum-bench-"))
+            data = self.tmpdir / "data"
         try:
             database_url = None
             if self.seed is not None:
                 from clients.bench.scaledata import seed_copy
 
-                self.seed_copy_s = round(seed_copy(self.seed, self.tmpdir / "data"), 1)
+                self.seed_copy_s = round(seed_copy(self.seed, data), 1)
             if self.database == "postgres":
                 self.pg = PostgresServer(dbname="forum", options=PG_OPTIONS, hint=PG_HINT).start()
                 database_url = self.pg.url
-            self.forum = ForumProcess(
-                self.tmpdir / "data", database_url=database_url, settings=self.settings
-            )
+            self.forum = ForumProcess(data, database_url=database_url, settings=self.settings)
             self.forum.start(60.0)
         except (LaunchError, PostgresError) as e:
             self.stop()

@@ -478,6 +478,14 @@ def abuse(
         list[str] | None,
         typer.Option("--attack", help="Run only this attack (repeatable); default: every one."),
     ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            file_okay=False,
+            help="Keep the forum's SQLite data here and reuse it: a directory filled by an earlier run with the same fill options skips the fill.",
+        ),
+    ] = None,
     server_env: ServerEnvOpt = None,
     json_file: JsonFileOpt = None,
 ) -> None:
@@ -507,17 +515,18 @@ def abuse(
     env = {"LOG_LEVEL": "info", **_parse_env(server_env, out)}
     raise_fd_limit()
     try:
-        server = BenchServer("sqlite", env, base={}).start()
+        server = BenchServer("sqlite", env, base={}, data_dir=data_dir).start()
     except BenchServerError as e:
         fail(out, ExitCode.CONNECT, str(e))
     try:
         assert server.pid is not None
         out.info(f"forum at {server.url} (pid {server.pid})")
-        results = _run(out, lambda: asyncio.run(run_abuse(server.url, server.pid or 0, params, out.info)))
+        results = _run(out, lambda: asyncio.run(run_abuse(server.url, server.pid or 0, params, out.info, data_dir)))
         out.info("forum verify …")
         results["verify"] = verify_export(server.url)
         log = "".join(server.output)
         results["tracebacks_in_log"] = log.count("Traceback")
+        results["tracebacks"] = [log[i : i + 3000] for i in _traceback_starts(log)[:3]]
         results["server"] = server.describe()
     finally:
         server.stop()
@@ -531,6 +540,15 @@ def abuse(
     bad = results["acknowledged_missing"] or not results["verify"]["ok"] or results["tracebacks_in_log"]
     if bad:
         fail(out, ExitCode.REFUSED, "an acknowledged event is missing, forum verify failed or the log has a traceback")
+
+
+def _traceback_starts(log: str) -> list[int]:
+    """Where each traceback of the forum's output starts (its line)."""
+    out, at = [], log.find("Traceback")
+    while at >= 0:
+        out.append(log.rfind("\n", 0, at) + 1)
+        at = log.find("Traceback", at + 1)
+    return out
 
 
 def _abuse_summary(results: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ only before it starts, so a response is never cut off: an expensive response
 leaves the bucket in debt (at most ``-address_read_burst``) and the address's
 next reads get ``429`` with ``Retry-After`` and the JSON error shape until the
 bucket has refilled. A page of a few KB costs a few tokens (browsing never
-meets the limit); a 4 MiB page of events costs about 1,000, so one address
+meets the limit); a 1 MiB page of events costs about 260, so one address
 cannot keep the server busy with cheap requests for expensive answers.
 
 ``/healthz`` and ``/metrics`` are not charged (health checks and scrapers);

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(10.0, ge=0, description="Seconds a request line and its headers may take to arrive before 408 and close (slowloris); 0 = no limit.")
     http_body_timeout_s: float = Field(30.0, gt=0, description="Seconds a request body may take to arrive where one is read (publish, batch) before 408.")
     address_read_rate: float = Field(2500.0, ge=0, description="Read tokens per second each client address gets for HTTP GETs (token bucket refill): a response costs 1 + its bytes / RATE_TOKEN_BYTES, charged as it is sent; past the bucket 429 with Retry-After (/healthz and /metrics are free); 0 = unlimited.")
-    address_read_burst: int = Field(25000, ge=16, description="Read token bucket size of one client address (a 4 MiB page of events costs about 1,000 tokens, a page of the web a few).")
+    address_read_burst: int = Field(25000, ge=16, description="Read token bucket size of one client address (a 1 MiB page of events costs about 260 tokens, a page of the web a few).")
     max_live_streams: int = Field(5000, ge=1, description="Open /live notification streams in one server process; beyond it 503.")
     max_live_streams_per_address: int = Field(16, ge=1, description="Open /live notification streams per client address; beyond it 429.")
     ingest_queue_bytes: int = Field(64 * 1024 * 1024, ge=1048576, description="Bytes of published events waiting for verification and commit, over every connection; beyond it PUBLISH is refused with rate-limited.")

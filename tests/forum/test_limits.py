@@ -361,21 +361,31 @@ def test_publishing_costs_address_tokens_by_bytes(strict: ForumProcess) -> None:
     assert codes == [201, 201, 201, 429]
 
 
-def test_event_pages_stop_at_4_mib_and_link_the_rest(forum: ForumProcess) -> None:
+def test_event_pages_stop_at_their_byte_bound_and_link_the_rest(forum: ForumProcess) -> None:
+    from forum.api import PAGE_BYTES
+
     seen: list[int] = []
     url: str | None = "/api/v1/events?kinds=proposal&tags=bulk&after_seq=0&limit=1000"
     pages = 0
     while url:
         r = httpx.get(forum.url + url, timeout=timeout(30))
         page = r.json()
-        assert len(r.content) < 5 * MB and sum(len(e["payload"]) for e in page["events"]) <= 4 * MB
+        assert r.headers.get("transfer-encoding") == "chunked"  # streamed, never built whole
+        payloads = sum(len(e["payload"]) for e in page["events"])
+        assert len(r.content) < PAGE_BYTES + 64 * 1024 and payloads <= PAGE_BYTES
+        if page["next"]:
+            assert payloads > PAGE_BYTES - 40_000  # full: one more 30 KB event would not fit
         seen += [e["seq"] for e in page["events"]]
         url = page["next"]
         pages += 1
     assert len(seen) == len(set(seen)) == LOG_PROPOSALS and seen == sorted(seen)
-    assert pages >= 2  # 200 x 30 KB does not fit one page
+    assert pages >= LOG_PROPOSALS * 30_000 // PAGE_BYTES  # 200 x 30 KB does not fit one page
     newest = httpx.get(forum.url + "/api/v1/events?kinds=proposal&tags=bulk&limit=1000", timeout=timeout(30)).json()
     assert newest["events"][-1]["seq"] == seen[-1] and newest["next"]  # newest kept, older ones linked
+    older = httpx.get(forum.url + newest["next"], timeout=timeout(30)).json()
+    assert older["events"][-1]["seq"] == seen[seen.index(newest["events"][0]["seq"]) - 1]  # it ends where that began
+    empty = httpx.get(forum.url + "/api/v1/events?kinds=proposal&tags=none-such", timeout=timeout(30))
+    assert empty.json() == {"events": [], "next": None, "head": empty.json()["head"]}
 
 
 # --------------------------------------------------------------------------- reads are charged

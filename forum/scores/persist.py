@@ -150,14 +150,15 @@ async def load_rest(engine: ScoresEngine, header: statefile.Header) -> Ledger | 
 
 async def save_loop(engine: ScoresEngine) -> None:
     """The scores engine's state file, written by :func:`statefile.save_loop`."""
-    assert engine._statefile is not None
+    sf = engine._statefile
+    assert sf is not None
 
     async def fork() -> tuple[int, statefile.Forked]:
         async with engine._apply_lock:  # nothing changes the state at the fork
-            return engine.ledger.head, statefile.fork_dump(lambda: _dump(engine))
+            return engine.ledger.head, statefile.fork_dump(sf, lambda: _dump(engine))
 
     await statefile.save_loop(
-        engine._statefile, "scores", head=lambda: engine.ledger.head, fork=fork, id_at=engine.store.id_at,
+        sf, "scores", head=lambda: engine.ledger.head, fork=fork, id_at=engine.store.id_at,
         metrics=engine.metrics, interval=engine.settings.state_save_interval_s,
         saved=engine._restored.head if engine._restored is not None else -1,
     )  # fmt: skip
@@ -173,8 +174,9 @@ def _remedies_into(engine: ScoresEngine, fresh: Ledger) -> None:
         fresh.remedied, fresh.remedies_since, fresh.remedies_as_of_seq = live.remedied, live.remedies_since, upto
 
 
-def _dump(engine: ScoresEngine) -> list[bytes]:
-    return [statefile.dumps(serving(engine)), statefile.dumps({"ledger": engine.ledger, "checkpoints": engine._checkpoints})]
+def _dump(engine: ScoresEngine) -> list[Any]:
+    """The sections, pickled by :func:`statefile.fork_dump` in its child."""
+    return [serving(engine), {"ledger": engine.ledger, "checkpoints": engine._checkpoints}]
 
 
 async def verify(engine: ScoresEngine) -> None:

@@ -166,12 +166,13 @@ class ValuesEngine:
             saved=self._restored.head if self._restored is not None else -1,
         )  # fmt: skip
 
-    def _dump(self) -> list[bytes]:
-        docs = {"moral_graph": self.moral_graph, "cases": self.cases}
-        return [statefile.dumps(docs), statefile.dumps(self.state)]
+    def _dump(self) -> list[Any]:
+        """The sections, pickled by :func:`statefile.fork_dump` in its child."""
+        return [{"moral_graph": self.moral_graph, "cases": self.cases}, self.state]
 
     def _fork_dump(self) -> tuple[int, statefile.Forked]:
-        return self.state.head, statefile.fork_dump(self._dump)
+        assert self._statefile is not None
+        return self.state.head, statefile.fork_dump(self._statefile, self._dump)
 
     async def _verify(self) -> None:
         """Check the restored state against a full replay of the log; keep the replay on a mismatch."""

@@ -87,32 +87,42 @@ def test_the_code_key_follows_the_rules_and_settings() -> None:
 def test_fork_dump_pickles_a_snapshot_in_a_child_while_the_caller_goes_on(tmp_path: Path) -> None:
     """The dump runs in a forked child: fork_dump returns before it ends (here the child
     waits for a file the parent creates only afterwards), and it sees the state as it
-    was at the fork, not the parent's later changes."""
+    was at the fork, not the parent's later changes. The child writes the sections into
+    the temporary file; the parent writes the header and renames it."""
     go = tmp_path / "go"
     state = {"ratings": list(range(1000))}
+    sf = statefile.StateFile(tmp_path / "s.bin", "scores", "c1")
 
-    def dump() -> list[bytes]:
+    def dump() -> list[object]:
         while not go.exists():  # in the child: wait until the parent has moved on
             pass
-        return [statefile.dumps(state), statefile.dumps(Ledger(head=9))]
+        return [state, Ledger(head=9)]
 
-    forked = statefile.fork_dump(dump)
+    forked = statefile.fork_dump(sf, dump)
     state["ratings"] = []  # the parent changes its state after the fork
     go.touch()
     sections = forked.collect()
-    assert pickle_loads(sections[0]) == {"ratings": list(range(1000))}
-    assert pickle_loads(sections[1]) == Ledger(head=9)
+    size = sf.finish(forked.tmp, 9, "cd" * 32, sections)
+    assert size == (tmp_path / "s.bin").stat().st_size
+    h = sf.header()
+    assert h is not None and (h.head, h.head_id) == (9, "cd" * 32)
+    assert sf.section(h, 0) == {"ratings": list(range(1000))}
+    assert sf.section(h, 1) == Ledger(head=9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "s.bin"]  # no temporary file left
 
 
-def test_fork_dump_failure_is_an_error_not_a_partial_file() -> None:
-    def broken() -> list[bytes]:
+def test_fork_dump_failure_is_an_error_not_a_partial_file(tmp_path: Path) -> None:
+    sf = _write(tmp_path / "s.bin")
+    before = (tmp_path / "s.bin").read_bytes()
+
+    def broken() -> list[object]:
         raise RuntimeError("cannot pickle")
 
-    with pytest.raises(RuntimeError, match="state dump in child process"):
-        statefile.fork_dump(broken).collect()
+    def unpicklable() -> list[object]:
+        return [{"ok": 1}, lambda: None]  # the first section is written, the second fails
 
-
-def pickle_loads(data: bytes) -> object:
-    import pickle
-
-    return pickle.loads(data)
+    for dump in (broken, unpicklable):
+        with pytest.raises(RuntimeError, match="state dump in child process"):
+            statefile.fork_dump(sf, dump).collect()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.bin"]  # the previous file, untouched
+    assert (tmp_path / "s.bin").read_bytes() == before

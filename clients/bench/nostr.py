@@ -36,7 +36,7 @@ from clients.bench.signing import Presigned, presign
 from clients.bench.stats import CpuMeter, LatencyHist, cpu_cost
 from clients.bench.target import Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
-from clients.bench.wsclient import encode_frame
+from clients.bench.wsclient import WsError, encode_frame
 
 VERSUS = ("nostr-relay",)
 """The relays ``--versus`` knows."""
@@ -252,6 +252,9 @@ def run_versus(
             out["stored_events"] = _stored(Path(tmp) / "nostr.sqlite3")
     except VersusError as e:
         out["error"] = e.as_error()
+        return out
+    except (OSError, WsError, TimeoutError, RuntimeError) as e:  # a connection or a load worker failed
+        out["error"] = {"reason": "relay-load-failed", "detail": f"{type(e).__name__}: {e}"[:2000]}
         return out
     out["phase"] = res
     for k in ("accepted_per_s", "ok_latency", "errors", "cpu", "cpu_us_per_event"):

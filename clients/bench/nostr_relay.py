@@ -210,13 +210,16 @@ class Relay:
         cfg = self.workdir / "config.yaml"
         cfg.write_text(self.config_text())
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [str(self.venv / "bin" / "nostr-relay"), "-c", str(cfg), "serve"],
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: gunicorn's worker is stopped with it
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    [str(self.venv / "bin" / "nostr-relay"), "-c", str(cfg), "serve"],
+                    cwd=self.workdir,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: gunicorn's worker is stopped with it
+                )
+            except OSError as e:
+                raise VersusError("relay-did-not-start", f"{e} (delete {self.venv} to reinstall)") from e
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:

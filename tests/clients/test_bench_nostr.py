@@ -21,7 +21,7 @@ import pytest
 
 from clients.bench import bip340, nostr_events
 from clients.bench.nostr import NostrPublisher
-from clients.bench.nostr_relay import VersusError, cache_dir, ensure_venv
+from clients.bench.nostr_relay import Relay, VersusError, cache_dir, ensure_venv
 from clients.bench.stats import LatencyHist
 from tests.support.timeouts import timeout
 
@@ -154,6 +154,13 @@ def test_without_a_registry_the_relay_is_unavailable_with_a_reason(tmp_path: Pat
     assert err.value.reason == "relay-install-failed"
     assert "nostr-relay" in err.value.detail
     assert not (tmp_path / "relay").exists()  # nothing half-made is left to be mistaken for an install
+
+
+def test_a_broken_relay_virtualenv_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "venv").mkdir()
+    with pytest.raises(VersusError) as err:
+        Relay(tmp_path / "venv", tmp_path).start()
+    assert err.value.reason == "relay-did-not-start" and "reinstall" in err.value.detail
 
 
 @pytest.mark.slow

@@ -208,12 +208,45 @@ class StateFile:
             data = f.read(length)
         if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(f"section {i} does not match its checksum")
-        return pickle.loads(data)  # our own file, in our own data directory (module docstring)
+        # our own file, in our own data directory (module docstring); read through _Frames so
+        # that loading a large section in a thread does not hold the GIL from the event loop
+        return pickle.Unpickler(_Frames(data)).load()
 
     def ignored(self, why: str) -> None:
         """One log line: the file is not used, the log is replayed instead."""
         log.warning("state file ignored, replaying the log", engine=self.engine, path=str(self.path), reason=why)
         return None
+
+
+class _Frames:
+    """The bytes of a pickle, handed to the unpickler one read at a time by Python code.
+
+    Unpickling from ``bytes`` is one C call that holds the GIL until the whole object is
+    built: 1-2.5 s of a 10^5-rating ledger section loaded in a thread after a restart,
+    during which the event loop answered nothing (the first /healthz after listening took
+    1.7-2.6 s, load 7; docs/performance.md "Restart to serving"). The pickle protocol
+    frames its stream (64 KiB a frame), and the unpickler calls ``read`` of a file object
+    for each frame: this ``read`` runs Python bytecode, where a waiting thread gets the GIL
+    (sys.getswitchinterval(), 5 ms), so the event loop is never locked out for a whole
+    section."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        start = self._pos
+        self._pos = len(self._data) if n < 0 else min(len(self._data), start + n)
+        return self._data[start : self._pos]
+
+    def readinto(self, buf: Any) -> int:
+        chunk = self.read(len(buf))
+        buf[: len(chunk)] = chunk
+        return len(chunk)
+
+    def readline(self) -> bytes:
+        end = self._data.find(b"\n", self._pos)
+        return self.read(-1 if end < 0 else end + 1 - self._pos)
 
 
 def dumps(obj: Any) -> bytes:

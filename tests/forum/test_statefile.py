@@ -126,3 +126,24 @@ def test_fork_dump_failure_is_an_error_not_a_partial_file(tmp_path: Path) -> Non
             statefile.fork_dump(sf, dump).collect()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.bin"]  # the previous file, untouched
     assert (tmp_path / "s.bin").read_bytes() == before
+
+def pickle_loads(data: bytes) -> object:
+    import pickle
+
+    return pickle.loads(data)
+
+
+def test_sections_are_read_frame_by_frame_with_every_pickle_protocol() -> None:
+    """The unpickler reads a section through Python calls (forum.statefile._Frames), so a large
+    section loaded in a thread lets the event loop run; every protocol reads the same objects."""
+    import pickle
+
+    from forum.scores.ledger import RatingEntry
+    from forum.statefile import _Frames
+
+    obj = {"a": [1, 2.5, "line\nbreak"], "entries": [RatingEntry(1, 2, "e", 0.5, (("c", 1.0),))] * 3, "big": b"x" * 200_000}
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        data = pickle.dumps(obj, protocol=protocol)
+        assert pickle.Unpickler(_Frames(data)).load() == obj
+    loaded = pickle.Unpickler(_Frames(pickle.dumps(obj, protocol=5))).load()
+    assert loaded["entries"][0] is loaded["entries"][2]  # shared entries stay shared (history and current)

@@ -29,6 +29,7 @@ every event over WebSockets instead. At each size the bench measures:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class ScaleParams:
     connections: int = 8
     window: int = 500
     timeout: float = 1800.0
+    verify_wait: float = 1800.0  # seconds to wait for the background check after a restart (0: not waited)
+    lock: str | None = None  # a file to flock once the log is ready, for the measured phases only
     fill: str = "direct"
     secret: str | None = None  # a prepared data directory's key secret (clients/bench/scaledata.py)
     prefilled: int = 0  # ratings already in that directory's log
@@ -194,6 +197,19 @@ async def _verified(http: str, deadline: float) -> tuple[float | None, dict[str,
         await asyncio.sleep(0.5)
 
 
+async def _state_saved(http: str, seq: int, deadline: float) -> float | None:
+    """Seconds until both engines wrote a state file covering at least ``seq`` (None: not in time).
+    At 10^6 ratings the first file after start-up is written tens of seconds after the replay;
+    killed before, the restart would measure a full replay."""
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        m = await scrape_metrics(http)
+        if all(m.get(f'mycelium_state_saved_seq{{engine="{e}"}}', 0) >= seq for e in ("scores", "values")):
+            return round(time.monotonic() - t0, 1)
+        await asyncio.sleep(0.5)
+    return None
+
+
 def _cpu_s(pid: int | None) -> float | None:
     """CPU seconds (user + system, every thread) the process has used so far."""
     import os
@@ -206,7 +222,7 @@ def _cpu_s(pid: int | None) -> float | None:
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
-def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
+def _restart(server: BenchServer, timeout: float, verify_wait: float) -> dict[str, Any]:
     """kill -9 and start again: seconds until listening, serving, scores served (possibly
     from the state file), scores current (the log after the file applied) and the state
     checked against a full replay in the background."""
@@ -235,7 +251,7 @@ def _restart(server: BenchServer, timeout: float) -> dict[str, Any]:
 
     healthz, scores, current = asyncio.run(probe())
     m = asyncio.run(scrape_metrics(http))
-    verified, state = asyncio.run(_verified(http, time.monotonic() + timeout))
+    verified, state = asyncio.run(_verified(http, time.monotonic() + verify_wait))
     verified_at = None if verified is None else time.monotonic() - t0
     return {
         "listening_s": round(listening, 3),
@@ -265,6 +281,13 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
             t0 = time.monotonic()
             asyncio.run(_scores_current(target.http, asyncio.run(head_seq(target.http)), time.monotonic() + p.timeout))
             fill["first_start_scores_current_s"] = round(time.monotonic() - t0, 1)  # after listening: the full replay
+            fill["first_start_state_saved_s"] = asyncio.run(_state_saved(target.http, done, time.monotonic() + p.timeout))
+            if p.lock is not None:  # the replay and the first state files were preparation; measure under the lock
+                with ui.task(f"waiting for {p.lock}", None):
+                    t1 = time.monotonic()
+                    lock_fd = open(p.lock, "a")
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                fill["lock_wait_s"] = round(time.monotonic() - t1, 1)
         if p.fill == "direct" and done < size - p.measure:
             fill.update(_fill_direct(server, p, ui, done, size - p.measure - done, secret))
             done = size - p.measure
@@ -301,8 +324,11 @@ def run_scale(server: BenchServer, p: ScaleParams, ui: Ui, progress: Any = None)
         ]
         with ui.task(f"pages at {size:,}", None):
             pages: dict[str, Any] = asyncio.run(_pages(target.http, paths, p.requests))
+        with ui.task(f"state files at {size:,}", None):  # a restart measures the file, not a replay
+            saved_wait = asyncio.run(_state_saved(target.http, size - p.measure, time.monotonic() + p.timeout))
         with ui.task(f"restart at {size:,}", None):
-            restart = _restart(server, p.timeout)
+            restart = _restart(server, p.timeout, p.verify_wait)
+        restart["state_saved_wait_s"] = saved_wait
         target = _target(server)
         row: dict[str, Any] = {
             "size": size,

@@ -64,6 +64,13 @@ def scale(
     prepare_only: Annotated[
         bool, typer.Option("--prepare-only", help="With --data-dir: fill it and stop (no forum, nothing measured).")
     ] = False,
+    verify_wait: Annotated[
+        float, typer.Option("--verify-wait", min=0, help="Seconds to wait, after each restart, for the background check of the restored state (0: do not wait).")
+    ] = 1800.0,
+    lock: Annotated[
+        Path | None,
+        typer.Option("--lock", dir_okay=False, help="With --data-dir: flock this file once the copied log is replayed and its state files written, and hold it for the measured phases (the shared machine's bench lock).")
+    ] = None,
     server_env: ServerEnvOpt = None,
     json_file: JsonFileOpt = None,
     quiet: QuietOpt = False,
@@ -87,7 +94,7 @@ def scale(
         fail(out, ExitCode.USAGE, "every size must be larger than --measure")
     if fill not in ("direct", "publish"):
         fail(out, ExitCode.USAGE, "--fill must be direct or publish")
-    params = ScaleParams(sizes=size_list, measure=measure, requests=requests, authors=authors, fill=fill)
+    params = ScaleParams(sizes=size_list, measure=measure, requests=requests, authors=authors, fill=fill, verify_wait=verify_wait, lock=None if lock is None else str(lock))
     if data_dir is not None:
         from clients.bench import scaledata
 

@@ -23,6 +23,7 @@ so a text frame is its header and its bytes.
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -92,6 +93,9 @@ class CorkedTransport:
         return getattr(self._transport, name)
 
 
+_HEAD16 = struct.Struct("!BBH").pack
+
+
 def text_frame(payload: bytes) -> bytes:
     """The header of one final, unmasked text frame of ``payload`` (RFC 6455, 5.2)."""
     n = len(payload)
@@ -122,10 +126,12 @@ class RawTextSender:
         if p.disconnected or p.close_sent or p.conn.state is not State.OPEN:  # websockets' own check
             raise ConnectionGone
         parts: list[bytes] = []
-        for text in texts:
+        add = parts.append
+        for text in texts:  # text_frame inlined for the usual size (126 to 65,535 bytes)
             data = text.encode()
-            parts.append(text_frame(data))
-            parts.append(data)
+            n = len(data)
+            add(_HEAD16(0x81, 126, n) if 125 < n < 65536 else text_frame(data))
+            add(data)
         transport = p.transport
         assert isinstance(transport, CorkedTransport)
         transport.write_now(b"".join(parts))

@@ -130,6 +130,23 @@ class Outbox:
                     self.on_overflow()
         self.ready.set()
 
+    def offer(self, frame: str, sub: Subscription, limit: int) -> bool:
+        """:meth:`put` an EVENT frame of ``sub`` if it :meth:`fits` (``limit``: the subscription's
+        budget); False, with nothing queued, if it does not. The hub's per-frame path, in one call."""
+        size = len(frame)
+        if not self.fits(sub, size, limit):
+            return False
+        if self.closed:
+            return True
+        if not self.frames:
+            self.ready.set()  # the sender waits only on an empty outbox
+        self.frames.append((frame, sub))
+        self.bytes += size
+        if self.address is not None:
+            self.address.used += size
+        sub.queued += size
+        return True
+
     def _popped(self, frame: str, sub: Subscription | None) -> None:
         size = len(frame)
         self.bytes -= size
@@ -162,12 +179,22 @@ class Outbox:
             await self.ready.wait()
         frames = self.frames
         out: list[str] = []
-        size = 0
-        while frames and size < max_bytes:
+        size = control = 0
+        while frames and size < max_bytes:  # _popped, once for the batch
             frame, sub = frames.popleft()
             out.append(frame)
-            size += len(frame)
-            self._popped(frame, sub)
+            n = len(frame)
+            size += n
+            if sub is not None:
+                sub.queued -= n
+            else:
+                control += n
+        self.bytes -= size
+        self.control -= control
+        if self.address is not None:
+            self.address.used -= size
+        if self._room is not None:
+            self._room.set()
         return out
 
     def reader_full(self) -> bool:
@@ -219,9 +246,11 @@ class Subscription:
     sent_seq: int = 0  # seq of the last EVENT queued (the resume hint when closed)
     closed: bool = False
     sub_json: str = field(init=False)
+    event_prefix: str = field(init=False)  # its EVENT frames start so (wire.event_prefix)
 
     def __post_init__(self) -> None:
         self.sub_json = orjson.dumps(self.sub_id).decode()
+        self.event_prefix = wire.event_prefix(self.sub_json)
 
     def sent(self, size: int) -> None:
         self.queued -= size
@@ -329,24 +358,26 @@ class Hub:
     def deliver(self, events: Sequence[Stored]) -> None:
         """Hand events (in seq order, all newer than head) to every live subscription. Never waits."""
         sent = 0
+        budget = self.queue_bytes
         for stored in events:
-            env = stored.envelope_json
             ev = stored.event
+            seq = stored.seq
+            tail = ""  # the frame after the sub_id, built once per event (wire.event = prefix + tail)
             for key in self._candidates(ev):
                 if not key.matches(ev):
                     continue
                 for sub in tuple(self._groups.get(key, ())):
-                    if stored.seq <= sub.cursor:
+                    if seq <= sub.cursor:
                         continue
-                    sub.cursor = stored.seq
-                    frame = wire.event(sub.sub_json, stored.seq, env)
-                    if not sub.outbox.fits(sub, len(frame), self.queue_bytes):
+                    sub.cursor = seq
+                    if not tail:
+                        tail = wire.event_tail(seq, stored.envelope_json)
+                    if not sub.outbox.offer(sub.event_prefix + tail, sub, budget):
                         self.close_slow(sub)
                         continue
-                    sub.outbox.put(frame, sub)
-                    sub.sent_seq = stored.seq
+                    sub.sent_seq = seq
                     sent += 1
-            self.head = stored.seq
+            self.head = seq
         if sent:
             self.metrics.delivered.inc(sent)
         for q in self.listeners:

@@ -126,6 +126,16 @@ def event(sub_id_json: str, seq: int, envelope_json: str) -> str:
     return f'["EVENT",{sub_id_json},{seq},{envelope_json}]'
 
 
+def event_prefix(sub_id_json: str) -> str:
+    """What every EVENT frame of one subscription starts with: ``event = event_prefix + event_tail``."""
+    return f'["EVENT",{sub_id_json},'
+
+
+def event_tail(seq: int, envelope_json: str) -> str:
+    """What an event's EVENT frame ends with, the same for every subscription (built once per event)."""
+    return f"{seq},{envelope_json}]"
+
+
 def live(sub_id: str, last_seq: int) -> str:
     return _dumps(["LIVE", sub_id, last_seq])
 

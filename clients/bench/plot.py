@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 W, H = 640, 360  # the chart's size in px
-LEFT, RIGHT, TOP, BOTTOM = 70, 180, 40, 50  # margins: y labels, legend, title, x labels
+LEFT, RIGHT, TOP, BOTTOM = 70, 180, 46, 50  # margins: y labels, legend, title, x labels
 COLOURS = ("#1b6ca8", "#d1495b", "#2e8b57", "#8a5a9b", "#c77d00", "#444444")  # distinct in print and for common colour blindness
 
 
@@ -69,7 +69,7 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}" if v >= 10 or v == 0 else f"{v:g}"
 
 
-def chart(title: str, ylabel: str, lines: list[Series]) -> str:
+def chart(title: str, ylabel: str, lines: list[Series], note: str = "") -> str:
     """An SVG line chart of ``lines`` against the log size (log x axis, y from 0)."""
     pts = [p for s in lines for p in s.points]
     xs = [p[0] for p in pts] or [1e5, 1e6]
@@ -87,7 +87,8 @@ def chart(title: str, ylabel: str, lines: list[Series]) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">',
         f'<rect width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{LEFT}" y="34" font-size="10" fill="#555">{escape(note)}</text>',
         f'<text x="16" y="{TOP + ph / 2:.1f}" transform="rotate(-90 16 {TOP + ph / 2:.1f})" text-anchor="middle">{escape(ylabel)}</text>',
         f'<text x="{LEFT + pw / 2:.1f}" y="{H - 10}" text-anchor="middle">events in the log</text>',
     ]
@@ -96,7 +97,7 @@ def chart(title: str, ylabel: str, lines: list[Series]) -> str:
         out.append(f'<text x="{LEFT - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
     for e in range(lo, hi + 1):
         out.append(f'<line x1="{x(10**e):.1f}" x2="{x(10**e):.1f}" y1="{TOP}" y2="{TOP + ph}" stroke="#ddd"/>')
-        out.append(f'<text x="{x(10**e):.1f}" y="{TOP + ph + 18}" text-anchor="middle">10^{e}</text>')
+        out.append(f'<text x="{x(10**e):.1f}" y="{TOP + ph + 20}" text-anchor="middle">10<tspan dy="-6" font-size="9">{e}</tspan></text>')
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     for i, s in enumerate(lines):
         c = COLOURS[i % len(COLOURS)]
@@ -131,26 +132,27 @@ def _target_view(row: dict[str, Any]) -> float | None:
 def charts(rows: list[dict[str, Any]]) -> dict[str, str]:
     """File name -> SVG of every growth chart."""
     r = lambda row: row["restart"]  # noqa: E731
+    loads = "load average at each size: " + ", ".join(f"{row['size']:,}: {_load(row).removeprefix('load ')}" for row in rows)
     return {
         "growth-ingest.svg": chart("Ingest rate (ratings published over WebSockets)", "accepted events/s", [
             series(rows, "accepted/s", lambda row: row["ingest"]["accepted_per_s"]),
-        ]),
+        ], loads),
         "growth-ingest-cpu.svg": chart("Forum CPU per ingested rating", "CPU µs per event", [
             series(rows, "forum + workers", lambda row: row["ingest"]["cpu_us_per_event"].get("server")),
             series(rows, "forum's own process", lambda row: row["ingest"]["cpu_us_per_event"].get("server_main")),
-        ]),
+        ], loads),
         "growth-score-update.svg": chart("Score update cost (per delivered batch, per rating)", "µs per rating", [
             series(rows, "batch updates", lambda row: row["scores_update"]["us_per_event"]),
-        ]),
+        ], loads),
         "growth-restart.svg": chart("Restart after kill -9", "seconds after the start", [
             series(rows, "listening", lambda row: r(row)["listening_s"]),
             series(rows, "scores answer", lambda row: r(row)["scores_ready_s"]),
             series(rows, "scores reflect the log", lambda row: r(row)["scores_current_s"]),
-        ]),
+        ], loads),
         "growth-pages.svg": chart("Page p99 (sequential GETs, one connection)", "p99 ms", [
             *(series(rows, name, _p99(path)) for name, path in PAGES.items()),
             series(rows, "a target's scores", _target_view),
-        ]),
+        ], loads),
     }  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Full-text search over proposals, replies and outcome reports.
 
-The index is an FTS5 table kept by a trigger on SQLite (migration 0003) and,
-on PostgreSQL, a table ``search_vectors`` of stored weighted ``tsvector`` values
-kept by a trigger, with a GIN index (migration 0004); both index a post's
+The index is an FTS5 table on SQLite (migration 0003) and, on PostgreSQL, a
+table ``search_vectors`` of stored weighted ``tsvector`` values with a GIN index
+(migration 0004), both filled by the log's writer in the transaction of the
+post (forum/searchindex.py; triggers did it before migration 0006); both index a post's
 title (weighted higher) and its summary, text, quote and tags, with English
 stemming. A query is reduced to its words (at most :data:`MAX_WORDS`; no
 operators, so nothing a person types can be a syntax error) and matches posts
@@ -36,9 +37,9 @@ from starlette.routing import Route
 from forum.protocol import ids
 from forum.protocol.filters import DECIMAL
 from forum.responses import JSON, error
+from forum.searchindex import SEARCH_KINDS
 from forum.store import Stored, event_from_row
 
-SEARCH_KINDS = ("proposal", "outcome", "reply")
 SORTS = ("relevance", "new")
 MAX_WORDS = 12
 MAX_QUERY_CHARS = 500

@@ -5,7 +5,8 @@ The writer path is :meth:`Store.write_batch`: one transaction per batch
 (PostgreSQL: an advisory transaction lock; SQLite: the database's own write
 lock), it drops duplicates, applies the rules that need the log
 (:func:`forum.protocol.events.check_context`), assigns consecutive ``seq`` numbers,
-inserts the rows, maintains the current-ratings table, applies retractions and
+inserts the rows and the search index's (forum/searchindex.py), maintains the
+current-ratings table, applies retractions and
 (PostgreSQL) queues a ``NOTIFY`` carrying the seq range, delivered on commit.
 Commit order therefore equals seq order, across any number of processes.
 """
@@ -27,6 +28,9 @@ from forum.protocol.errors import ProtocolError, StorageError
 from forum.protocol.events import Event, Known, check_context, event_from_parsed
 from forum.protocol.filters import Filter
 from forum.schema import OutcomeProposal, event_refs, event_tags, events, ratings
+from forum.searchindex import PG_INSERT as _PG_INSERT_SEARCH
+from forum.searchindex import SQLITE_INSERT as _SQLITE_INSERT_SEARCH
+from forum.searchindex import search_fields
 
 WRITER_LOCK = 0x6D796C67  # pg_advisory_xact_lock key of the single logical writer
 NOTIFY_CHANNEL = "mycelium_log"
@@ -254,18 +258,23 @@ class Store:
         rows = [(seq, ev.id, ev.kind, ev.author, ev.created_at, now, ev.payload, ev.sig) for seq, ev in accepted]
         refs = [(r, seq) for seq, ev in accepted for r in set(ev.refs)]
         tags = [(t, seq) for seq, ev in accepted for t in set(ev.tags)]
+        search = [(seq, *f) for seq, ev in accepted if (f := search_fields(ev.kind, ev.body)) is not None]
         if self.postgres:
             await conn.exec_driver_sql(_PG_INSERT_EVENTS, tuple(list(col) for col in zip(*rows, strict=True)))
             if refs:
                 await conn.exec_driver_sql(_PG_INSERT_REFS, tuple(list(col) for col in zip(*refs, strict=True)))
             if tags:
                 await conn.exec_driver_sql(_PG_INSERT_TAGS, tuple(list(col) for col in zip(*tags, strict=True)))
+            if search:
+                await conn.exec_driver_sql(_PG_INSERT_SEARCH, tuple(list(col) for col in zip(*search, strict=True)))
         else:
             await conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, rows)
             if refs:
                 await conn.exec_driver_sql("INSERT INTO event_refs (ref, seq) VALUES (?, ?)", refs)
             if tags:
                 await conn.exec_driver_sql("INSERT INTO event_tags (tag, seq) VALUES (?, ?)", tags)
+            if search:
+                await conn.exec_driver_sql(_SQLITE_INSERT_SEARCH, search)
         rating_rows = [rating_row(seq, ev) for seq, ev in accepted if ev.kind == "rating"]
         if rating_rows:
             await conn.execute(_UPSERT_RATING, rating_rows)

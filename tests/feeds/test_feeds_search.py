@@ -113,11 +113,38 @@ def test_stored_vectors_are_the_indexed_expression() -> None:
     assert tuple(m3.SEARCH_KINDS) == tuple(m4.SEARCH_KINDS) == search_module.SEARCH_KINDS
 
 
+def _varied(publish: Publish) -> None:
+    """Posts whose index entries exercise every field: tags lists (one empty), an empty summary, non-ASCII, quotes."""
+    ana = Agent("search-ana")
+    first = publish(ana.envelope("proposal", proposal_body("Café \"commons\" — été", text="Ünïcode text, \\ backslash.", tags=["a-b", "c"])))
+    publish(ana.envelope("proposal", {"title": "Bare", "summary": "", "text": "An empty summary and tags.", "tags": []}))
+    publish(ana.envelope("reply", {"target": first, "stance": "support", "text": "Yes.", "quote": "été"}))
+
+
+def test_written_index_rows_are_what_the_trigger_computed(tmp_path: Path) -> None:
+    """The writer's search_fts rows (migration 0006) equal what 0003's trigger read from each payload."""
+    with TestClient(create_app(settings(tmp_path))) as c:
+        seed(publish_with(c))
+        _varied(publish_with(c))
+        url = c.app.state.settings.resolved_database_url  # type: ignore[attr-defined]
+    title, content = _migration("0003_search")._sqlite_fields("events")
+    con = sqlite3.connect(url.split("///", 1)[1])
+    written = con.execute("SELECT rowid, title, content FROM search_fts ORDER BY rowid").fetchall()
+    expected = con.execute(
+        f"SELECT seq, {title}, {content} FROM events WHERE kind IN ('proposal', 'outcome', 'reply') ORDER BY seq"
+    ).fetchall()
+    con.close()
+    assert len(written) == 8 and written == expected
+
+
 @pytest.mark.postgres
 def test_search_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     with TestClient(create_app(settings(tmp_path, database_url=postgres_url))) as c:
         w = seed(publish_with(c))
         check_search(c, w)
+        _varied(publish_with(c))
+    # The writer's stored vectors (migration 0006) are exactly 0004's trigger expression over each payload.
+    assert asyncio.run(_vectors_differing(postgres_url)) == (8, 0)
     for sort in ("new", "relevance"):
         plan = asyncio.run(_plan(postgres_url, sort))  # an index of search_vectors (the GIN one, or the newest-first walk)
         assert "Seq Scan" not in plan and "Index Scan using events_pkey on events" in plan, plan
@@ -144,6 +171,22 @@ async def downgrade(url: str, revision: str) -> None:
             await conn.run_sync(run)
     finally:
         await engine.dispose()
+
+
+async def _vectors_differing(url: str) -> tuple[int, int]:
+    expression = _migration("0004_search_vectors").tsvector_sql("e.payload")
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.exec_driver_sql(
+                    f"SELECT count(*), count(*) FILTER (WHERE s.vec <> {expression}) "
+                    "FROM search_vectors s JOIN events e ON e.seq = s.seq"
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return int(row[0]), int(row[1])
 
 
 async def _plan(url: str, sort: str) -> str:

@@ -46,11 +46,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -261,10 +263,14 @@ class _Hashing:
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, b: bytes) -> int:
+    def write(self, b: Any) -> int:
+        # The pickler hands large buffers over as they are (a NumPy array's data comes as a
+        # pickle.PickleBuffer, which has no len()): count bytes, not items.
+        n = memoryview(b).nbytes
         self.sha.update(b)
-        self.size += len(b)
-        return int(self.f.write(b))
+        self.size += n
+        self.f.write(b)
+        return n
 
 
 @dataclass
@@ -283,8 +289,9 @@ class Forked:
             return self.sections
         assert self.fd is not None
         with open(self.fd, "rb", closefd=True) as pipe:
+            self.fd = None
             data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
+        status = self._reap()
         sections = None
         with contextlib.suppress(orjson.JSONDecodeError, TypeError, ValueError):
             got = orjson.loads(data) if status == 0 else None
@@ -294,9 +301,45 @@ class Forked:
             raise RuntimeError(f"the state dump in child process {self.pid} failed (wait status {status})")
         return sections
 
+    def _reap(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        _thaw()
+        return status
+
     def discard(self) -> None:
+        """Drop the temporary file (reaping the child first when it was never collected)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(ChildProcessError):
+                self._reap()
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+_frozen = 0  # forked writers alive that froze the collector (both engines may fork at once)
+_frozen_lock = threading.Lock()
+
+
+def _freeze() -> None:
+    """Before a fork: every object alive moves to the collector's permanent generation until
+    the child is done (:func:`_thaw`), so that neither process's collections traverse them.
+    A full collection writes to every tracked object's header: in the server while a child
+    lives, that copies every page of the heap (a gen-2 collection of a state of 2 x 10^4
+    ratings: 129 ms without a child, 303 ms with one, 0 frozen); in the child it would
+    copy pages it only reads."""
+    global _frozen
+    with _frozen_lock:
+        _frozen += 1
+        gc.freeze()
+
+
+def _thaw() -> None:
+    global _frozen
+    with _frozen_lock:
+        _frozen -= 1
+        if _frozen == 0:
+            gc.unfreeze()  # back to the oldest generation, collected as before
 
 
 def fork_dump(sf: StateFile, dump: Callable[[], list[Any]]) -> Forked:
@@ -312,7 +355,12 @@ def fork_dump(sf: StateFile, dump: Callable[[], list[Any]]) -> Forked:
     if not hasattr(os, "fork"):
         return Forked(pid=0, tmp=tmp, sections=sf.write_sections(tmp, dump()))
     r, w = os.pipe()
-    pid = os.fork()
+    _freeze()
+    try:
+        pid = os.fork()
+    except BaseException:
+        _thaw()
+        raise
     if pid == 0:  # the child: pickle, write, leave without running any of the server's cleanup
         code = 1
         try:
@@ -376,7 +424,7 @@ async def save_loop(
         except Exception:
             log.exception("state file not written", engine=engine)
             if forked is not None:
-                forked.discard()
+                await asyncio.to_thread(forked.discard)
             continue
         took = time.perf_counter() - t0
         saved = at

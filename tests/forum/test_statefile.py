@@ -3,6 +3,7 @@ way a file is refused (one log line each, nothing unpickled from a refused file)
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import orjson
@@ -99,9 +100,11 @@ def test_fork_dump_pickles_a_snapshot_in_a_child_while_the_caller_goes_on(tmp_pa
         return [state, Ledger(head=9)]
 
     forked = statefile.fork_dump(sf, dump)
+    assert gc.get_freeze_count() > 0  # the objects alive at the fork: out of the collector's way
     state["ratings"] = []  # the parent changes its state after the fork
     go.touch()
     sections = forked.collect()
+    assert gc.get_freeze_count() == 0  # back with the child done
     size = sf.finish(forked.tmp, 9, "cd" * 32, sections)
     assert size == (tmp_path / "s.bin").stat().st_size
     h = sf.header()
@@ -109,6 +112,21 @@ def test_fork_dump_pickles_a_snapshot_in_a_child_while_the_caller_goes_on(tmp_pa
     assert sf.section(h, 0) == {"ratings": list(range(1000))}
     assert sf.section(h, 1) == Ledger(head=9)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "s.bin"]  # no temporary file left
+
+
+def test_fork_dump_writes_large_arrays_whole(tmp_path: Path) -> None:
+    """A NumPy array over the pickler's 64 KB frame reaches the file as a buffer of its own
+    (pickle.PickleBuffer): counted and hashed in bytes, read back equal."""
+    import numpy as np
+
+    sf = statefile.StateFile(tmp_path / "s.bin", "scores", "c1")
+    big = {"fit": np.arange(100_000, dtype=np.float64), "ids": [str(i) for i in range(1000)]}
+    forked = statefile.fork_dump(sf, lambda: [big, Ledger(head=3)])
+    sf.finish(forked.tmp, 3, "ef" * 32, forked.collect())
+    h = sf.header()
+    assert h is not None
+    got = sf.section(h, 0)
+    assert np.array_equal(got["fit"], big["fit"]) and got["ids"] == big["ids"]
 
 
 def test_fork_dump_failure_is_an_error_not_a_partial_file(tmp_path: Path) -> None:
@@ -124,6 +142,7 @@ def test_fork_dump_failure_is_an_error_not_a_partial_file(tmp_path: Path) -> Non
     for dump in (broken, unpicklable):
         with pytest.raises(RuntimeError, match="state dump in child process"):
             statefile.fork_dump(sf, dump).collect()
+    assert gc.get_freeze_count() == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.bin"]  # the previous file, untouched
     assert (tmp_path / "s.bin").read_bytes() == before
 

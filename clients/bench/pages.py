@@ -58,6 +58,7 @@ from sqlalchemy import text  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
 from clients.bench.cpu import postmaster_pid, process_cpu_s  # noqa: E402
+from clients.bench.stats import restored_states_checked  # noqa: E402
 from clients.launch import ForumProcess, PostgresServer  # noqa: E402
 from feeds.reader import Reader  # noqa: E402
 from forum.db import create_engine, migrate  # noqa: E402
@@ -475,11 +476,9 @@ class RawResponse:
 
 
 def _quickack(writer: asyncio.StreamWriter) -> None:
-    """Acknowledge at once. On loopback the MSS is 64 KiB, so a response arrives as one
-    segment smaller than the MSS, which Linux acknowledges only after its delayed-ACK timer
-    (40 ms) while the server waits for that ACK to send the rest: every response between
-    about 16 and 64 KiB would take 40 ms for nothing. Real networks (1.5 KiB segments) do
-    not have this stall; the benchmark should not measure it."""
+    """Acknowledge at once. On loopback (MSS 64 KiB) Linux acknowledges a response's one segment only
+    after its delayed-ACK timer (40 ms) while the server waits for that ACK to send the rest: a response
+    of 16 to 64 KiB would take 40 ms for nothing (not so on real networks: the bench should not measure it)."""
     sock = writer.get_extra_info("socket")
     if sock is not None and hasattr(socket, "TCP_QUICKACK"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
@@ -574,6 +573,7 @@ async def latency_server(data_dir: Path, database_url: str | None, plan: Plan, r
                     break
                 await asyncio.sleep(1)
             print(f"scores engine fitted after {time.perf_counter() - t0:.0f} more s (as of {doc['fit_as_of_seq']:,})")
+            print(f"restored state files checked against a replay after {await restored_states_checked(server.url):.0f} more s")
             # Let the engine's loops settle (the fit loop wakes once more), then warm every page up.
             await asyncio.sleep(15)
             for _ in range(10):

@@ -274,6 +274,20 @@ async def scrape_metrics(http_base: str) -> dict[str, float]:
     return out
 
 
+async def restored_states_checked(http_base: str, timeout_s: float = 7200.0) -> float:
+    """Wait until every engine that started from a state file has checked it against its
+    background full replay (``mycelium_state_verified``); seconds waited. That replay costs
+    minutes of CPU at 10^6 events: measured during it, a page's server CPU includes it."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        m = await scrape_metrics(http_base)
+        restored = [k.split("{", 1)[1] for k, v in m.items() if k.startswith("mycelium_state_restored_seq{") and v]
+        if all(m.get("mycelium_state_verified{" + labels) == 1 for labels in restored):
+            break
+        await asyncio.sleep(1)
+    return time.monotonic() - t0
+
+
 def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any] | None:
     """What the server says happened between two scrapes: batches, commit time, frames, slow closes.
 

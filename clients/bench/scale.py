@@ -262,6 +262,8 @@ def _restart(server: BenchServer, timeout: float, verify_wait: float) -> dict[st
         "state_file_seq": saved,
         "tail_events": head - saved if saved else None,
         "scores_replay_s": round(m.get("mycelium_scores_replay_seconds", 0.0), 3) or None,
+        # False: the file was ignored (e.g. the code changed between the two starts) and this restart replayed the log
+        "restored_from_state_file": bool(m.get('mycelium_state_restored_seq{engine="scores"}')),
         "verified_s": None if verified_at is None else round(verified_at, 1),
         "state_metrics": state,
     }

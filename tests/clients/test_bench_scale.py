@@ -41,6 +41,7 @@ def test_a_prepared_data_directory_is_filled_once_and_never_written(tmp_path: Pa
     assert "secret" not in row["fill"]["prepared"]
     assert row["head_seq"] == 1540 and row["ingest"]["errors"] == {}  # the measured ratings continued the pairs: none refused
     assert row["restart"]["scores_ready_s"] is not None and row["restart"]["listening_cpu_s"] > 0
+    assert row["restart"]["restored_from_state_file"] and row["restart"]["state_file_seq"] >= 1040
     assert set(row["loadavg"]) == {"measure_start", "measure_end", "restart_end"}
 
     res = runner.invoke(app, ["bench", "scale", "--sizes", "2000", "--measure", "500", "--authors", "40", "--data-dir", str(data)])

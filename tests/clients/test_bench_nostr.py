@@ -21,7 +21,7 @@ import pytest
 
 from clients.bench import bip340, nostr_events
 from clients.bench.nostr import NostrPublisher
-from clients.bench.nostr_relay import Relay, VersusError, cache_dir, ensure_venv
+from clients.bench.nostr_relay import Relay, VersusError, cache_dir
 from clients.bench.stats import LatencyHist
 from tests.support.timeouts import timeout
 
@@ -145,15 +145,15 @@ def test_the_publisher_reads_nostr_acknowledgements() -> None:
 
 
 @pytest.mark.slow
-def test_without_a_registry_the_relay_is_unavailable_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    with pytest.raises(VersusError) as err:
-        ensure_venv(lambda _m: None, where=tmp_path / "relay")
-    assert err.value.reason == "relay-install-failed"
-    assert "nostr-relay" in err.value.detail
-    assert not (tmp_path / "relay").exists()  # nothing half-made is left to be mistaken for an install
+def test_without_a_registry_the_bench_stops_early_with_a_reason(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull}
+    env["PIP_FIND_LINKS"] = str(tmp_path)
+    cmd = [sys.executable, "-m", "clients", "bench", "ingest", "--start", "sqlite", "--versus", "nostr-relay", "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout(180), env=env)
+    assert r.returncode == 3, r.stderr
+    assert "relay-install-failed" in r.stderr and "nostr-relay" in r.stderr
+    assert "starting a forum" not in r.stderr  # nothing was measured
+    assert not (tmp_path / "mycelium-bench" / "nostr-relay-1.14").exists()  # nothing half-made is left
 
 
 def test_a_broken_relay_virtualenv_is_reported_not_raised(tmp_path: Path) -> None:

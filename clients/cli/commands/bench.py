@@ -297,6 +297,13 @@ def ingest(
     )
     if versus is not None and idle_subscribers and not baseline:
         fail(out, ExitCode.USAGE, "--versus compares the phase without idle subscribers: keep --baseline")
+    if versus is not None:  # installed (once) before anything is measured: a failure ends the run early
+        from clients.bench.nostr_relay import VersusError, ensure_venv
+
+        try:
+            ensure_venv(out.info)
+        except VersusError as e:
+            fail(out, ExitCode.CONNECT, f"--versus {versus}: {e.reason}: {e.detail}", reason=e.reason)
     load_before = [round(x, 2) for x in os.getloadavg()]
     with _target(out, url, start, server_env, server_pid, profile) as target:
         results = _run(out, lambda: run_ingest(target, params, Ui(quiet)))

@@ -234,6 +234,31 @@ def test_bench_abuse_refuses_an_unknown_attack_before_starting_anything() -> Non
 
 
 @pytest.mark.slow
+def test_bench_abuse_keeps_its_filled_forum_in_data_dir_and_reuses_it(tmp_path: Path) -> None:
+    """--data-dir: the first run fills the log and leaves the forum there, the second reuses
+    it without filling; a directory filled with other options is refused. Each report has
+    the per-attack timeline and no traceback."""
+    data = tmp_path / "forum"
+    args = [sys.executable, "-m", "clients", "bench", "abuse", "--proposals", "4", "--proposal-kb", "1",
+            "--ratings", "0", "--rated-agents", "0", "--attack", "scores-listing", "--seconds", "1",
+            "--settle", "0", "--data-dir", str(data)]  # fmt: skip
+    heads = []
+    for n in (1, 2):
+        path = tmp_path / f"run{n}.json"
+        done = subprocess.run([*args, "--json-file", str(path)], capture_output=True, text=True, timeout=timeout(300), check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ("reused the log of" in done.stderr) == (n == 2), done.stderr
+        results = orjson.loads(path.read_bytes())["results"]
+        assert results["tracebacks"] == [] and results["verify"]["ok"]
+        timeline = results["attacks"]["scores-listing"]["timeline"]
+        assert {"attacker_started", "attacker_done", "worst_healthz", "worst_subscriber", "more_processes"} <= set(timeline)
+        heads.append(results["params"]["proposals"])
+    assert heads == [4, 4] and (data / "forum.db").exists()
+    done = subprocess.run([*args[:6], "5", *args[7:]], capture_output=True, text=True, timeout=timeout(120), check=False)
+    assert done.returncode != 0 and "holds another log" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
 def test_cli_fanout_generator_ceiling_relays_every_event_once(tmp_path: Path) -> None:
     """--generator-ceiling: the same publisher and subscribers against the minimal relay
     (clients/bench/blast.py); the delivery check still runs, and the report says so."""

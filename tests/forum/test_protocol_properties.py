@@ -73,6 +73,73 @@ def test_strict_parser_round_trips_what_it_accepts(value: Any) -> None:
     assert json.dumps(parsed) == text
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of equal types all the way down (1, 1.0 and True differ; so do 0.0 and -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return bool(a == b)
+
+
+def _agrees_with_reference(data: bytes | str) -> None:
+    """strictjson.loads (orjson fast path) answers exactly what the reference parser answers."""
+    try:
+        ref: Any = strictjson.reference_loads(data)
+    except ProtocolError as e:
+        with pytest.raises(ProtocolError) as got:
+            strictjson.loads(data)
+        assert got.value.message == e.message
+        return
+    assert _same(strictjson.loads(data), ref)
+
+
+_SCALAR_TEXTS = st.sampled_from(
+    [
+        "1", "-0", "0.5", "-0.0", "1E2", "1e400", "-1e400", "true", "null", "NaN", "Infinity",
+        "9007199254740992", "-9007199254740992", "9007199254740993", "18446744073709551616",
+        "-9223372036854775809", "123456789012345678901234567890", "0.12345678901234567", "01", "1.",
+        '"a"', '"\\ud800"', '"\\udc00x"', '"\\ud83d\\ude00"', '"\\\\"', '"\\""', '"x\\u0041"', '"\\u0000"', '"tab\there"',
+    ]
+)
+_KEY_TEXTS = st.sampled_from(['"a"', '"b"', '"\\u0061"', '"a\\""', '"\\\\"', '""']) | st.text(max_size=3).map(json.dumps)
+json_texts = st.recursive(
+    _SCALAR_TEXTS | st.integers().map(str) | st.floats(allow_nan=False, allow_infinity=False).map(repr) | st.text(max_size=6).map(json.dumps),
+    lambda children: st.lists(children, max_size=4).map(lambda xs: "[" + ",".join(xs) + "]")
+    | st.lists(st.tuples(_KEY_TEXTS, children), max_size=4).map(lambda kv: "{" + ",".join(f"{k}:{v}" for k, v in kv) + "}"),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400)
+@given(json_texts | st.builds(lambda v: json.dumps(v), json_values))
+def test_fast_parser_agrees_with_the_reference_on_json(text: str) -> None:
+    _agrees_with_reference(text)
+    _agrees_with_reference(text.encode("utf-8", "surrogatepass"))
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_fast_parser_agrees_with_the_reference_on_anything(data: bytes | str) -> None:
+    _agrees_with_reference(data)
+
+
+def test_fast_parser_edges() -> None:
+    for depth in (31, 32, 33, 34):
+        _agrees_with_reference("[" * depth + "1" + "]" * depth)
+        _agrees_with_reference('{"a":' * depth + "1" + "}" * depth)
+    for text in ('{"a":1,"a":1}', '{"a":1,"\\u0061":1}', '{"a":{"b":1,"b":2}}', '[{"x":"\\""},{"x":1,"x":2}]', "\ufeff{}", '{"a":18446744073709551616}', '{"a\\\\":1,"a\\\\":2}'):
+        _agrees_with_reference(text)
+    with pytest.raises(ProtocolError, match="duplicate key"):
+        strictjson.loads('{"k":"v","k":"v"}')
+    # An ordinary payload takes the fast path; a duplicate key never does.
+    payload = orjson.dumps({"v": 1, "kind": "agent", "author": DID, "created_at": 1, "body": {"name": "a\nb", "about": "x"}})
+    assert strictjson._fast(payload)[0] and not strictjson._fast(b'{"a":1,"a":2}')[0]
+
+
 @given(st.text(max_size=200), st.text(max_size=200))
 def test_anything_not_validly_signed_is_rejected(payload: str, sig: str) -> None:
     with pytest.raises(ProtocolError):

@@ -52,7 +52,7 @@ class Stored:
         return self.event.envelope_json()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event on the event loop, and frozen init costs ~4x
 class Accepted:
     seq: int
 

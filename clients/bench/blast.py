@@ -5,7 +5,8 @@ subscriber processes against this server instead of a forum. It keeps no log,
 checks nothing and stores nothing: a PUBLISH gets an OK at once (the event id
 is the SHA-256 of the payload) and its envelope, serialized once, goes to every
 subscription as the forum's EVENT frame (``["EVENT",sub_id,seq,envelope]``,
-server frames unmasked, one write per connection). What the report then shows
+server frames unmasked), the events of one loop pass in one write per
+connection, as the forum's sender writes what its outbox holds. What the report then shows
 is what the client side (subscriber processes parsing frames, the publisher
 pacing) can absorb on this machine: if the forum's figures are close to these,
 the generator is the limit, not the forum.
@@ -49,6 +50,20 @@ class Relay:
     def __init__(self) -> None:
         self.seq = 0
         self.subs: dict[Conn, list[bytes]] = {}  # connection -> its sub ids, JSON-encoded
+        self.pending: list[bytes] = []  # EVENT frame tails (after the sub id) of this loop pass
+        self.flush_scheduled = False
+
+    def publish(self, tail: bytes) -> None:
+        """Queue an event for every subscription; one write per connection per loop pass (as the forum)."""
+        self.pending.append(tail)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        tails, self.pending, self.flush_scheduled = self.pending, [], False
+        for conn, sub_ids in list(self.subs.items()):
+            conn._write(b"".join(server_frame(b'["EVENT",' + sid + tail) for tail in tails for sid in sub_ids))
 
 
 class Conn(asyncio.Protocol):
@@ -145,10 +160,7 @@ class Conn(asyncio.Protocol):
             eid = hashlib.sha256(env["payload"].encode()).hexdigest()
             relay.seq += 1
             self._write(server_frame(orjson.dumps(["OK", eid, True, ""])))
-            tail = b"," + str(relay.seq).encode() + b"," + orjson.dumps(env) + b"]"
-            for conn, sub_ids in list(relay.subs.items()):
-                for sid in sub_ids:
-                    conn._write(server_frame(b'["EVENT",' + sid + tail))
+            relay.publish(b"," + str(relay.seq).encode() + b"," + orjson.dumps(env) + b"]")
 
 
 async def serve(host: str = "127.0.0.1", port: int = 0) -> None:

@@ -168,3 +168,24 @@ def test_api_page_renders_every_route(client: TestClient) -> None:
     assert 'id="websocket"' in page.text and "ws://testserver/ws" in page.text
     assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from another host
     assert 'href="/api"' in client.get("/").text  # the footer links it
+
+
+def test_lean_badge_is_the_full_views_badge(client: TestClient, forum: dict[str, Any]) -> None:
+    """``engine_badge`` (what list cards read) shows what the engine's whole view ``get`` would:
+    every rated or reported target, fitted statuses and outcome summaries included."""
+    from feeds.scorecards import badge_from_engine, engine_badge
+
+    props = forum["props"]
+    wait_for_scores(client, props[0])
+    wait_for_outcomes(client, [props[1], props[4]])
+    engine = client.app.state.scores  # type: ignore[attr-defined]
+    targets = [*props, forum["o_done"], forum["o_oak"], forum["elm"].did, "0" * 64]
+    seen = {"bridging": 0, "outcomes": 0}
+    for t in targets:
+        full, lean = engine.get(t), engine_badge(engine, t)
+        assert (full is None) == (lean is None), t
+        if full is not None:
+            assert badge_from_engine(lean) == badge_from_engine(full), t
+            seen["bridging"] += full["bridging"] is not None
+            seen["outcomes"] += full["outcomes"] is not None
+    assert seen["bridging"] and seen["outcomes"] == 2  # fitted statuses and outcome summaries were compared

@@ -118,6 +118,21 @@ class RawTextSender:
     def __init__(self, protocol: CorkedWebSocketProtocol) -> None:
         self._protocol = protocol
 
+    async def room(self) -> int:
+        """Bytes the transport takes before its high-water mark, after waiting until it takes any.
+
+        The sender takes at most this much from the outbox for one write, so a peer that does
+        not read holds about one high-water mark outside the outbox's byte budgets (the
+        transport's buffer), as with one frame at a time through uvicorn's ``send``, and never
+        a whole batch more on top of it.
+        """
+        p = self._protocol
+        if not p.writable.is_set():
+            await p.writable.wait()  # over the high-water mark: wait for the peer to read
+        transport = p.transport
+        high = transport.get_write_buffer_limits()[1]
+        return max(high - transport.get_write_buffer_size(), 0)
+
     async def send(self, texts: list[str]) -> None:
         """Send ``texts`` as text frames, in order, in one write; raises ConnectionGone once closed."""
         p = self._protocol

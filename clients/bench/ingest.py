@@ -298,29 +298,9 @@ def _run_phase(
         if holder is not None:
             holder.stop()
             idle_result = holder.wait(120)[0]
-    hist = LatencyHist()
-    reasons: Counter[str] = Counter()
-    for r in results:
-        hist.merge(r["hist"])
-        reasons.update(r["reasons"])
-    accepted = sum(r["accepted"] for r in results)
-    first = min((r["first_send"] for r in results if r["first_send"]), default=0.0)
-    last = max((r["last_ok"] for r in results if r["last_ok"]), default=0.0)
-    seconds = max(last - first, 1e-9)
-    out: dict[str, Any] = {
-        "events": hi - lo,
-        "accepted": accepted,
-        "duplicates": sum(r["duplicates"] for r in results),
-        "answered": sum(r["answered"] for r in results),
-        "errors": dict(sorted(reasons.items())),
-        "seconds": round(seconds, 3),
-        "accepted_per_s": round(accepted / seconds, 1),
-        "ok_latency": hist.summary_ms(),
-        "cpu": cpu,
-        "server_metrics": metrics_delta(m0, m1),
-        "idle_subscribers": idle,
-    }
-    out["cpu_us_per_event"] = cpu_cost(cpu, accepted / seconds)
+    out: dict[str, Any] = tally(results, hi - lo)
+    out.update({"cpu": cpu, "server_metrics": metrics_delta(m0, m1), "idle_subscribers": idle})
+    out["cpu_us_per_event"] = cpu_cost(cpu, out["accepted_per_s"])
     if prof is not None:
         out["profile"] = prof
     if idle_result is not None:
@@ -432,3 +412,30 @@ def _split_cost(res: dict[str, Any], sig_us: float) -> None:
             for name, share in cats.items()
             if name != "event loop waiting (select)" and busy > 0
         }
+
+
+def tally(results: list[dict[str, Any]], events: int) -> dict[str, Any]:
+    """What the load workers' results add up to: counts, refusals by reason, rate, OK latency.
+
+    The rate is acknowledged events over (last OK - first send), the same for the forum and for
+    the relay it is compared with (clients/bench/nostr.py).
+    """
+    hist = LatencyHist()
+    reasons: Counter[str] = Counter()
+    for r in results:
+        hist.merge(r["hist"])
+        reasons.update(r["reasons"])
+    accepted = sum(r["accepted"] for r in results)
+    first = min((r["first_send"] for r in results if r["first_send"]), default=0.0)
+    last = max((r["last_ok"] for r in results if r["last_ok"]), default=0.0)
+    seconds = max(last - first, 1e-9)
+    return {
+        "events": events,
+        "accepted": accepted,
+        "duplicates": sum(r["duplicates"] for r in results),
+        "answered": sum(r["answered"] for r in results),
+        "errors": dict(sorted(reasons.items())),
+        "seconds": round(seconds, 3),
+        "accepted_per_s": round(accepted / seconds, 1),
+        "ok_latency": hist.summary_ms(),
+    }

@@ -23,17 +23,16 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from clients.bench import bip340, nostr_events
-from clients.bench.ingest import IngestParams, _Publisher, _split, publish_all
+from clients.bench.ingest import IngestParams, _Publisher, _split, publish_all, tally
 from clients.bench.nostr_relay import VERSION, Relay, VersusError, ensure_venv, installed
 from clients.bench.signing import Presigned, presign
-from clients.bench.stats import CpuMeter, LatencyHist, cpu_cost
+from clients.bench.stats import CpuMeter, cpu_cost
 from clients.bench.target import Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
 from clients.bench.wsclient import WsError, encode_frame
@@ -155,27 +154,10 @@ def _phase(url: str, relay_pid: int, pre: Presigned, lo: int, hi: int, p: Ingest
         update(group.progress())
     cpu = meter.stop(extra_client_seconds=sum(r.get("cpu_s", 0.0) for r in results))
     cpu["limited_by"] = str(cpu["limited_by"]).replace("the forum", "the relay")
-    hist = LatencyHist()
-    reasons: Counter[str] = Counter()
-    for r in results:
-        hist.merge(r["hist"])
-        reasons.update(r["reasons"])
-    accepted = sum(r["accepted"] for r in results)
-    first = min((r["first_send"] for r in results if r["first_send"]), default=0.0)
-    last = max((r["last_ok"] for r in results if r["last_ok"]), default=0.0)
-    seconds = max(last - first, 1e-9)
-    return {
-        "events": hi - lo,
-        "accepted": accepted,
-        "duplicates": sum(r["duplicates"] for r in results),
-        "answered": sum(r["answered"] for r in results),
-        "errors": dict(sorted(reasons.items())),
-        "seconds": round(seconds, 3),
-        "accepted_per_s": round(accepted / seconds, 1),
-        "ok_latency": hist.summary_ms(),
-        "cpu": cpu,
-        "cpu_us_per_event": cpu_cost(cpu, accepted / seconds),
-    }
+    out: dict[str, Any] = tally(results, hi - lo)
+    out["cpu"] = cpu
+    out["cpu_us_per_event"] = cpu_cost(cpu, out["accepted_per_s"])
+    return out
 
 
 def _stored(db: Path) -> int:

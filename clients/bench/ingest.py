@@ -27,7 +27,14 @@ import orjson
 
 from clients.bench import wsclient
 from clients.bench.signing import Presigned, presign, signature_check_us
-from clients.bench.stats import LatencyHist, cpu_cost, head_seq, metrics_delta, scrape_metrics
+from clients.bench.stats import (
+    CpuMeter,
+    LatencyHist,
+    cpu_cost,
+    head_seq,
+    metrics_delta,
+    scrape_metrics,
+)
 from clients.bench.target import Target, Ui
 from clients.bench.workers import WorkerContext, WorkerGroup
 
@@ -100,20 +107,32 @@ class _Publisher:
                 if m.startswith(b'["NOTICE"'):
                     self.reasons["notice: " + str(orjson.loads(m)[1])[:60]] += 1
                 continue
-            _, eid, accepted, message = orjson.loads(m)
+            eid, accepted, message = self._ok_fields(m)
             t0 = self.sent_at.pop(eid, None)
-            if t0 is None:
+            if t0 is None and (t0 := self._unmatched(accepted)) is None:
                 continue
             self.hist.add(t - t0)
             n += 1
-            if accepted:
-                if message.startswith("duplicate"):
-                    self.duplicates += 1
-                else:
-                    self.accepted += 1
-            else:
-                self.reasons[message.split(":", 1)[0] or "refused"] += 1
+            self._count(accepted, message)
         self._answered(n, t)
+
+    def _ok_fields(self, m: bytes) -> tuple[str, bool, str]:
+        """An ``["OK", id, accepted, message]`` frame's id, verdict and message."""
+        _, eid, accepted, message = orjson.loads(m)
+        return eid, accepted, message
+
+    def _unmatched(self, accepted: bool) -> float | None:
+        """When the publish answered by an OK naming no id in flight was sent (None: not counted)."""
+        return None
+
+    def _count(self, accepted: bool, message: str) -> None:
+        if accepted:
+            if message.startswith("duplicate"):
+                self.duplicates += 1
+            else:
+                self.accepted += 1
+        else:
+            self.reasons[message.split(":", 1)[0] or "refused"] += 1
 
     def _answered(self, n: int, t: float) -> None:
         """``n`` more publishes answered at ``t``: count them, send the next ones, or finish."""
@@ -286,12 +305,7 @@ def _run_phase(
         m0 = asyncio.run(scrape_metrics(target.http))
         if profile:
             target.profile_start(label)
-        meter.start()
-        group.go()
-        with ui.task(f"{label}: publishing", hi - lo) as update:
-            results = group.wait(p.timeout + 60, tick=lambda: update(group.progress()))
-            update(group.progress())
-        cpu = meter.stop(extra_client_seconds=sum(r.get("cpu_s", 0.0) for r in results))
+        results, cpu = drive(group, meter, ui, f"{label}: publishing", hi - lo, p.timeout + 60)
         prof = target.profile_stop() if profile else None
         m1 = asyncio.run(scrape_metrics(target.http))
     finally:
@@ -412,6 +426,19 @@ def _split_cost(res: dict[str, Any], sig_us: float) -> None:
             for name, share in cats.items()
             if name != "event loop waiting (select)" and busy > 0
         }
+
+
+def drive(
+    group: WorkerGroup, meter: CpuMeter, ui: Ui, task: str, count: int, timeout: float
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Start the ready load workers and the CPU meter, show progress, and return results and CPU."""
+    meter.start()
+    group.go()
+    with ui.task(task, count) as update:
+        results = group.wait(timeout, tick=lambda: update(group.progress()))
+        update(group.progress())
+    cpu = meter.stop(extra_client_seconds=sum(r.get("cpu_s", 0.0) for r in results))
+    return results, cpu
 
 
 def tally(results: list[dict[str, Any]], events: int) -> dict[str, Any]:

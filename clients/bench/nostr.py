@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from clients.bench import bip340, nostr_events
-from clients.bench.ingest import IngestParams, _Publisher, _split, publish_all, tally
+from clients.bench.ingest import IngestParams, _Publisher, _split, drive, publish_all, tally
 from clients.bench.nostr_relay import VERSION, Relay, VersusError, ensure_venv, installed
 from clients.bench.signing import Presigned, presign
 from clients.bench.stats import CpuMeter, cpu_cost
@@ -46,33 +46,25 @@ CHECKED_EVENTS = 3
 class NostrPublisher(_Publisher):
     """The forum bench's publisher, reading a Nostr relay's acknowledgements (NIP-01/NIP-20)."""
 
-    def on_messages(self, texts: list[bytes], t: float) -> None:
-        n = 0
-        for m in texts:
-            if not m.startswith(b'["OK"'):
-                if m.startswith(b'["NOTICE"'):
-                    self.reasons["notice: " + str(orjson.loads(m)[1])[:60]] += 1
-                continue
-            frame = orjson.loads(m)
-            eid, accepted = frame[1], bool(frame[2])
-            message = str(frame[3]) if len(frame) > 3 else ""
-            t0 = self.sent_at.pop(eid, None)
-            if t0 is None:
-                if accepted or not self.sent_at:
-                    self.reasons["unexpected-ok"] += 1
-                    continue
-                # nostr-relay answers an event it failed on with an empty id; it handles
-                # one message per connection at a time, in order: the oldest in flight.
-                t0 = self.sent_at.pop(next(iter(self.sent_at)))
-            self.hist.add(t - t0)
-            n += 1
-            if accepted:
-                self.accepted += 1
-            elif message.startswith("duplicate"):
-                self.duplicates += 1
-            else:
-                self.reasons[message.split(":", 1)[0] or "refused"] += 1
-        self._answered(n, t)
+    def _ok_fields(self, m: bytes) -> tuple[str, bool, str]:
+        frame = orjson.loads(m)
+        return frame[1], bool(frame[2]), str(frame[3]) if len(frame) > 3 else ""
+
+    def _unmatched(self, accepted: bool) -> float | None:
+        if accepted or not self.sent_at:
+            self.reasons["unexpected-ok"] += 1
+            return None
+        # nostr-relay answers an event it failed on with an empty id; it handles
+        # one message per connection at a time, in order: the oldest in flight.
+        return self.sent_at.pop(next(iter(self.sent_at)))
+
+    def _count(self, accepted: bool, message: str) -> None:
+        if accepted:
+            self.accepted += 1
+        elif message.startswith("duplicate"):
+            self.duplicates += 1
+        else:
+            self.reasons[message.split(":", 1)[0] or "refused"] += 1
 
 
 def _loadavg() -> list[float]:
@@ -147,12 +139,7 @@ def _phase(url: str, relay_pid: int, pre: Presigned, lo: int, hi: int, p: Ingest
     group = WorkerGroup([make_main(part) for part in parts])
     group.wait_ready()
     meter = CpuMeter(groups={"client": [os.getpid()], "server": [relay_pid]}, recursive={"server"})
-    meter.start()
-    group.go()
-    with ui.task(f"{label}: publishing", hi - lo) as update:
-        results = group.wait(p.timeout + 60, tick=lambda: update(group.progress()))
-        update(group.progress())
-    cpu = meter.stop(extra_client_seconds=sum(r.get("cpu_s", 0.0) for r in results))
+    results, cpu = drive(group, meter, ui, f"{label}: publishing", hi - lo, p.timeout + 60)
     cpu["limited_by"] = str(cpu["limited_by"]).replace("the forum", "the relay")
     out: dict[str, Any] = tally(results, hi - lo)
     out["cpu"] = cpu
